@@ -1,0 +1,157 @@
+"""The INI configuration, read and validated in one place into one frozen Settings value.
+
+Every bad value is collected and reported in one line, so an operator fixes the file once, not
+once per run. Upstream bandersnatch's spellings are accepted so an existing config keeps working.
+"""
+
+from __future__ import annotations
+
+import configparser
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+from urllib.parse import urlsplit
+
+from .errors import ConfigError
+
+__all__ = ["DEFAULT_CONFIG_PATH", "Settings", "default_config_text", "load_settings"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CONFIG_PATH = "/etc/bandersnatch.conf"
+MAX_WORKERS = 10
+
+# Upstream bandersnatch [mirror] keys that change behaviour we have not built yet.
+UNSUPPORTED_KEYS = frozenset(
+    {
+        "cleanup", "compare-method", "diff-append-epoch", "diff-file", "digest-name",
+        "download-mirror", "download-mirror-no-fallback", "global-timeout", "hash-index",
+        "json", "keep-index-versions", "log-config", "proxy", "release-files", "root-uri",
+        "simple-format", "storage-backend", "verifiers", "vm",
+    }
+)  # fmt: skip
+UNSUPPORTED_SECTIONS = frozenset({"plugins", "blocklist", "allowlist", "blacklist", "whitelist"})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a run needs to know; built only by load_settings, so every field is already checked."""
+
+    directory: Path
+    master: str
+    allow_non_https: bool = False
+    timeout: float = 10.0
+    workers: int = 3
+    stop_on_error: bool = False
+    delete_packages: bool = True
+    access_log_pattern: Optional[str] = None
+
+
+def default_config_text() -> str:
+    """The commented default configuration (the same text as bandersnatch.conf.example)."""
+    return (Path(__file__).with_name("default.conf")).read_text(encoding="utf-8")
+
+
+def _canonical(key: str) -> str:
+    return key.strip().lower().replace("_", "-")
+
+
+def _read(path: Path) -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(
+        inline_comment_prefixes=(";", "#"), interpolation=None, default_section="__defaults__"
+    )
+    parser.optionxform = _canonical  # type: ignore[assignment]
+    try:
+        with open(path, encoding="utf-8") as handle:
+            parser.read_file(handle)
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"cannot read config {str(path)!r}: {error}") from None
+    except configparser.Error as error:
+        first_line = str(error).splitlines()[0]
+        raise ConfigError(f"config {str(path)!r} is not valid INI: {first_line}") from None
+    return parser
+
+
+def _boolean(value: str) -> bool:
+    states = configparser.ConfigParser.BOOLEAN_STATES
+    if value.lower() not in states:
+        raise ValueError("expected true or false")
+    return states[value.lower()]
+
+
+def _number(kind: Callable[[str], float], low: float, high: float) -> Callable[[str], float]:
+    def convert(value: str) -> float:
+        number = kind(value)
+        if not low <= number <= high:
+            raise ValueError(f"expected a number from {low:g} to {high:g}")
+        return number
+
+    return convert
+
+
+def _directory(value: str) -> Path:
+    path = Path(value)
+    if not path.is_absolute():
+        raise ValueError("expected an absolute path")
+    return path
+
+
+def _master(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("expected a URL such as https://pypi.org")
+    if parts.query or parts.fragment:
+        raise ValueError("a master URL has no query or fragment")
+    return value.rstrip("/")
+
+
+_MIRROR_KEYS: dict[str, Callable[[str], object]] = {
+    "directory": _directory,
+    "master": _master,
+    "allow-non-https": _boolean,
+    "timeout": _number(float, 0.1, 3600),
+    "workers": _number(int, 1, MAX_WORKERS),
+    "stop-on-error": _boolean,
+    "delete-packages": _boolean,
+}
+
+
+def _mirror_values(section: configparser.SectionProxy, errors: list[str]) -> dict[str, object]:
+    values: dict[str, object] = {}
+    for key, raw in section.items():
+        if key in _MIRROR_KEYS:
+            try:
+                values[key.replace("-", "_")] = _MIRROR_KEYS[key](raw.strip())
+            except ValueError as error:
+                errors.append(f"[mirror] {key} = {raw!r}: {error}")
+        elif key in UNSUPPORTED_KEYS:
+            logger.warning("[mirror] %s: not supported yet, ignored", key)
+        else:
+            logger.warning("[mirror] %s: unknown key, ignored", key)
+    for required in ("directory", "master"):
+        if required not in section:
+            errors.append(f"[mirror] {required} is missing")
+    return values
+
+
+def load_settings(path: Path) -> Settings:
+    """Read and check the config at ``path``; raise ConfigError naming every bad value at once."""
+    parser = _read(path)
+    for section in parser.sections():
+        if section in UNSUPPORTED_SECTIONS:
+            logger.warning("[%s]: filtering is not supported yet, section ignored", section)
+        elif section not in ("mirror", "statistics"):
+            logger.warning("[%s]: unknown section, ignored", section)
+    if not parser.has_section("mirror"):
+        raise ConfigError(f"config {str(path)!r} has no [mirror] section")
+    errors: list[str] = []
+    values = _mirror_values(parser["mirror"], errors)
+    master = values.get("master")
+    if isinstance(master, str) and master.startswith("http:") and not values.get("allow_non_https"):
+        errors.append(f"[mirror] master = {master!r}: https only, unless allow-non-https = true")
+    if errors:
+        raise ConfigError(f"config {str(path)!r}: " + "; ".join(errors))
+    pattern = parser.get("statistics", "access-log-pattern", fallback=None)
+    pattern = pattern.strip() if pattern else None
+    return Settings(**values, access_log_pattern=pattern or None)  # type: ignore[arg-type]

@@ -1,0 +1,274 @@
+"""Every write under the mirror's directory goes through here: path-safe, atomic, world-readable.
+
+A mirror is trusted blindly by every install behind it, so a reader (nginx, pip) must never see a
+partial file, a file whose hash was not checked, or anything outside ``web/``. Files are written to
+a temporary sibling (a dot-name in the same folder, so the rename is atomic) and renamed into place.
+The temporary name is fixed per target: a killed run leaves at most one per file, and the run that
+redoes the project truncates and reuses it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import os
+import shutil
+from pathlib import Path
+from typing import IO, Iterable, Iterator, Optional
+
+from .errors import DigestMismatch, LockHeld, MirrorError, TruncatedDownload, UnsafePath
+
+__all__ = ["Storage", "safe_relative"]
+
+FILE_MODE = 0o644
+DIR_MODE = 0o755
+HASH_CHUNK = 1 << 20
+TEMP_SUFFIX = ".tmp"
+
+
+def safe_relative(relative: str) -> str:
+    """Return ``relative`` if it is a plain path below a folder, else raise UnsafePath.
+
+    Callers pass names already percent-decoded, so ``%2e%2e`` arrives here as ``..``.
+    """
+    bad = (
+        not relative
+        or relative.startswith("/")
+        or "\\" in relative
+        or "\x00" in relative
+        or any(part in ("", ".", "..") for part in relative.split("/"))
+        or any(ord(char) < 32 for char in relative)
+    )
+    if bad:
+        raise UnsafePath(f"refusing unsafe path {relative!r}: it would not stay inside the mirror")
+    return relative
+
+
+def _temp_sibling(path: Path) -> Path:
+    return path.with_name(f".{path.name}{TEMP_SUFFIX}")
+
+
+class Storage:
+    """The mirror's directory: state files at the top, the published tree under ``web/``."""
+
+    def __init__(self, directory: Path) -> None:
+        self.root = Path(directory)
+        self.web = self.root / "web"
+
+    # -- paths -------------------------------------------------------------------------------
+
+    def web_path(self, relative: str) -> Path:
+        """The absolute path of ``relative`` under web/, refusing anything that could escape it."""
+        return self.web / safe_relative(relative)
+
+    def ensure_dir(self, path: Path) -> None:
+        """Create ``path`` and missing parents as 0755, whatever the umask (nginx runs as another user)."""
+        if path.is_dir():
+            return
+        self.ensure_dir(path.parent)
+        with contextlib.suppress(FileExistsError):
+            path.mkdir()
+            os.chmod(path, DIR_MODE)
+
+    # -- atomic writes -----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _open_atomic(self, path: Path, durable: bool = False) -> Iterator[IO[bytes]]:
+        self.ensure_dir(path.parent)
+        temp = _temp_sibling(path)
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+        published = False
+        try:
+            os.fchmod(fd, FILE_MODE)
+            with os.fdopen(fd, "wb") as handle:
+                yield handle
+                if durable:
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            os.replace(temp, path)
+            published = True
+        finally:
+            if not published:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(temp)
+
+    def write_web(self, relative: str, chunks: Iterable[bytes]) -> None:
+        """Publish a generated file (an index page, last-modified, a statistics day) atomically."""
+        with self._open_atomic(self.web_path(relative)) as handle:
+            for chunk in chunks:
+                handle.write(chunk)
+
+    def write_verified(
+        self, relative: str, chunks: Iterable[bytes], sha256: str, size: Optional[int]
+    ) -> None:
+        """Publish a release file only if its bytes hash to ``sha256`` (and add up to ``size``).
+
+        Hashing happens while the chunks stream to the temporary sibling, so the file is read once
+        and never held in memory; a mismatch leaves nothing behind.
+        """
+        digest = hashlib.sha256()
+        written = 0
+        with self._open_atomic(self.web_path(relative)) as handle:
+            for chunk in chunks:
+                digest.update(chunk)
+                handle.write(chunk)
+                written += len(chunk)
+            if size is not None and written < size:
+                raise TruncatedDownload(f"{relative}: got {written} of {size} bytes")
+            if size is not None and written != size:
+                raise DigestMismatch(f"{relative}: got {written} bytes, expected {size}")
+            if digest.hexdigest() != sha256.lower():
+                raise DigestMismatch(
+                    f"{relative}: sha256 {digest.hexdigest()} does not match the master's {sha256}"
+                )
+
+    # -- reading and checking ----------------------------------------------------------------
+
+    def read_web_text(self, relative: str) -> Optional[str]:
+        """A published text file's content, or None when it does not exist or is not text."""
+        try:
+            return self.web_path(relative).read_text(encoding="utf-8")
+        except (FileNotFoundError, NotADirectoryError, UnicodeDecodeError, IsADirectoryError):
+            return None
+
+    def read_web_lines(self, relative: str) -> Optional[Iterator[str]]:
+        """A published text file line by line (the global index is too big to read whole), or None."""
+        path = self.web_path(relative)
+        return _lines(path) if path.is_file() else None
+
+    def file_matches(self, relative: str, sha256: str, size: Optional[int], verify: bool) -> bool:
+        """Whether a good copy of the file is already published (e.g. by pep381client).
+
+        The size is always checked; the hash only when ``verify``, because re-hashing every file of
+        a project on every update would cost more than the update itself.
+        """
+        path = self.web_path(relative)
+        try:
+            actual_size = path.stat().st_size
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        if size is not None and actual_size != size:
+            return False
+        if not verify:
+            return True
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            while chunk := handle.read(HASH_CHUNK):
+                digest.update(chunk)
+        return digest.hexdigest() == sha256.lower()
+
+    def web_exists(self, relative: str) -> bool:
+        return self.web_path(relative).exists()
+
+    def list_web_dirs(self, relative: str) -> list[str]:
+        """Names of the folders in a web/ folder (the projects under simple/); empty when absent."""
+        try:
+            with os.scandir(self.web_path(relative)) as entries:
+                return [entry.name for entry in entries if entry.is_dir() and not entry.name.startswith(".")]
+        except FileNotFoundError:
+            return []
+
+    # -- removal -----------------------------------------------------------------------------
+
+    def remove_web_file(self, relative: str) -> None:
+        """Delete a published file and the folders it leaves empty, up to (not including) web/."""
+        path = self.web_path(relative)
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        with contextlib.suppress(FileNotFoundError):
+            _temp_sibling(path).unlink()
+        self._prune_empty(path.parent)
+
+    def remove_web_tree(self, relative: str) -> None:
+        path = self.web_path(relative)
+        shutil.rmtree(path, ignore_errors=True)
+        self._prune_empty(path.parent)
+
+    def _prune_empty(self, folder: Path) -> None:
+        while folder != self.web and self.web in folder.parents:
+            try:
+                folder.rmdir()
+            except OSError as error:
+                if error.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOENT):
+                    return
+                raise
+            folder = folder.parent
+
+    # -- state files (beside web/, never served) ---------------------------------------------
+
+    def read_state(self, name: str) -> Optional[str]:
+        try:
+            return (self.root / name).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError) as error:
+            raise MirrorError(f"cannot read state file {self.root / name}: {error}") from None
+
+    def write_state(self, name: str, text: str) -> None:
+        """Replace a state file durably: it decides what the next run does after a power loss."""
+        with self._open_atomic(self.root / name, durable=True) as handle:
+            handle.write(text.encode("utf-8"))
+        self._fsync_dir(self.root)
+
+    def remove_state(self, name: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            (self.root / name).unlink()
+
+    def open_journal(self, name: str) -> "Journal":
+        return Journal(self.root / name)
+
+    def flush_all(self) -> None:
+        """Push every file written so far to disk, so a journal entry never outlives its data."""
+        os.sync()
+
+    def _fsync_dir(self, folder: Path) -> None:
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    # -- the lock ----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold ``.lock`` (flock) for the whole run; a second run fails at once instead of waiting."""
+        self.ensure_dir(self.root)
+        fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, FILE_MODE)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise LockHeld(
+                    f"another bandersnatch run holds {self.root / '.lock'}; not starting a second one"
+                ) from None
+            yield
+        finally:
+            os.close(fd)
+
+
+def _lines(path: Path) -> Iterator[str]:
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        yield from handle
+
+
+class Journal:
+    """An append-only state file of lines, made durable in batches (one fsync per batch)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._handle: Optional[IO[str]] = None
+
+    def append(self, lines: Iterable[str]) -> None:
+        if self._handle is None:
+            self._handle = open(self.path, "a", encoding="utf-8")
+        self._handle.writelines(f"{line}\n" for line in lines)
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None

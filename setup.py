@@ -1,0 +1,36 @@
+"""Packaging for the bandersnatch PyPI mirror client."""
+
+import re
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+VERSION = re.search(r'__version__ = "([^"]+)"', (HERE / "bandersnatch" / "__init__.py").read_text()).group(1)
+
+setup(
+    name="bandersnatch",
+    version=VERSION,
+    description="A PyPI mirror client according to PEP 381",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="AFL-2.1",
+    python_requires=">=3.9",
+    packages=find_packages(include=["bandersnatch", "bandersnatch.*"]),
+    package_data={"bandersnatch": ["default.conf"]},
+    install_requires=[
+        "click>=8.0",
+        "packaging>=22",
+        "requests>=2.28",
+        "urllib3>=1.26",
+    ],
+    extras_require={
+        "test": ["pytest>=7", "responses>=0.23", "uv"],
+    },
+    entry_points={"console_scripts": ["bandersnatch = bandersnatch.main:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Environment :: Console",
+        "Topic :: System :: Archiving :: Mirroring",
+    ],
+)

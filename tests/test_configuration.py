@@ -1,0 +1,98 @@
+"""Every bad value is named in one line; upstream spellings keep an existing config working."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from bandersnatch.configuration import Settings, default_config_text, load_settings
+from bandersnatch.errors import ConfigError
+
+GOOD = "[mirror]\ndirectory = /srv/pypi\nmaster = https://pypi.org\n"
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "bandersnatch.conf"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults_fill_what_the_config_leaves_out(tmp_path: Path) -> None:
+    settings = load_settings(write(tmp_path, GOOD))
+    assert settings == Settings(directory=Path("/srv/pypi"), master="https://pypi.org")
+
+
+def test_the_shipped_default_config_loads_with_every_key(tmp_path: Path) -> None:
+    settings = load_settings(write(tmp_path, default_config_text()))
+    assert settings.workers == 3 and settings.delete_packages and not settings.stop_on_error
+    assert settings.access_log_pattern == "/var/log/nginx/*pypi*access*"
+
+
+def test_the_example_file_is_the_default_config() -> None:
+    example = Path(__file__).parent.parent / "bandersnatch.conf.example"
+    assert example.read_text(encoding="utf-8") == default_config_text()
+
+
+def test_upstream_spellings_and_values(tmp_path: Path) -> None:
+    text = GOOD + "stop_on_error = yes\ndelete_packages = off\nworkers = 10\ntimeout = 2.5\n"
+    text += "allow_non_https = true\n"
+    settings = load_settings(write(tmp_path, text))
+    assert (settings.stop_on_error, settings.delete_packages, settings.workers, settings.timeout) == (
+        True, False, 10, 2.5,
+    )  # fmt: skip
+
+
+def test_http_master_needs_allow_non_https(tmp_path: Path) -> None:
+    text = "[mirror]\ndirectory = /m\nmaster = http://127.0.0.1:8080/\nallow-non-https = true\n"
+    assert load_settings(write(tmp_path, text)).master == "http://127.0.0.1:8080"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (GOOD + "workers = 0\n", "[mirror] workers = '0': expected a number from 1 to 10"),
+        (GOOD + "workers = 11\n", "workers = '11': expected a number from 1 to 10"),
+        (GOOD + "workers = many\n", "workers = 'many': invalid literal"),
+        (GOOD + "timeout = -1\n", "timeout = '-1': expected a number"),
+        (GOOD + "stop-on-error = maybe\n", "stop-on-error = 'maybe': expected true or false"),
+        ("[mirror]\ndirectory = /m\nmaster = pypi.org\n", "master = 'pypi.org': expected a URL"),
+        ("[mirror]\ndirectory = /m\nmaster = ftp://pypi.org\n", "expected a URL"),
+        ("[mirror]\ndirectory = /m\nmaster = http://pypi.org\n", "https only, unless allow-non-https = true"),
+        ("[mirror]\nmaster = https://pypi.org\n", "[mirror] directory is missing"),
+        ("[mirror]\ndirectory = relative/dir\nmaster = https://pypi.org\n", "expected an absolute path"),
+        ("[mirror]\ndirectory = /m\n", "[mirror] master is missing"),
+        ("[statistics]\naccess-log-pattern = x\n", "has no [mirror] section"),
+        ("this is not ini\n", "is not valid INI"),
+        ("[mirror]\ndirectory = /a\ndirectory = /b\n", "is not valid INI"),
+    ],
+)
+def test_bad_values_are_named(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings(write(tmp_path, text))
+    assert message in str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+def test_every_bad_value_is_reported_at_once(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings(write(tmp_path, "[mirror]\ndirectory = /m\nmaster = x\nworkers = 0\n"))
+    assert "master" in str(raised.value) and "workers" in str(raised.value)
+
+
+def test_unreadable_config_is_one_line(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD)
+    path.write_bytes(b"\xff\xfe[mirror]")
+    with pytest.raises(ConfigError, match="cannot read config"):
+        load_settings(path)
+
+
+def test_unsupported_and_unknown_keys_warn(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    text = GOOD + "hash-index = false\nroot_uri = https://x\ncolour = blue\n[plugins]\nenabled = x\n"
+    with caplog.at_level(logging.WARNING):
+        load_settings(write(tmp_path, text))
+    assert "[mirror] hash-index: not supported yet, ignored" in caplog.text
+    assert "[mirror] root-uri: not supported yet, ignored" in caplog.text
+    assert "[mirror] colour: unknown key, ignored" in caplog.text
+    assert "[plugins]: filtering is not supported yet" in caplog.text

@@ -1,0 +1,203 @@
+"""The master client at the HTTP edge: serial checks, PURGE, classification of every failure."""
+
+from __future__ import annotations
+
+import json
+import xmlrpc.client
+from typing import Any
+
+import pytest
+import requests
+import responses
+from responses import matchers
+
+from bandersnatch import __version__, master as master_module
+from bandersnatch.errors import ProjectGone, StalePage, TruncatedDownload, UpstreamUnavailable
+from bandersnatch.master import Master, make_session
+
+URL = "https://pypi.example"
+SHA = "0" * 64
+
+
+def project_json(name: str = "Foo", **file_overrides: Any) -> dict:
+    entry = {
+        "filename": "foo-1.0.tar.gz",
+        "url": "https://files.example/packages/ab/cd/foo-1.0.tar.gz",
+        "digests": {"sha256": SHA, "md5": "x"},
+        "size": 10,
+        "requires_python": ">=3.8",
+        "yanked": False,
+        "yanked_reason": None,
+        "upload_time_iso_8601": "2026-01-01T00:00:00.000000Z",
+    }
+    entry.update(file_overrides)
+    return {"info": {"name": name}, "last_serial": 5, "releases": {"1.0": [entry], "0.9": []}}
+
+
+@pytest.fixture
+def sleeps() -> list[float]:
+    return []
+
+
+@pytest.fixture
+def client(sleeps: list[float]) -> Master:
+    return Master(URL, timeout=5, session=make_session(2, backoff=0), stale_wait=0.5, sleep=sleeps.append)
+
+
+def rpc_answer(value: Any) -> bytes:
+    return xmlrpc.client.dumps((value,), methodresponse=True, allow_none=True).encode()
+
+
+@responses.activate
+def test_list_packages_with_serial_and_user_agent(client: Master) -> None:
+    responses.post(
+        f"{URL}/pypi",
+        body=rpc_answer({"Foo": 3, "bar": 7}),
+        match=[matchers.header_matcher({"User-Agent": master_module.USER_AGENT})],
+    )
+    assert client.all_projects() == {"Foo": 3, "bar": 7}
+    assert f"bandersnatch/{__version__}" in master_module.USER_AGENT
+    assert b"list_packages_with_serial" in responses.calls[0].request.body
+
+
+@responses.activate
+def test_changelog_is_paged_until_a_short_page(client: Master, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(master_module, "CHANGELOG_PAGE_SIZE", 2)
+    pages = [
+        [["a", "1", 0, "new release", 11], ["b", "1", 0, "new release", 12]],
+        [["a", "2", 0, "new release", 13], ["c", None, 0, "remove project", 14]],
+        [["b", "3", 0, "add file", 15]],
+    ]
+    for page in pages:
+        responses.post(f"{URL}/pypi", body=rpc_answer(page))
+    assert client.changes_since(10) == ({"a": 13, "b": 15, "c": 14}, 15)
+    asked = [xmlrpc.client.loads(call.request.body)[0][0] for call in responses.calls]
+    assert asked == [10, 12, 14]
+
+
+@responses.activate
+def test_empty_changelog_is_one_call(client: Master) -> None:
+    responses.post(f"{URL}/pypi", body=rpc_answer([]))
+    assert client.changes_since(99) == ({}, 99)
+    assert len(responses.calls) == 1
+
+
+@pytest.mark.parametrize(
+    "body", [b"<html>oops</html>", b"\x00\x01garbage", rpc_answer("a string"), rpc_answer([["too", "short"]])]
+)
+@responses.activate
+def test_garbage_xmlrpc_is_one_upstream_error(client: Master, body: bytes) -> None:
+    responses.post(f"{URL}/pypi", body=body)
+    with pytest.raises(UpstreamUnavailable):
+        client.changes_since(1) if b"short" in body or b"string" in body else client.all_projects()
+
+
+@responses.activate
+def test_fresh_project_metadata_becomes_frozen_values(client: Master) -> None:
+    responses.get(f"{URL}/pypi/Foo/json", json=project_json(), headers={"X-PyPI-Last-Serial": "5"})
+    metadata = client.project("Foo", 5)
+    assert metadata.name == "Foo" and metadata.serial == 5
+    (release,) = metadata.files
+    assert (release.filename, release.sha256, release.size, release.requires_python) == (
+        "foo-1.0.tar.gz", SHA, 10, ">=3.8",
+    )  # fmt: skip
+
+
+@responses.activate
+def test_stale_page_is_purged_and_retried(client: Master, sleeps: list[float]) -> None:
+    url = f"{URL}/pypi/Foo/json"
+    responses.get(url, json=project_json(), headers={"X-PyPI-Last-Serial": "4"})
+    responses.get(url, json=project_json(), headers={"X-PyPI-Last-Serial": "6"})
+    responses.add("PURGE", url)
+    assert client.project("Foo", 5).serial == 6
+    assert [call.request.method for call in responses.calls] == ["GET", "PURGE", "GET"]
+    assert sleeps == [0.5]
+
+
+@responses.activate
+def test_stale_forever_gives_up_with_the_runbook_message(client: Master, sleeps: list[float]) -> None:
+    url = f"{URL}/pypi/python-novaclient/json"
+    responses.get(url, json=project_json("python-novaclient"), headers={"X-PyPI-Last-Serial": "1154163"})
+    responses.add("PURGE", url)
+    with pytest.raises(StalePage) as raised:
+        client.project("python-novaclient", 1154164)
+    assert str(raised.value) == "Stale serial for python-novaclient (1154164) not updating. Giving up."
+    assert [call.request.method for call in responses.calls].count("PURGE") == 3
+    assert sleeps == [0.5, 1.0, 2.0]
+
+
+@responses.activate
+def test_404_means_the_project_is_gone(client: Master) -> None:
+    responses.get(f"{URL}/pypi/Foo/json", status=404, json={"message": "Not Found"})
+    with pytest.raises(ProjectGone):
+        client.project("Foo", 1)
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "message"),
+    [
+        (project_json(), {}, "no valid X-PyPI-Last-Serial"),
+        (project_json(), {"X-PyPI-Last-Serial": "abc"}, "no valid X-PyPI-Last-Serial"),
+        ({"info": {}}, {"X-PyPI-Last-Serial": "9"}, "malformed JSON metadata"),
+        (project_json("Other"), {"X-PyPI-Last-Serial": "9"}, "answered for 'Other'"),
+        (project_json(digests={"sha256": "xyz"}), {"X-PyPI-Last-Serial": "9"}, "bad sha256"),
+        (project_json(size=-1), {"X-PyPI-Last-Serial": "9"}, "bad size"),
+        ("not json", {"X-PyPI-Last-Serial": "9"}, "malformed JSON metadata"),
+    ],
+)
+@responses.activate
+def test_misbehaving_metadata_is_one_upstream_error(client: Master, body: Any, headers: dict, message: str) -> None:
+    text = body if isinstance(body, str) else json.dumps(body)
+    responses.get(f"{URL}/pypi/Foo/json", body=text, headers=headers)
+    with pytest.raises(UpstreamUnavailable, match=message):
+        client.project("Foo", 1)
+
+
+@responses.activate
+def test_server_errors_are_retried_then_reported(client: Master) -> None:
+    url = f"{URL}/packages/a.whl"
+    responses.get(url, status=503)
+    with pytest.raises(UpstreamUnavailable, match="answered HTTP 503"):
+        with client.stream(url):
+            pass
+    assert len(responses.calls) == 6  # the first try and five retries
+
+
+@responses.activate
+def test_a_file_404_is_an_upstream_error(client: Master) -> None:
+    responses.get(f"{URL}/packages/a.whl", status=404)
+    with pytest.raises(UpstreamUnavailable, match="HTTP 404"):
+        with client.stream(f"{URL}/packages/a.whl"):
+            pass
+
+
+@responses.activate
+def test_connection_errors_are_one_line(client: Master) -> None:
+    responses.get(f"{URL}/packages/a.whl", body=requests.exceptions.ConnectionError("refused\nsecond line"))
+    with pytest.raises(UpstreamUnavailable) as raised:
+        with client.stream(f"{URL}/packages/a.whl"):
+            pass
+    assert "\n" not in str(raised.value)
+
+
+@responses.activate
+def test_streamed_chunks_arrive_whole(client: Master) -> None:
+    responses.get(f"{URL}/packages/a.whl", body=b"x" * 3_000_000)
+    with client.stream(f"{URL}/packages/a.whl") as chunks:
+        assert b"".join(chunks) == b"x" * 3_000_000
+
+
+def test_retry_after_is_capped() -> None:
+    retry = make_session(1).get_adapter("https://x").max_retries
+
+    class Answer:
+        headers = {"Retry-After": "86400"}
+
+        def getheader(self, name: str) -> str:
+            return self.headers.get(name, "")
+
+    assert retry.get_retry_after(Answer()) == master_module.MAX_RETRY_AFTER
+
+
+def test_truncated_download_class_is_an_upstream_error() -> None:
+    assert issubclass(TruncatedDownload, UpstreamUnavailable)

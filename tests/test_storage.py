@@ -1,0 +1,110 @@
+"""Storage is the only writer under the mirror: paths stay inside, files appear whole or not at all."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from bandersnatch.errors import DigestMismatch, LockHeld, TruncatedDownload, UnsafePath
+from bandersnatch.storage import Storage, safe_relative
+
+DATA = b"x" * 3000
+SHA = hashlib.sha256(DATA).hexdigest()
+
+
+@pytest.fixture
+def storage(tmp_path: Path) -> Storage:
+    return Storage(tmp_path / "mirror")
+
+
+@pytest.mark.parametrize(
+    "relative",
+    ["", "/etc/passwd", "../x", "packages/../../x", "a//b", "a/./b", "a\\b", "a\x00b", "a/\nb", "packages/..", "."],
+)
+def test_unsafe_paths_are_refused(relative: str) -> None:
+    with pytest.raises(UnsafePath, match="refusing unsafe path"):
+        safe_relative(relative)
+
+
+@pytest.mark.parametrize("relative", ["packages/ab/cd/foo-1.0.tar.gz", "simple/x/index.html", "a/caf\u00e9..b"])
+def test_plain_paths_are_accepted(relative: str) -> None:
+    assert safe_relative(relative) == relative
+
+
+def test_verified_file_is_published_world_readable_whatever_the_umask(storage: Storage) -> None:
+    old_umask = os.umask(0o077)
+    try:
+        storage.write_verified("packages/ab/foo.whl", iter([DATA[:1000], DATA[1000:]]), SHA, len(DATA))
+    finally:
+        os.umask(old_umask)
+    path = storage.web / "packages/ab/foo.whl"
+    assert path.read_bytes() == DATA
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o755
+    assert os.listdir(path.parent) == ["foo.whl"]
+
+
+@pytest.mark.parametrize(
+    ("chunks", "size", "error"),
+    [
+        ([DATA[:-1] + b"y"], len(DATA), DigestMismatch),
+        ([DATA[:100]], len(DATA), TruncatedDownload),
+        ([DATA, b"more"], len(DATA), DigestMismatch),
+        ([DATA + b"z"], None, DigestMismatch),
+    ],
+)
+def test_bad_bytes_are_never_published(storage: Storage, chunks: list, size: int, error: type) -> None:
+    with pytest.raises(error):
+        storage.write_verified("packages/ab/foo.whl", iter(chunks), SHA, size)
+    assert not (storage.web / "packages/ab").exists() or os.listdir(storage.web / "packages/ab") == []
+
+
+def test_a_failed_write_keeps_the_good_file_it_would_have_replaced(storage: Storage) -> None:
+    storage.write_verified("packages/a.whl", [DATA], SHA, None)
+    with pytest.raises(DigestMismatch):
+        storage.write_verified("packages/a.whl", [b"evil"], SHA, None)
+    assert (storage.web / "packages/a.whl").read_bytes() == DATA
+
+
+def test_file_matches_checks_size_always_and_hash_when_asked(storage: Storage) -> None:
+    storage.write_web("packages/a.whl", [DATA[:-1] + b"q"])
+    assert storage.file_matches("packages/a.whl", SHA, len(DATA), verify=False)
+    assert not storage.file_matches("packages/a.whl", SHA, len(DATA), verify=True)
+    assert not storage.file_matches("packages/a.whl", SHA, 5, verify=False)
+    assert not storage.file_matches("packages/missing.whl", SHA, None, verify=False)
+
+
+def test_removing_a_file_prunes_empty_folders_but_not_web(storage: Storage) -> None:
+    storage.write_web("packages/ab/cd/a.whl", [b"a"])
+    storage.write_web("packages/ab/ef/b.whl", [b"b"])
+    storage.remove_web_file("packages/ab/cd/a.whl")
+    assert not (storage.web / "packages/ab/cd").exists()
+    assert (storage.web / "packages/ab/ef/b.whl").exists()
+    storage.remove_web_file("packages/ab/ef/b.whl")
+    assert storage.web.is_dir() and not (storage.web / "packages").exists()
+
+
+def test_a_second_lock_is_refused_at_once(storage: Storage) -> None:
+    with storage.lock():
+        with pytest.raises(LockHeld, match="another bandersnatch run holds"):
+            with storage.lock():
+                pass
+    with storage.lock():
+        pass
+
+
+def test_state_files_are_replaced_whole_and_journal_appends(storage: Storage) -> None:
+    storage.ensure_dir(storage.root)
+    storage.write_state("status", "12\n")
+    storage.write_state("status", "13\n")
+    assert storage.read_state("status") == "13\n"
+    journal = storage.open_journal("todo.done")
+    journal.append(["a 1", "b 2"])
+    journal.append(["c 3"])
+    journal.close()
+    assert storage.read_state("todo.done") == "a 1\nb 2\nc 3\n"
+    assert sorted(os.listdir(storage.root)) == ["status", "todo.done"]
