@@ -11,9 +11,9 @@ import logging
 import re
 import time
 import xmlrpc.client
-from xml.parsers.expat import ExpatError
 from typing import Any, Callable, Iterator, Optional
 from urllib.parse import quote
+from xml.parsers.expat import ExpatError
 
 import requests
 import urllib3
@@ -88,9 +88,7 @@ class Master:
 
     def _rpc(self, method: str, *params: Any) -> Any:
         body = xmlrpc.client.dumps(params, method, allow_none=True).encode("utf-8")
-        response = self._request(
-            "POST", f"{self.url}/pypi", data=body, headers={"Content-Type": "text/xml"}
-        )
+        response = self._request("POST", f"{self.url}/pypi", data=body, headers={"Content-Type": "text/xml"})
         try:
             (result,), _ = xmlrpc.client.loads(response.content, use_builtin_types=True)
         except (xmlrpc.client.Error, ExpatError, ValueError, TypeError) as error:
@@ -161,7 +159,9 @@ class Master:
 
     # -- plumbing ----------------------------------------------------------------------------
 
-    def _request(self, method: str, url: str, allow: tuple[int, ...] = (), **kwargs: Any) -> requests.Response:
+    def _request(
+        self, method: str, url: str, allow: tuple[int, ...] = (), **kwargs: Any
+    ) -> requests.Response:
         try:
             response = self.session.request(method, url, timeout=self.timeout, **kwargs)
         except requests.RequestException as error:

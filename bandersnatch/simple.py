@@ -25,7 +25,10 @@ __all__ = [
 ]
 
 REPOSITORY_VERSION = "1.1"  # PEP 629; 1.1 announces PEP 700 fields in the JSON form
-_HEAD = '<!DOCTYPE html>\n<html><head><meta name="pypi:repository-version" content="{version}"><title>{title}</title></head>\n'
+_HEAD = (
+    '<!DOCTYPE html>\n<html><head><meta name="pypi:repository-version" content="{version}">'
+    "<title>{title}</title></head>\n"
+)
 _LINK = re.compile(r'<a href="([^"]*)"')
 _SERIAL = re.compile(r"<!--SERIAL (\d+)-->")
 _PAGE_PREFIX = "../../"
@@ -38,7 +41,7 @@ def _file_link(path: str, release: ReleaseFile) -> str:
         attributes.append(f'data-requires-python="{html.escape(release.requires_python)}"')
     if release.yanked:  # PEP 592: a yanked file is never listed without its marker
         attributes.append(f'data-yanked="{html.escape(release.yanked_reason or "")}"')
-    return f'<a {" ".join(attributes)}>{html.escape(release.filename)}</a><br/>\n'
+    return f"<a {' '.join(attributes)}>{html.escape(release.filename)}</a><br/>\n"
 
 
 def render_project_page(name: str, files: Iterable[tuple[str, ReleaseFile]], serial: int) -> str:
@@ -91,9 +94,7 @@ def parse_index_line(line: str) -> Optional[tuple[str, str]]:
     return html.unescape(line[9:end]), html.unescape(line[end + 3 : close])
 
 
-def merge_index(
-    old_lines: Iterable[str], changes: Mapping[str, Optional[str]]
-) -> Iterator[tuple[str, str]]:
+def merge_index(old_lines: Iterable[str], changes: Mapping[str, Optional[str]]) -> Iterator[tuple[str, str]]:
     """Apply ``changes`` ({normalized: display, or None to drop}) to a sorted old index, streaming.
 
     The old index is read line by line and only the changed projects are held in memory, which

@@ -11,8 +11,14 @@ import requests
 import responses
 from responses import matchers
 
-from bandersnatch import __version__, master as master_module
-from bandersnatch.errors import ProjectGone, StalePage, TruncatedDownload, UpstreamUnavailable
+from bandersnatch import __version__
+from bandersnatch import master as master_module
+from bandersnatch.errors import (
+    ProjectGone,
+    StalePage,
+    TruncatedDownload,
+    UpstreamUnavailable,
+)
 from bandersnatch.master import Master, make_session
 
 URL = "https://pypi.example"
@@ -146,7 +152,9 @@ def test_404_means_the_project_is_gone(client: Master) -> None:
     ],
 )
 @responses.activate
-def test_misbehaving_metadata_is_one_upstream_error(client: Master, body: Any, headers: dict, message: str) -> None:
+def test_misbehaving_metadata_is_one_upstream_error(
+    client: Master, body: Any, headers: dict, message: str
+) -> None:
     text = body if isinstance(body, str) else json.dumps(body)
     responses.get(f"{URL}/pypi/Foo/json", body=text, headers=headers)
     with pytest.raises(UpstreamUnavailable, match=message):

@@ -18,7 +18,9 @@ SHA = "ab" * 32
 
 
 def release(filename: str, **extra: object) -> ReleaseFile:
-    return ReleaseFile(filename=filename, url=f"https://files.example/packages/{filename}", sha256=SHA, **extra)  # type: ignore[arg-type]
+    return ReleaseFile(
+        filename=filename, url=f"https://files.example/packages/{filename}", sha256=SHA, **extra
+    )  # type: ignore[arg-type]
 
 
 def test_project_page_has_the_pep_629_meta_tag_and_the_serial() -> None:
@@ -37,7 +39,10 @@ def test_project_page_has_the_pep_629_meta_tag_and_the_serial() -> None:
         ({"requires_python": ">=3.8"}, 'data-requires-python="&gt;=3.8"'),
         ({"requires_python": '<4,>=3"'}, 'data-requires-python="&lt;4,&gt;=3&quot;"'),
         ({"yanked": True}, 'data-yanked=""'),
-        ({"yanked": True, "yanked_reason": 'broken "build" <b>'}, 'data-yanked="broken &quot;build&quot; &lt;b&gt;"'),
+        (
+            {"yanked": True, "yanked_reason": 'broken "build" <b>'},
+            'data-yanked="broken &quot;build&quot; &lt;b&gt;"',
+        ),
     ],
 )
 def test_link_attributes_are_escaped(extra: dict, attribute: str) -> None:
@@ -52,7 +57,12 @@ def test_unyanked_file_has_no_yanked_marker() -> None:
 
 @pytest.mark.parametrize(
     "path",
-    ["packages/ab/cd/caf\u00e9-1.0.tar.gz", "packages/x/a b&c<d>.whl", "packages/x/100%.zip", "packages/x/q?#.whl"],
+    [
+        "packages/ab/cd/caf\u00e9-1.0.tar.gz",
+        "packages/x/a b&c<d>.whl",
+        "packages/x/100%.zip",
+        "packages/x/q?#.whl",
+    ],
 )
 def test_file_paths_survive_a_round_trip(path: str) -> None:
     filename = path.rsplit("/", 1)[1]
@@ -61,7 +71,9 @@ def test_file_paths_survive_a_round_trip(path: str) -> None:
 
 
 def test_page_files_ignores_links_outside_the_mirror() -> None:
-    page = '<a href="https://evil.example/x.whl#sha256=00">x</a><a href="../../packages/a/b.whl#sha256=11">b</a>'
+    page = (
+        '<a href="https://evil.example/x.whl#sha256=00">x</a><a href="../../packages/a/b.whl#sha256=11">b</a>'
+    )
     assert page_files(page) == {"packages/a/b.whl": "11"}
 
 

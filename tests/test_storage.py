@@ -23,14 +23,28 @@ def storage(tmp_path: Path) -> Storage:
 
 @pytest.mark.parametrize(
     "relative",
-    ["", "/etc/passwd", "../x", "packages/../../x", "a//b", "a/./b", "a\\b", "a\x00b", "a/\nb", "packages/..", "."],
+    [
+        "",
+        "/etc/passwd",
+        "../x",
+        "packages/../../x",
+        "a//b",
+        "a/./b",
+        "a\\b",
+        "a\x00b",
+        "a/\nb",
+        "packages/..",
+        ".",
+    ],
 )
 def test_unsafe_paths_are_refused(relative: str) -> None:
     with pytest.raises(UnsafePath, match="refusing unsafe path"):
         safe_relative(relative)
 
 
-@pytest.mark.parametrize("relative", ["packages/ab/cd/foo-1.0.tar.gz", "simple/x/index.html", "a/caf\u00e9..b"])
+@pytest.mark.parametrize(
+    "relative", ["packages/ab/cd/foo-1.0.tar.gz", "simple/x/index.html", "a/caf\u00e9..b"]
+)
 def test_plain_paths_are_accepted(relative: str) -> None:
     assert safe_relative(relative) == relative
 

@@ -1,0 +1,125 @@
+"""The ``bandersnatch`` command: the only place that prints errors and chooses exit statuses.
+
+Exit statuses: 0 success; 1 an error the operator must look at (bad config, damaged state, a sync
+that finished with failed projects, a first run that wrote a default config); 2 usage error;
+3 another run holds the lock; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Callable, ContextManager, Iterator
+
+import click
+
+from . import __version__
+from .configuration import DEFAULT_CONFIG_PATH, Settings, default_config_text, load_settings
+from .errors import EXIT_ERROR, ConfigError, MirrorError
+from .master import Master, make_session
+from .mirror import Mirror
+from .statistics import update_stats as collect_statistics
+from .storage import Storage
+
+__all__ = ["cli", "main"]
+
+logger = logging.getLogger("bandersnatch")
+EXIT_INTERRUPTED = 130
+
+
+def _configure_logging(debug: bool) -> None:
+    """Plain lines on stderr: cron pipes them to logger(1), so no colour and no decoration."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if debug else logging.INFO)
+    logging.getLogger("urllib3").setLevel(logging.WARNING)
+
+
+def _reports_errors(command: Callable[..., int]) -> Callable[..., None]:
+    """Turn the error tree into one line and an exit status; a traceback only with --debug."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        context = click.get_current_context()
+        try:
+            status = command(*args, **kwargs)
+        except MirrorError as error:
+            logger.error("%s", error, exc_info=context.obj["debug"])
+            status = error.exit_code
+        except KeyboardInterrupt:
+            logger.error("Interrupted; the next run resumes from the todo file")
+            status = EXIT_INTERRUPTED
+        context.exit(status)
+
+    return wrapper
+
+
+def _settings(config: Path, write_default: bool) -> Settings:
+    if not config.exists() and write_default:
+        try:
+            with open(config, "x", encoding="utf-8") as handle:
+                handle.write(default_config_text())
+        except OSError as error:
+            raise ConfigError(f"no config at {str(config)!r} and cannot write one: {error}") from None
+        raise ConfigError(f"No config found: wrote a default one to {config}; review it and run again")
+    if not config.exists():
+        raise ConfigError(f"no config at {str(config)!r} (run `bandersnatch mirror` to create one)")
+    return load_settings(config)
+
+
+def _tty_progress(total: int) -> ContextManager[Callable[[int], None]]:
+    @contextlib.contextmanager
+    def bar() -> Iterator[Callable[[int], None]]:
+        with click.progressbar(length=total, label="Syncing projects", file=sys.stderr) as progress:
+            yield progress.update
+
+    return bar()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "-c", "--config", type=click.Path(dir_okay=False, path_type=Path), envvar="BANDERSNATCH_CONFIG",
+    default=DEFAULT_CONFIG_PATH, show_default=True, help="Configuration file (env: BANDERSNATCH_CONFIG).",
+)  # fmt: skip
+@click.option("--debug", is_flag=True, help="Log DEBUG lines (and tracebacks).")
+@click.version_option(__version__, prog_name="bandersnatch")
+@click.pass_context
+def cli(context: click.Context, config: Path, debug: bool) -> None:
+    """A PyPI mirror client (PEP 381)."""
+    _configure_logging(debug)
+    context.obj = {"config": config, "debug": debug}
+
+
+@cli.command()
+@click.pass_obj
+@_reports_errors
+def mirror(obj: dict[str, Any]) -> int:
+    """Bring the mirror up to date with the master."""
+    settings = _settings(obj["config"], write_default=True)
+    session = make_session(settings.workers)
+    master = Master(settings.master, timeout=settings.timeout, session=session)
+    progress = _tty_progress if sys.stderr.isatty() else None
+    summary = Mirror(settings, master, Storage(settings.directory), progress).synchronize()
+    return 0 if summary.ok else EXIT_ERROR
+
+
+@cli.command("update-stats")
+@click.pass_obj
+@_reports_errors
+def update_stats(obj: dict[str, Any]) -> int:
+    """Turn web server access logs into PEP 381 daily download statistics."""
+    settings = _settings(obj["config"], write_default=False)
+    if not settings.access_log_pattern:
+        raise ConfigError(f"config {str(obj['config'])!r} has no [statistics] access-log-pattern")
+    summary = collect_statistics(Storage(settings.directory), settings.access_log_pattern)
+    logger.info("%s", summary)
+    return 0
+
+
+def main() -> None:
+    cli(prog_name="bandersnatch")

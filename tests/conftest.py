@@ -1,0 +1,122 @@
+"""Shared fixtures: a loopback PyPI master, a mirror config pointing at it, the real command."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Optional
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+from bandersnatch.model import normalize
+from bandersnatch.simple import page_files
+from tests.pypi_master import PyPIMaster
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def bandersnatch_command() -> list[str]:
+    """The installed console script when there is one (what cron runs), else ``python -m``."""
+    script = Path(sys.executable).with_name("bandersnatch")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "bandersnatch"]
+
+
+@dataclass
+class MirrorSetup:
+    """A mirror directory and the config that points it at the loopback master."""
+
+    directory: Path
+    config: Path
+
+    @property
+    def web(self) -> Path:
+        return self.directory / "web"
+
+    def write_config(self, master_url: str, **options: object) -> None:
+        values = {"directory": self.directory, "master": master_url, "allow-non-https": "true",
+                  "timeout": 5, "workers": 3}  # fmt: skip
+        values.update({key.replace("_", "-"): value for key, value in options.items()})
+        lines = ["[mirror]"] + [f"{key} = {value}" for key, value in values.items()]
+        self.config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    def run(
+        self, *args: str, timeout: float = 120, env: Optional[dict] = None
+    ) -> subprocess.CompletedProcess:
+        command = bandersnatch_command() + ["-c", str(self.config), *(args or ("mirror",))]
+        return subprocess.run(
+            command, capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+            env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+
+    def status(self) -> Optional[int]:
+        path = self.directory / "status"
+        return int(path.read_text()) if path.exists() else None
+
+    def todo(self) -> Optional[str]:
+        path = self.directory / "todo"
+        return path.read_text() if path.exists() else None
+
+
+@pytest.fixture
+def pypi() -> Iterator[PyPIMaster]:
+    with PyPIMaster() as master:
+        yield master
+
+
+@pytest.fixture
+def mirror(tmp_path: Path, pypi: PyPIMaster) -> MirrorSetup:
+    setup = MirrorSetup(directory=tmp_path / "mirror", config=tmp_path / "bandersnatch.conf")
+    setup.write_config(pypi.url)
+    return setup
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def mirrored_files(web: Path) -> set[str]:
+    """Every file under web/packages/, relative to web/."""
+    root = web / "packages"
+    return (
+        {str(path.relative_to(web)) for path in root.rglob("*") if path.is_file()} if root.exists() else set()
+    )
+
+
+def master_tree(pypi: PyPIMaster) -> dict[str, dict[str, str]]:
+    """{normalized project: {path relative to web/: sha256}} as the master has it now."""
+    return {
+        normalize(name): {
+            unquote(urlsplit(entry["url"]).path)[1:]: entry["digests"]["sha256"] for entry in pypi.files(name)
+        }
+        for name in pypi.projects()
+    }
+
+
+def assert_mirror_matches(web: Path, pypi: PyPIMaster) -> None:
+    """The tree is exactly the master's: every project page lists the master's files with their
+    hashes, every file has those bytes, and nothing else (no stray or temporary file) is there."""
+    tree = master_tree(pypi)
+    for project, files in tree.items():
+        assert page_files((web / "simple" / project / "index.html").read_text(encoding="utf-8")) == files, (
+            project
+        )
+    expected = {path: sha for files in tree.values() for path, sha in files.items()}
+    assert mirrored_files(web) == set(expected)
+    for path, sha in expected.items():
+        assert sha256_of(web / path) == sha, path
+    assert sorted(p.name for p in (web / "simple").iterdir() if p.is_dir()) == sorted(tree)
+    index = (web / "simple" / "index.html").read_text(encoding="utf-8")
+    assert index.count("<a href=") == len(tree)
+    for project in tree:
+        assert f'<a href="{project}/">' in index
+    leftovers = [str(path) for path in web.rglob(".*")]
+    assert leftovers == [], leftovers
