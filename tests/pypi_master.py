@@ -1,0 +1,791 @@
+"""A PyPI-like master on 127.0.0.1: a real HTTP server for tests and benchmarks.
+
+The mirror under test runs as a subprocess and must meet real sockets, keep-alive connections and real
+failures, so this is an actual ``ThreadingHTTPServer`` speaking XML-RPC, the JSON API, the simple API
+(PEP 503/691) and files.pythonhosted.org-style ``/packages/`` URLs. Every mutation bumps a global serial
+and appends changelog rows, as on PyPI. Faults (errors, truncation, corruption, slowness, stale CDN
+pages) are switched on per path prefix. Big files are never held in memory: their bytes are a 1 MiB
+pseudo-random block, seeded by the filename, repeated; their digests are computed once by streaming it.
+
+Standalone: ``python -m tests.pypi_master --projects 50 --seed 1`` prints ``URL http://127.0.0.1:PORT``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import gzip
+import hashlib
+import html
+import io
+import json
+import math
+import random
+import re
+import signal
+import ssl
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+import zipfile
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit
+from xmlrpc.server import SimpleXMLRPCDispatcher
+
+BLOCK = 1 << 20  # generated content repeats a block of this size; also the size of each socket write
+EPOCH = 1_600_000_000  # the master's clock: a mutation happens at EPOCH + its serial, so runs are reproducible
+SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
+_HTML_TYPES = ("text/html", "application/vnd.pypi.simple.v1+html", "*/*")
+_JSON_ROUTE = re.compile(r"/pypi/([^/]+)/json/?")
+_SIMPLE_ROUTE = re.compile(r"/simple/([^/]+)/?")
+
+
+def normalize(name: str) -> str:
+    """PEP 503 name normalization: how PyPI and mirrors key projects."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _stem(name: str) -> str:
+    """The distribution name as it appears in wheel and sdist filenames."""
+    return re.sub(r"[-_.]+", "_", name)
+
+
+# --------------------------------------------------------------------------------------------- content
+def _block(seed: int, size: int) -> bytes:
+    """The repeated block of a generated file; a small file is exactly one (shorter) block."""
+    return random.Random(seed).randbytes(min(size, BLOCK))
+
+
+def _repeat(block: bytes, size: int) -> Iterator[memoryview]:
+    """`block` repeated up to `size` bytes, as large zero-copy slices (one socket write each)."""
+    if size:
+        view = memoryview(block)
+        full, rest = divmod(size, len(block))
+        yield from (view for _ in range(full))
+        if rest:
+            yield view[:rest]
+
+
+def _digests(block: bytes, size: int) -> dict[str, str]:
+    """md5/sha256/blake2b_256 of `block` repeated to `size`; big files hash in parallel (GIL released)."""
+    hashers = {
+        "md5": hashlib.md5(usedforsecurity=False),
+        "sha256": hashlib.sha256(),
+        "blake2b_256": hashlib.blake2b(digest_size=32),
+    }
+
+    def feed(hasher: Any) -> None:
+        for chunk in _repeat(block, size):
+            hasher.update(chunk)
+
+    if size <= 8 * BLOCK:
+        for hasher in hashers.values():
+            feed(hasher)
+    else:
+        with ThreadPoolExecutor(len(hashers)) as pool:
+            list(pool.map(feed, hashers.values()))
+    return {algo: hasher.hexdigest() for algo, hasher in hashers.items()}
+
+
+@dataclass(frozen=True)
+class _Blob:
+    """A file's bytes: stored (`content`) or regenerated from `seed` on every read."""
+
+    size: int
+    digests: dict[str, str]
+    content: bytes | None = None
+    seed: int = 0
+
+    @classmethod
+    def stored(cls, content: bytes) -> _Blob:
+        return cls(len(content), _digests(content, len(content)), content)
+
+    @classmethod
+    def generated(cls, filename: str, size: int) -> _Blob:
+        seed = int.from_bytes(hashlib.sha256(filename.encode("utf-8", "surrogatepass")).digest()[:8], "big")
+        return cls(size, _digests(_block(seed, size), size), None, seed)
+
+    def chunks(self) -> Iterator[memoryview]:
+        return _repeat(self.content if self.content is not None else _block(self.seed, self.size), self.size)
+
+
+# ------------------------------------------------------------------------------------ real artifacts
+def _module(name: str) -> str:
+    """An importable package name for a project (pip tests import it after installing)."""
+    module = re.sub(r"\W", "_", _stem(name).lower()) or "_"
+    return "_" + module if module[0].isdigit() else module
+
+
+def _metadata(name: str, version: str) -> str:
+    return f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+
+
+def _record_hash(data: bytes) -> str:
+    return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+
+
+def make_wheel(name: str, version: str) -> bytes:
+    """A minimal, installable pure-Python wheel (deterministic bytes: same input, same sha256)."""
+    info = f"{_stem(name)}-{version}.dist-info"
+    files = {
+        f"{_module(name)}/__init__.py": f'__version__ = "{version}"\n'.encode(),
+        f"{info}/METADATA": _metadata(name, version).encode(),
+        f"{info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: pypi_master\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = "".join(f"{path},{_record_hash(data)},{len(data)}\n" for path, data in files.items())
+    files[f"{info}/RECORD"] = f"{record}{info}/RECORD,,\n".encode()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path, data in files.items():
+            entry = zipfile.ZipInfo(path, date_time=(1980, 1, 1, 0, 0, 0))
+            entry.external_attr = 0o644 << 16
+            archive.writestr(entry, data, zipfile.ZIP_DEFLATED)
+    return buffer.getvalue()
+
+
+def make_sdist(name: str, version: str) -> bytes:
+    """A minimal setuptools sdist (deterministic .tar.gz: fixed mtimes, no gzip timestamp)."""
+    root, module = f"{_stem(name)}-{version}", _module(name)
+    files = {
+        f"{root}/PKG-INFO": _metadata(name, version),
+        f"{root}/setup.py": f"from setuptools import setup\n\nsetup(name={name!r}, version={version!r}, "
+        f"packages=[{module!r}])\n",
+        f"{root}/{module}/__init__.py": f'__version__ = "{version}"\n',
+    }
+    buffer = io.BytesIO()
+    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as gz, tarfile.open(fileobj=gz, mode="w") as tar:
+        for path, text in files.items():
+            entry, data = tarfile.TarInfo(path), text.encode()
+            entry.size, entry.mode = len(data), 0o644
+            tar.addfile(entry, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+# ------------------------------------------------------------------------------------------ the model
+@dataclass
+class FileSpec:
+    """One file of a release: `content` is stored, `size` is generated; neither: a real wheel/sdist."""
+
+    filename: str
+    size: int | None = None
+    content: bytes | None = None
+    requires_python: str | None = None
+    packagetype: str | None = None
+
+
+@dataclass(frozen=True)
+class _File:
+    filename: str
+    url: str
+    blob: _Blob
+    packagetype: str
+    upload_time: str
+    requires_python: str | None = None
+    yanked: bool = False
+    yanked_reason: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The file as in PyPI's JSON API (`releases` / `urls`)."""
+        return {
+            "filename": self.filename, "url": self.url, "digests": dict(self.blob.digests),
+            "size": self.blob.size, "requires_python": self.requires_python, "yanked": self.yanked,
+            "yanked_reason": self.yanked_reason, "upload_time_iso_8601": self.upload_time,
+            "packagetype": self.packagetype, "python_version": "source" if self.packagetype == "sdist" else "py3",
+            "core-metadata": False, "data-dist-info-metadata": False,
+        }
+
+    def as_simple(self) -> dict[str, Any]:
+        """The file as in the PEP 691 JSON simple API (with PEP 700 size and upload-time)."""
+        return {
+            "filename": self.filename, "url": self.url, "hashes": {"sha256": self.blob.digests["sha256"]},
+            "requires-python": self.requires_python, "yanked": (self.yanked_reason or True) if self.yanked else False,
+            "size": self.blob.size, "upload-time": self.upload_time,
+            "core-metadata": False, "data-dist-info-metadata": False,
+        }
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """A project's state after one change; immutable, so a stale page can serve the one before."""
+
+    name: str
+    serial: int
+    releases: dict[str, tuple[_File, ...]] = field(default_factory=dict)
+    removed: bool = False
+
+    def files(self) -> list[_File]:
+        return [f for files in self.releases.values() for f in files]
+
+    def latest(self) -> str | None:
+        """The last added version with a live file (PyPI orders by version; no test depends on that)."""
+        live = [v for v, files in self.releases.items() if any(not f.yanked for f in files)]
+        return (live or list(self.releases) or [None])[-1]
+
+
+@dataclass
+class _Project:
+    current: _Snapshot
+    previous: _Snapshot | None = None
+
+
+@dataclass
+class _Rule:
+    """A fault for requests whose path starts with `prefix`, `times` more times (None: forever)."""
+
+    kind: str  # fail | truncate | corrupt | slow
+    prefix: str
+    times: int | None
+    status: int = 500
+    retry_after: float | str | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class _Response:
+    status: int
+    content_type: str
+    length: int
+    chunks: Iterable[bytes | memoryview]
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, status: int, body: bytes, content_type: str, serial: int | None = None, **headers: str) -> _Response:
+        if serial is not None:
+            headers["X-PyPI-Last-Serial"] = str(serial)
+        return cls(status, content_type, len(body), (body,), headers)
+
+    @classmethod
+    def json(cls, doc: Any, content_type: str = "application/json", serial: int | None = None) -> _Response:
+        return cls.of(200, json.dumps(doc).encode(), content_type, serial)
+
+
+_NOT_FOUND = _Response.of(404, b'{"message": "Not Found"}', "application/json")
+
+
+def _matches(path: str, prefix: str) -> bool:
+    """Prefixes may be given percent-encoded (from a URL) or decoded (from a filename)."""
+    path = path.split("?", 1)[0]
+    return path.startswith(prefix) or unquote(path).startswith(prefix)
+
+
+def _wants_json(accept: str) -> bool:
+    """PEP 691 content negotiation: JSON when its q-value is at least that of any HTML type."""
+    quality: dict[str, float] = {}
+    for part in accept.split(","):
+        mime, _, params = part.partition(";")
+        q = re.search(r"q\s*=\s*([0-9.]+)", params)
+        quality[mime.strip()] = float(q.group(1)) if q else 1.0
+    wanted = quality.get(SIMPLE_JSON, 0.0)
+    return wanted > 0 and wanted >= max(quality.get(t, 0.0) for t in _HTML_TYPES)
+
+
+# ----------------------------------------------------------------------------------------- the server
+class _Handler(BaseHTTPRequestHandler):
+    """HTTP/1.1 keep-alive handler: every response has a Content-Length, bodies go out in big writes."""
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are separate writes: no delayed-ACK stalls
+    server: _Server
+
+    def setup(self) -> None:
+        if isinstance(self.request, ssl.SSLSocket):
+            self.request.do_handshake()  # in the connection's thread, not in the accept loop
+        super().setup()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: tests read `master.requests`, not stderr."""
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""  # always drained: keeps keep-alive in step
+        master = self.server.master
+        faults = master._take_faults(self.command, self.path)
+        if "slow" in faults:
+            time.sleep(faults["slow"].seconds)
+        if "fail" in faults:
+            response = _fault_response(faults["fail"])
+        else:
+            response = master._route(self.command, self.path.split("?", 1)[0], self.headers, body)
+        self._send(response, "truncate" in faults, "corrupt" in faults)
+
+    do_GET = do_HEAD = do_POST = do_PURGE = _serve
+
+    def _send(self, response: _Response, truncate: bool, corrupt: bool) -> None:
+        self.send_response(response.status)
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Type", response.content_type)
+        self.send_header("Content-Length", str(response.length))
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        limit, sent = (response.length // 2 if truncate else response.length), 0
+        for chunk in response.chunks:
+            if corrupt and sent == 0:
+                chunk = bytes(b ^ 0xFF for b in chunk[:256]) + bytes(chunk[256:])
+            chunk = chunk[: limit - sent]
+            self.wfile.write(chunk)
+            sent += len(chunk)
+            if sent >= limit:
+                break
+        if truncate:
+            self.close_connection = True  # the client sees EOF before Content-Length bytes
+
+
+def _fault_response(rule: _Rule) -> _Response:
+    headers = {} if rule.retry_after is None else {"Retry-After": str(rule.retry_after)}
+    try:
+        phrase = HTTPStatus(rule.status).phrase
+    except ValueError:  # unusual codes are allowed: clients must cope with those too
+        phrase = "Error"
+    return _Response.of(rule.status, f"{rule.status} {phrase} (injected)\n".encode(), "text/plain", **headers)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # many workers connect at once; the default 5 drops connections
+
+    def __init__(self, address: tuple[str, int], master: PyPIMaster) -> None:
+        self.master = master
+        super().__init__(address, _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients hanging up mid-response (killed syncs, fault tests) are normal here, not noise."""
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError, ssl.SSLError)):
+            super().handle_error(request, client_address)
+
+
+class PyPIMaster:
+    """The master: state, mutations, faults and the server thread. Thread-safe; use as a context manager."""
+
+    def __init__(self, changelog_page_size: int = 50_000, ssl_context: ssl.SSLContext | None = None, *,
+                 host: str = "127.0.0.1", port: int = 0) -> None:
+        self.changelog_page_size = changelog_page_size
+        self._lock = threading.RLock()
+        self._serial = 0
+        self._changelog: list[list[Any]] = []
+        self._projects: dict[str, _Project] = {}  # by normalized name
+        self._paths: dict[str, _Blob] = {}  # decoded URL path -> the bytes served there
+        self._stale: dict[str, int | None] = {}  # normalized name -> PURGEs still needed
+        self._faults: list[_Rule] = []
+        self._log: list[tuple[str, str]] = []
+        self._rpc = SimpleXMLRPCDispatcher(allow_none=True, encoding="utf-8")
+        self._rpc.register_function(self.projects, "list_packages_with_serial")
+        self._rpc.register_function(self._changelog_since, "changelog_since_serial")
+        self._rpc.register_function(lambda: self.serial, "changelog_last_serial")
+        self._server = _Server((host, port), self)
+        if ssl_context is not None:
+            self._server.socket = ssl_context.wrap_socket(
+                self._server.socket, server_side=True, do_handshake_on_connect=False
+            )
+        self.url = f"{'https' if ssl_context else 'http'}://{host}:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+        self._thread.start()
+
+    def __enter__(self) -> PyPIMaster:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Stop serving and close the listening socket (idempotent)."""
+        if self._thread.is_alive():
+            self._server.shutdown()
+            self._thread.join()
+            self._server.server_close()
+
+    # ----------------------------------------------------------------------------------- inspection
+    @property
+    def serial(self) -> int:
+        with self._lock:
+            return self._serial
+
+    def projects(self) -> dict[str, int]:
+        """{display name: last serial} of every existing project (XML-RPC list_packages_with_serial)."""
+        with self._lock:
+            return {p.current.name: p.current.serial for p in self._projects.values() if not p.current.removed}
+
+    def files(self, name: str) -> list[dict[str, Any]]:
+        """The project's current files as the JSON API lists them; [] when unknown or removed."""
+        with self._lock:
+            project = self._projects.get(normalize(name))
+        return [f.as_json() for f in project.current.files()] if project else []
+
+    def file_content(self, url_or_path: str) -> bytes:
+        """The bytes served at a file URL (generated files are materialized: keep those small)."""
+        with self._lock:
+            blob = self._paths[unquote(urlsplit(url_or_path).path)]
+        return b"".join(blob.chunks())
+
+    @property
+    def requests(self) -> list[tuple[str, str]]:
+        """Every (method, raw path) received, from all client processes, in arrival order."""
+        with self._lock:
+            return list(self._log)
+
+    def count(self, method: str | None = None, path_prefix: str = "") -> int:
+        with self._lock:
+            return sum(1 for m, p in self._log if method in (None, m) and _matches(p, path_prefix))
+
+    def clear_log(self) -> None:
+        with self._lock:
+            self._log.clear()
+
+    # ------------------------------------------------------------------------------------ mutations
+    def add_release(self, name: str, version: str, files: Sequence[FileSpec] | None = None,
+                    requires_python: str | None = None, yanked: bool = False,
+                    yanked_reason: str | None = None) -> None:
+        """Add a release, or files to an existing one; by default a real wheel and sdist."""
+        if files is None:
+            files = [FileSpec(f"{_stem(name)}-{version}-py3-none-any.whl"), FileSpec(f"{_stem(name)}-{version}.tar.gz")]
+        blobs = [self._blob(name, version, spec) for spec in files]  # hashing outside the lock
+        with self._lock:
+            project = self._project(name)
+            releases = dict(project.current.releases)
+            if version not in releases:
+                self._append(project, version, "new release")
+            added = tuple(
+                self._new_file(project, version, spec, blob, spec.requires_python or requires_python)
+                for spec, blob in zip(files, blobs)
+            )
+            if yanked:
+                added = tuple(replace(f, yanked=True, yanked_reason=yanked_reason or None) for f in added)
+            releases[version] = releases.get(version, ()) + added
+            self._commit(project, releases)
+
+    def add_file(self, name: str, version: str, filename: str, size: int | None = None,
+                 content: bytes | None = None, requires_python: str | None = None, yanked: bool = False,
+                 yanked_reason: str | None = None, packagetype: str | None = None) -> None:
+        """Add one file: generated `size` bytes, stored `content`, or a real wheel/sdist by its suffix."""
+        spec = FileSpec(filename, size, content, requires_python, packagetype)
+        self.add_release(name, version, [spec], yanked=yanked, yanked_reason=yanked_reason)
+
+    def add_raw_file(self, name: str, version: str, *, filename: str, url: str, content: bytes = b"raw\n") -> None:
+        """A hostile entry: any filename, any url (served here when the url points at this host)."""
+        blob, parts = _Blob.stored(content), urlsplit(url)
+        with self._lock:
+            if parts.netloc in ("", urlsplit(self.url).netloc):
+                self._paths[unquote(parts.path)] = blob
+            project = self._project(name)
+            serial = self._append(project, version, f"add py3 file {filename}")
+            releases = dict(project.current.releases)
+            releases[version] = releases.get(version, ()) + (_File(filename, url, blob, "bdist_wheel", _iso(serial)),)
+            self._commit(project, releases)
+
+    def remove_file(self, name: str, filename: str) -> None:
+        with self._lock:
+            project = self._projects[normalize(name)]
+            releases = dict(project.current.releases)
+            version, gone = next((v, f) for v, files in releases.items() for f in files if f.filename == filename)
+            self._paths.pop(unquote(urlsplit(gone.url).path), None)
+            releases[version] = tuple(f for f in releases[version] if f is not gone)
+            self._append(project, version, f"remove file {filename}")
+            self._commit(project, releases)
+
+    def remove_project(self, name: str) -> None:
+        with self._lock:
+            project = self._projects[normalize(name)]
+            for f in project.current.files():
+                self._paths.pop(unquote(urlsplit(f.url).path), None)
+            self._append(project, None, "remove project")
+            self._commit(project, {}, removed=True)
+
+    def yank(self, name: str, version: str, reason: str = "") -> None:
+        with self._lock:
+            project = self._projects[normalize(name)]
+            releases = dict(project.current.releases)
+            releases[version] = tuple(replace(f, yanked=True, yanked_reason=reason or None) for f in releases[version])
+            self._append(project, version, "yank release")
+            self._commit(project, releases)
+
+    # --------------------------------------------------------------------------------------- faults
+    def fail(self, path_prefix: str, status: int = 500, times: int | None = 1,
+             retry_after: float | str | None = None) -> None:
+        """Answer matching requests with `status` (e.g. 503, or 429 with a Retry-After)."""
+        self._add_rule(_Rule("fail", path_prefix, times, status=status, retry_after=retry_after))
+
+    def truncate(self, path_prefix: str, times: int | None = 1) -> None:
+        """Announce the full Content-Length, send half the body, close the connection."""
+        self._add_rule(_Rule("truncate", path_prefix, times))
+
+    def corrupt(self, path_prefix: str, times: int | None = 1) -> None:
+        """Same length, wrong bytes (the first 256 are inverted)."""
+        self._add_rule(_Rule("corrupt", path_prefix, times))
+
+    def slow(self, path_prefix: str, seconds: float, times: int | None = None) -> None:
+        """Sleep `seconds` before answering matching requests."""
+        self._add_rule(_Rule("slow", path_prefix, times, seconds=seconds))
+
+    def stale(self, name: str, purges_needed: int | None = 1) -> None:
+        """Serve the project's JSON as before its last change until that many PURGEs (None: forever)."""
+        with self._lock:
+            self._stale[normalize(name)] = purges_needed
+
+    def clear_faults(self) -> None:
+        """Switch every fault and stale page off: the master is healthy again."""
+        with self._lock:
+            self._faults.clear()
+            self._stale.clear()
+
+    # ------------------------------------------------------------------------------------ internals
+    @staticmethod
+    def _blob(name: str, version: str, spec: FileSpec) -> _Blob:
+        if spec.content is not None:
+            return _Blob.stored(spec.content)
+        if spec.size is not None:
+            return _Blob.generated(spec.filename, spec.size)
+        return _Blob.stored((make_wheel if spec.filename.endswith(".whl") else make_sdist)(name, version))
+
+    def _new_file(self, project: _Project, version: str, spec: FileSpec, blob: _Blob,
+                  requires_python: str | None) -> _File:
+        """Log the upload and publish the bytes at files.pythonhosted.org's blake2b_256 layout."""
+        packagetype = spec.packagetype or ("bdist_wheel" if spec.filename.endswith(".whl") else "sdist")
+        kind = "source" if packagetype == "sdist" else "py3"
+        serial = self._append(project, version, f"add {kind} file {spec.filename}")
+        digest = blob.digests["blake2b_256"]
+        path = f"/packages/{digest[:2]}/{digest[2:4]}/{digest[4:]}/{spec.filename}"
+        self._paths[path] = blob
+        return _File(spec.filename, self.url + quote(path), blob, packagetype, _iso(serial), requires_python)
+
+    def _project(self, name: str) -> _Project:
+        """The project, created as 'never existed' on first use; its first spelling is its display name."""
+        project = self._projects.setdefault(normalize(name), _Project(_Snapshot(name, 0, removed=True)))
+        if project.current.removed:  # a re-created project takes the new spelling
+            project.current = replace(project.current, name=name)
+        return project
+
+    def _append(self, project: _Project, version: str | None, action: str) -> int:
+        self._serial += 1
+        self._changelog.append([project.current.name, version, EPOCH + self._serial, action, self._serial])
+        return self._serial
+
+    def _commit(self, project: _Project, releases: dict[str, tuple[_File, ...]], removed: bool = False) -> None:
+        """One API call is one change: the snapshot before it is what a stale page serves."""
+        project.previous = project.current
+        project.current = _Snapshot(project.current.name, self._serial, releases, removed)
+
+    def _changelog_since(self, since: int) -> list[list[Any]]:
+        """Serials are 1, 2, 3, ...: the row after serial `since` is at index `since`."""
+        start = max(since, 0)
+        with self._lock:
+            return [list(row) for row in self._changelog[start : start + self.changelog_page_size]]
+
+    def _add_rule(self, rule: _Rule) -> None:
+        with self._lock:
+            self._faults.append(rule)
+
+    def _take_faults(self, method: str, path: str) -> dict[str, _Rule]:
+        """Log the request and consume the first matching rule of each kind."""
+        taken: dict[str, _Rule] = {}
+        with self._lock:
+            self._log.append((method, path))
+            for rule in list(self._faults):
+                if rule.kind in taken or not _matches(path, rule.prefix):
+                    continue
+                taken[rule.kind] = rule
+                if rule.times is not None:
+                    rule.times -= 1
+                    if rule.times <= 0:
+                        self._faults.remove(rule)
+        return taken
+
+    def _route(self, method: str, path: str, headers: Any, body: bytes) -> _Response:
+        """Dispatch on the raw path, so a %2F inside a project name stays inside it."""
+        json_route, simple_route = _JSON_ROUTE.fullmatch(path), _SIMPLE_ROUTE.fullmatch(path)
+        if method == "POST" and path in ("/pypi", "/pypi/"):
+            return _Response.of(200, self._rpc._marshaled_dispatch(body), "text/xml")
+        if method == "PURGE" and json_route:
+            return self._purge(unquote(json_route.group(1)))
+        if method not in ("GET", "HEAD"):
+            return _NOT_FOUND
+        if json_route:
+            return self._project_json(unquote(json_route.group(1)))
+        as_json = _wants_json(headers.get("Accept", ""))
+        if path == "/simple/":
+            return self._simple_root(as_json)
+        if simple_route:
+            return self._simple_page(unquote(simple_route.group(1)), as_json)
+        with self._lock:
+            blob = self._paths.get(unquote(path))
+        return _Response(200, "application/octet-stream", blob.size, blob.chunks()) if blob else _NOT_FOUND
+
+    def _purge(self, name: str) -> _Response:
+        key = normalize(name)
+        with self._lock:
+            remaining = self._stale.get(key)
+            if remaining is not None and remaining <= 1:
+                del self._stale[key]
+            elif remaining is not None:
+                self._stale[key] = remaining - 1
+        return _Response.json({"status": "ok"})
+
+    def _project_json(self, name: str) -> _Response:
+        key = normalize(name)
+        with self._lock:
+            project = self._projects.get(key)
+            snap = project and (project.previous if key in self._stale else project.current)
+        if not snap or snap.removed:
+            return _NOT_FOUND
+        releases = {v: [f.as_json() for f in files] for v, files in snap.releases.items()}
+        latest = snap.latest()
+        urls = releases.get(latest, []) if latest else []
+        requires_python = next((f["requires_python"] for f in urls), None)
+        info = {"name": snap.name, "version": latest, "requires_python": requires_python}
+        doc = {"info": info, "last_serial": snap.serial, "releases": releases, "urls": urls, "vulnerabilities": []}
+        return _Response.json(doc, serial=snap.serial)
+
+    def _simple_root(self, as_json: bool) -> _Response:
+        with self._lock:
+            serial = self._serial
+            live = sorted((key, p.current) for key, p in self._projects.items() if not p.current.removed)
+        if as_json:
+            projects = [{"name": s.name, "_last-serial": s.serial} for _, s in live]
+            return _Response.json({"meta": {"api-version": "1.1", "_last-serial": serial}, "projects": projects},
+                                  SIMPLE_JSON, serial)
+        links = "".join(f'    <a href="/simple/{key}/">{html.escape(s.name)}</a>\n' for key, s in live)
+        return _Response.of(200, _html_page("Simple index", links, serial), "text/html; charset=utf-8", serial)
+
+    def _simple_page(self, name: str, as_json: bool) -> _Response:
+        key = normalize(name)
+        if name != key:  # as PyPI: one canonical URL per project
+            return _Response.of(301, b"", "text/plain", Location=f"/simple/{quote(key)}/")
+        with self._lock:
+            snap = self._projects[key].current if key in self._projects else None
+        if not snap or snap.removed:
+            return _NOT_FOUND
+        if as_json:
+            doc = {"meta": {"api-version": "1.1", "_last-serial": snap.serial}, "name": key,
+                   "files": [f.as_simple() for f in snap.files()], "versions": list(snap.releases)}
+            return _Response.json(doc, SIMPLE_JSON, snap.serial)
+        links = "".join(_html_link(f) for f in snap.files())
+        page = _html_page(f"Links for {snap.name}", links, snap.serial)
+        return _Response.of(200, page, "text/html; charset=utf-8", snap.serial)
+
+
+def _iso(serial: int) -> str:
+    return datetime.fromtimestamp(EPOCH + serial, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _html_link(f: _File) -> str:
+    attrs = f' href="{html.escape(f.url)}#sha256={f.blob.digests["sha256"]}"'
+    if f.requires_python:
+        attrs += f' data-requires-python="{html.escape(f.requires_python)}"'
+    if f.yanked:
+        attrs += f' data-yanked="{html.escape(f.yanked_reason or "")}"'
+    return f"    <a{attrs}>{html.escape(f.filename)}</a><br />\n"
+
+
+def _html_page(title: str, links: str, serial: int) -> bytes:
+    title = html.escape(title)
+    return (
+        '<!DOCTYPE html>\n<html>\n  <head>\n    <meta name="pypi:repository-version" content="1.1">\n'
+        f"    <title>{title}</title>\n  </head>\n  <body>\n    <h1>{title}</h1>\n"
+        f"{links}  </body>\n</html>\n<!--SERIAL {serial}-->\n"
+    ).encode()
+
+
+# ------------------------------------------------------------------------------------------- corpus
+_WORDS = ("alpha", "beta", "requests", "flask", "numpy", "tool", "kit", "py", "lib", "async", "data", "web", "cli")
+_SPECIAL = ("Foo.Bar_baz", "Unicode-Demo", "needs-py38", "yanked-demo")
+
+
+def generate_corpus(master: PyPIMaster, projects: int, *, seed: int = 0, files_per_project: tuple[int, int] = (1, 3),
+                    size_range: tuple[int, int] = (2_000, 50_000), big_files: Sequence[int] = ()) -> list[str]:
+    """Add deterministic projects with generated files and return their names.
+
+    The first four are the awkward cases: a name that needs normalization, a non-ASCII filename, a
+    release with requires_python and a yanked release. Then one project per entry of `big_files`.
+    """
+    rng = random.Random(seed)
+    names = []
+    for i in range(projects):
+        name = _SPECIAL[i] if i < len(_SPECIAL) else _random_name(rng, i)
+        stem = "Unicodé_Démo" if i == 1 else _stem(name)
+        releases: dict[str, list[FileSpec]] = {}
+        for j in range(rng.randint(*files_per_project)):
+            version = f"{1 + j // 2}.0"
+            filename = f"{stem}-{version}-py3-none-any.whl" if j % 2 == 0 else f"{stem}-{version}.tar.gz"
+            size = int(math.exp(rng.uniform(math.log(size_range[0]), math.log(size_range[1]))))
+            releases.setdefault(version, []).append(FileSpec(filename, size=size))
+        for version, specs in releases.items():
+            master.add_release(name, version, specs, requires_python=">=3.8" if i == 2 else None)
+        if i == 3 and releases:
+            master.yank(name, next(iter(releases)), reason="broken build")
+        names.append(name)
+    for k, size in enumerate(big_files):
+        names.append(f"big-file-{k}")
+        master.add_release(names[-1], "1.0", [FileSpec(f"big_file_{k}-1.0-py3-none-any.whl", size=size)])
+    return names
+
+
+def _random_name(rng: random.Random, index: int) -> str:
+    """Varied spellings (separators, case) that stay unique after normalization thanks to the index."""
+    name = f"{rng.choice(_WORDS)}{rng.choice('-_.')}{rng.choice(_WORDS)}-{index}"
+    return name.title() if rng.random() < 0.2 else name
+
+
+# ---------------------------------------------------------------------------------------------- CLI
+def _size(text: str) -> int:
+    """'2G', '100M', '64K' or plain bytes."""
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    return int(float(text[:-1]) * units[text[-1].upper()]) if text[-1:].upper() in units else int(text)
+
+
+def _pair(text: str) -> tuple[int, int]:
+    low, high = (_size(part) for part in text.split(","))
+    return low, high
+
+
+def _self_signed(directory: str) -> tuple[str, ssl.SSLContext]:
+    """A throwaway certificate for 127.0.0.1; clients use the printed CERT path as their CA bundle."""
+    cert, key = f"{directory}/cert.pem", f"{directory}/key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", key, "-out", cert],
+        check=True, capture_output=True,
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    return cert, context
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m tests.pypi_master", description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--projects", type=int, default=50)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--files-per-project", type=_pair, default=(1, 3), metavar="A,B")
+    parser.add_argument("--size-range", type=_pair, default=(2_000, 50_000), metavar="MIN,MAX")
+    parser.add_argument("--big-file", type=_size, action="append", default=[], metavar="SIZE", help="e.g. 2G")
+    parser.add_argument("--tls", action="store_true", help="serve https with a self-signed certificate")
+    parser.add_argument("--page-size", type=int, default=50_000, help="changelog rows per XML-RPC call")
+    args = parser.parse_args(argv)
+    for signum in (signal.SIGTERM, signal.SIGINT):  # SIGINT too: shells start background jobs ignoring it
+        signal.signal(signum, lambda *_: sys.exit(0))
+    with contextlib.ExitStack() as stack:
+        context = None
+        if args.tls:
+            cert, context = _self_signed(stack.enter_context(tempfile.TemporaryDirectory()))
+            print(f"CERT {cert}", flush=True)
+        master = stack.enter_context(PyPIMaster(args.page_size, context, host=args.host, port=args.port))
+        generate_corpus(master, args.projects, seed=args.seed, files_per_project=args.files_per_project,
+                        size_range=args.size_range, big_files=args.big_file)
+        print(f"URL {master.url}", flush=True)
+        threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,314 @@
+"""Whole syncs through the real ``bandersnatch mirror`` command against the loopback master."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from bandersnatch.model import normalize
+from tests.conftest import (
+    MirrorSetup,
+    assert_mirror_matches,
+    bandersnatch_command,
+    master_tree,
+    mirrored_files,
+    sha256_of,
+)
+from tests.pypi_master import FileSpec, PyPIMaster, generate_corpus
+
+
+def synced(mirror: MirrorSetup) -> subprocess.CompletedProcess:
+    result = mirror.run()
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    return result
+
+
+def test_full_sync_then_a_noop_run_costs_one_changelog_call(pypi: PyPIMaster, mirror: MirrorSetup) -> None:
+    generate_corpus(pypi, 12, seed=1)
+    synced(mirror)
+    assert_mirror_matches(mirror.web, pypi)
+    assert mirror.status() == pypi.serial and mirror.todo() is None
+    assert re.fullmatch(r"\d{8}T\d\d:\d\d:\d\d\n", (mirror.web / "last-modified").read_text())
+    index = mirror.web / "simple" / "index.html"
+    before = index.stat().st_mtime_ns
+    pypi.clear_log()
+    result = synced(mirror)
+    assert pypi.requests == [("POST", "/pypi")]
+    assert index.stat().st_mtime_ns == before
+    assert "Nothing to do" in result.stderr
+
+
+def test_pages_carry_pep_503_592_metadata(pypi: PyPIMaster, mirror: MirrorSetup) -> None:
+    generate_corpus(pypi, 4, seed=2, files_per_project=(2, 2))
+    synced(mirror)
+    needs = (mirror.web / "simple/needs-py38/index.html").read_text()
+    assert 'data-requires-python="&gt;=3.8"' in needs
+    yanked = (mirror.web / "simple/yanked-demo/index.html").read_text()
+    assert 'data-yanked="broken build"' in yanked
+    assert (
+        "<title>Links for Foo.Bar_baz</title>" in (mirror.web / "simple/foo-bar-baz/index.html").read_text()
+    )
+    assert '<a href="foo-bar-baz/">Foo.Bar_baz</a>' in (mirror.web / "simple/index.html").read_text()
+
+
+def test_incremental_run_fetches_only_what_changed(pypi: PyPIMaster, mirror: MirrorSetup) -> None:
+    generate_corpus(pypi, 10, seed=3)
+    synced(mirror)
+    pypi.clear_log()
+    pypi.add_release("brand-new", "1.0")
+    pypi.add_release("Foo.Bar_baz", "9.0")
+    synced(mirror)
+    assert_mirror_matches(mirror.web, pypi)
+    assert pypi.count("GET", "/pypi/") == 2
+    assert pypi.count("GET", "/packages/") == 4
+    assert mirror.status() == pypi.serial
+
+
+@pytest.mark.parametrize("delete", [True, False])
+def test_removed_file(pypi: PyPIMaster, mirror: MirrorSetup, delete: bool) -> None:
+    pypi.add_release("proj", "1.0")
+    pypi.add_release("proj", "2.0")
+    mirror.write_config(pypi.url, delete_packages=str(delete).lower())
+    synced(mirror)
+    before = mirrored_files(mirror.web)
+    pypi.remove_file("proj", "proj-1.0.tar.gz")
+    synced(mirror)
+    page = (mirror.web / "simple/proj/index.html").read_text()
+    assert "proj-1.0.tar.gz" not in page and "proj-2.0.tar.gz" in page
+    if delete:
+        assert_mirror_matches(mirror.web, pypi)
+    else:
+        assert mirrored_files(mirror.web) == before
+
+
+@pytest.mark.parametrize("delete", [True, False])
+def test_removed_project(pypi: PyPIMaster, mirror: MirrorSetup, delete: bool) -> None:
+    pypi.add_release("keep-me", "1.0")
+    pypi.add_release("Drop.Me", "1.0")
+    mirror.write_config(pypi.url, delete_packages=str(delete).lower())
+    synced(mirror)
+    pypi.remove_project("Drop.Me")
+    synced(mirror)
+    index = (mirror.web / "simple/index.html").read_text()
+    if delete:
+        assert_mirror_matches(mirror.web, pypi)
+        assert "drop-me" not in index
+    else:
+        assert (mirror.web / "simple/drop-me/index.html").exists()
+        assert '<a href="drop-me/">' in index and len(mirrored_files(mirror.web)) == 4
+    assert mirror.status() == pypi.serial
+
+
+def test_stale_page_is_healed_by_purge(pypi: PyPIMaster, mirror: MirrorSetup) -> None:
+    pypi.add_release("cdn-victim", "1.0")
+    synced(mirror)
+    pypi.add_release("cdn-victim", "2.0")
+    pypi.stale("cdn-victim", purges_needed=1)
+    result = synced(mirror)
+    assert pypi.count("PURGE", "/pypi/cdn-victim/json") == 1
+    assert "Stale serial for package cdn-victim" in result.stderr
+    assert_mirror_matches(mirror.web, pypi)
+
+
+def test_stale_forever_gives_up_and_the_next_run_finishes(pypi: PyPIMaster, mirror: MirrorSetup) -> None:
+    pypi.add_release("python-novaclient", "1.0")
+    pypi.add_release("other", "1.0")
+    synced(mirror)
+    first_serial = mirror.status()
+    pypi.add_release("python-novaclient", "2.0")
+    pypi.add_release("other", "2.0")
+    pypi.stale("python-novaclient", purges_needed=None)
+    result = mirror.run()
+    assert result.returncode == 1
+    serial = pypi.projects()["python-novaclient"]
+    assert f"ERROR: Stale serial for python-novaclient ({serial}) not updating. Giving up." in result.stderr
+    assert mirror.status() == first_serial
+    assert mirror.todo() is not None and f"python-novaclient {serial}\n" in mirror.todo()
+    assert "other-2.0.tar.gz" in (mirror.web / "simple/other/index.html").read_text()
+    assert "other " in (mirror.directory / "todo.done").read_text()
+    pypi.clear_faults()
+    pypi.clear_log()
+    synced(mirror)
+    assert pypi.count("GET", "/pypi/other/json") == 0  # finished last time
+    assert_mirror_matches(mirror.web, pypi)
+    assert mirror.status() == pypi.serial and mirror.todo() is None
+
+
+def test_changelog_paging_beyond_one_page(pypi: PyPIMaster, mirror: MirrorSetup) -> None:
+    pypi.add_release("busy", "1.0")
+    synced(mirror)
+    for _ in range(50_003):
+        pypi.yank("busy", "1.0", reason="again")
+    pypi.add_release("late-comer", "1.0")  # only on the second page
+    pypi.clear_log()
+    synced(mirror)
+    assert pypi.count("POST", "/pypi") == 2
+    assert_mirror_matches(mirror.web, pypi)
+    assert mirror.status() == pypi.serial
+
+
+def test_sigkill_mid_run_then_resume(pypi: PyPIMaster, mirror: MirrorSetup) -> None:
+    generate_corpus(pypi, 40, seed=4, files_per_project=(2, 3))
+    pypi.slow("/packages/", 0.1)
+    process = subprocess.Popen(
+        bandersnatch_command() + ["-c", str(mirror.config), "mirror"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    journal = mirror.directory / "todo.done"
+    deadline = time.monotonic() + 60
+    while not (journal.exists() and journal.read_text().count("\n") >= 3) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    done = [line.split()[0] for line in journal.read_text().splitlines()]
+    assert 3 <= len(done) < 40
+    tree = {path: sha for files in master_tree(pypi).values() for path, sha in files.items()}
+    for path in mirrored_files(mirror.web):  # whatever a reader sees is whole and verified
+        if not Path(path).name.startswith("."):
+            assert sha256_of(mirror.web / path) == tree[path]
+    pypi.clear_faults()
+    pypi.clear_log()
+    synced(mirror)
+    assert_mirror_matches(mirror.web, pypi)
+    fetched_again = [name for name in done if pypi.count("GET", f"/pypi/{name}/json")]
+    assert fetched_again == []
+    assert mirror.status() == pypi.serial and mirror.todo() is None
+
+
+@pytest.mark.parametrize(
+    ("fault", "path"),
+    [("fail", "/packages/"), ("fail", "/pypi/proj/json"), ("fail", "/pypi"), ("truncate", "/packages/"),
+     ("corrupt", "/packages/")],
+)  # fmt: skip
+def test_transient_faults_are_retried(pypi: PyPIMaster, mirror: MirrorSetup, fault: str, path: str) -> None:
+    pypi.add_release("proj", "1.0", [FileSpec("proj-1.0.tar.gz", size=3_000_000)])
+    getattr(pypi, fault)(path, times=2)
+    synced(mirror)
+    assert_mirror_matches(mirror.web, pypi)
+
+
+@pytest.mark.parametrize("fault", ["truncate", "corrupt", "fail"])
+def test_persistent_download_faults_fail_the_project_and_publish_nothing(
+    pypi: PyPIMaster, mirror: MirrorSetup, fault: str
+) -> None:
+    pypi.add_release("good", "1.0")
+    pypi.add_release("bad", "1.0", [FileSpec("bad-1.0.tar.gz", size=200_000)])
+    bad_path = pypi.files("bad")[0]["url"].split("/", 3)[3]
+    getattr(pypi, fault)(f"/{bad_path}", times=None)
+    result = mirror.run()
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr and "ERROR: " in result.stderr
+    assert not (mirror.web / bad_path).exists()
+    assert not (mirror.web / "simple/bad/index.html").exists()
+    assert (mirror.web / "simple/good/index.html").exists()
+    assert '<a href="good/">' in (mirror.web / "simple/index.html").read_text()
+    assert mirror.status() is None and "bad " in (mirror.todo() or "")
+    pypi.clear_faults()
+    synced(mirror)
+    assert_mirror_matches(mirror.web, pypi)
+
+
+def test_a_file_404_fails_the_project(pypi: PyPIMaster, mirror: MirrorSetup) -> None:
+    pypi.add_release("proj", "1.0")
+    pypi.fail("/packages/", status=404, times=None)
+    result = mirror.run()
+    assert result.returncode == 1 and "HTTP 404" in result.stderr
+    assert mirrored_files(mirror.web) == set()
+
+
+def test_stop_on_error_stops_at_the_first_failure(pypi: PyPIMaster, mirror: MirrorSetup) -> None:
+    generate_corpus(pypi, 20, seed=5)
+    mirror.write_config(pypi.url, stop_on_error="true", workers=1)
+    pypi.fail("/pypi/Foo.Bar_baz/json", times=None)  # the first project listed
+    result = mirror.run()
+    assert result.returncode == 1
+    assert len(re.findall("Syncing package", result.stderr)) == 1
+    assert mirror.todo() is not None and mirror.status() is None
+
+
+def test_files_already_present_are_adopted_not_fetched(pypi: PyPIMaster, mirror: MirrorSetup) -> None:
+    pypi.add_release("old-project", "1.0")
+    files = pypi.files("old-project")
+    good, bad = (f["url"].split("/", 3)[3] for f in files)
+    for relative, content in ((good, pypi.file_content(files[0]["url"])), (bad, b"damaged")):
+        (mirror.web / relative).parent.mkdir(parents=True)
+        (mirror.web / relative).write_bytes(content)
+    synced(mirror)
+    assert pypi.count("GET", f"/{good}") == 0 and pypi.count("GET", f"/{bad}") == 1
+    assert_mirror_matches(mirror.web, pypi)
+
+
+def test_deleting_the_state_forces_a_full_resync_that_downloads_only_what_is_wrong(
+    pypi: PyPIMaster, mirror: MirrorSetup
+) -> None:
+    generate_corpus(pypi, 6, seed=6)
+    synced(mirror)
+    victim = sorted(mirrored_files(mirror.web))[0]
+    (mirror.web / victim).write_bytes(b"bit rot")
+    (mirror.directory / "status").unlink()
+    pypi.clear_log()
+    synced(mirror)
+    assert pypi.count("GET", "/packages/") == 1 and pypi.count("GET", f"/{victim}") == 1
+    assert pypi.count("GET", "/pypi/") == len(pypi.projects())
+    assert_mirror_matches(mirror.web, pypi)
+
+
+def test_full_resync_drops_projects_the_master_no_longer_lists(pypi: PyPIMaster, mirror: MirrorSetup) -> None:
+    pypi.add_release("stays", "1.0")
+    pypi.add_release("vanishes", "1.0")
+    synced(mirror)
+    (mirror.directory / "status").unlink()
+    pypi.remove_project("vanishes")
+    synced(mirror)
+    assert_mirror_matches(mirror.web, pypi)
+
+
+@pytest.mark.parametrize(
+    ("filename", "url_path"),
+    [
+        ("../../../../escaped.whl", None),
+        ("evil.whl", "/packages/../../../escaped.whl"),
+        ("evil.whl", "/packages/%2e%2e/%2e%2e/%2e%2e/escaped.whl"),
+        ("evil.whl", "/etc/evil.whl"),
+        ("a\\..\\..\\escaped.whl", None),
+        ("x\x00y.whl", None),
+        ("/abs/escaped.whl", None),
+        ("evil.whl", "http://elsewhere.invalid/../../escaped/evil.whl"),
+    ],
+)
+def test_malicious_paths_are_refused(
+    pypi: PyPIMaster, mirror: MirrorSetup, filename: str, url_path: str
+) -> None:
+    pypi.add_release("innocent", "1.0")
+    url = (
+        url_path
+        if url_path and url_path.startswith("http")
+        else pypi.url + (url_path or f"/packages/aa/{filename}")
+    )
+    pypi.add_raw_file("evil-project", "1.0", filename=filename, url=url)
+    result = mirror.run()
+    assert result.returncode == 1
+    assert "refusing" in result.stderr and "Traceback" not in result.stderr
+    outside = [p for p in mirror.directory.parent.rglob("*") if "escaped" in p.name]
+    assert outside == []
+    assert not (mirror.web / "simple/evil-project").exists()
+    assert mirrored_files(mirror.web) == {f["url"].split("/", 3)[3] for f in pypi.files("innocent")}
+
+
+@pytest.mark.parametrize("name", ["../../escaped", "..", "a/b", "x\ny 5"])
+def test_malicious_project_names_are_refused(pypi: PyPIMaster, mirror: MirrorSetup, name: str) -> None:
+    pypi.add_release("innocent", "1.0")
+    pypi.add_release(name, "1.0")
+    result = mirror.run()
+    assert result.returncode == 1
+    assert "refusing project name" in result.stderr
+    assert [p for p in mirror.directory.parent.rglob("*") if "escaped" in p.name] == []
+    assert sorted(p.name for p in (mirror.web / "simple").iterdir() if p.is_dir()) == ["innocent"]
+    assert normalize("innocent") in (mirror.web / "simple/index.html").read_text()
