@@ -51,6 +51,9 @@ def _reports_errors(command: Callable[..., int]) -> Callable[..., None]:
         except MirrorError as error:
             logger.error("%s", error, exc_info=context.obj["debug"])
             status = error.exit_code
+        except OSError as error:  # the mirror's directory unwritable, a full disk, ...
+            logger.error("%s", error, exc_info=context.obj["debug"])
+            status = EXIT_ERROR
         except KeyboardInterrupt:
             logger.error("Interrupted; the next run resumes from the todo file")
             status = EXIT_INTERRUPTED

@@ -172,7 +172,7 @@ class Mirror:
             projects, target = self.master.changes_since(status)
             if projects:
                 logger.info("%d projects changed since serial %d", len(projects), status)
-        return Plan(target, self._refuse_bad_names(projects, summary))
+        return Plan(target, self._accepted(projects, summary))
 
     def _add_local_only(self, projects: dict[str, int]) -> None:
         """A full sync also checks projects we have but the master no longer lists (404: deleted)."""
@@ -183,15 +183,19 @@ class Mirror:
             listed = {normalize(name) for name in projects}
             projects.update((name, 0) for name in local if name not in listed)
 
-    def _refuse_bad_names(self, projects: dict[str, int], summary: RunSummary) -> dict[str, int]:
-        accepted = {}
+    def _accepted(self, projects: dict[str, int], summary: RunSummary) -> dict[str, int]:
+        """Valid names only, one entry per project: two spellings of one name must never be
+        synced by two workers at once."""
+        accepted: dict[str, tuple[str, int]] = {}
         for name, serial in projects.items():
             try:
-                accepted[check_name(name)] = serial
+                key = normalize(check_name(name))
             except MirrorError as error:
                 logger.error("%s", error)
                 summary.refused.append(name)
-        return accepted
+                continue
+            accepted[key] = (name, max(serial, accepted.get(key, (name, 0))[1]))
+        return dict(accepted.values())
 
     # -- running -----------------------------------------------------------------------------
 

@@ -64,13 +64,20 @@ class Storage:
         return self.web / safe_relative(relative)
 
     def ensure_dir(self, path: Path) -> None:
-        """Create ``path`` and missing parents as 0755, whatever the umask (nginx runs as another user)."""
-        if path.is_dir():
-            return
-        self.ensure_dir(path.parent)
-        with contextlib.suppress(FileExistsError):
+        """Create ``path`` and missing parents as 0755, whatever the umask (nginx runs as another user).
+
+        A parent can vanish under us when another worker prunes folders it emptied; then the
+        parent is made again.
+        """
+        try:
             path.mkdir()
-            os.chmod(path, DIR_MODE)
+        except FileExistsError:
+            return
+        except FileNotFoundError:
+            self.ensure_dir(path.parent)
+            self.ensure_dir(path)
+            return
+        os.chmod(path, DIR_MODE)
 
     # -- atomic writes -----------------------------------------------------------------------
 

@@ -115,3 +115,26 @@ def test_damaged_status_is_one_line_and_nothing_is_touched(mirror: MirrorSetup, 
     assert result.returncode == 1
     assert "delete it and todo to force a full resync" in error_line(result)
     assert (mirror.directory / "status").read_text() == content
+
+
+def test_unreachable_master_is_one_line_after_retries(mirror: MirrorSetup) -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    mirror.write_config(f"http://127.0.0.1:{port}")
+    result = mirror.run("mirror")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    last = result.stderr.splitlines()[-1]
+    assert LOG_LINE.sub("", last).startswith(f"POST http://127.0.0.1:{port}/pypi failed:"), last
+
+
+def test_a_mirror_directory_that_cannot_be_made_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("")
+    config = tmp_path / "b.conf"
+    config.write_text(f"[mirror]\ndirectory = {tmp_path}/a-file/mirror\nmaster = https://x\n")
+    result = run("-c", str(config), "mirror")
+    assert result.returncode == 1
+    assert "Not a directory" in error_line(result)

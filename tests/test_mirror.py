@@ -312,3 +312,16 @@ def test_malicious_project_names_are_refused(pypi: PyPIMaster, mirror: MirrorSet
     assert [p for p in mirror.directory.parent.rglob("*") if "escaped" in p.name] == []
     assert sorted(p.name for p in (mirror.web / "simple").iterdir() if p.is_dir()) == ["innocent"]
     assert normalize("innocent") in (mirror.web / "simple/index.html").read_text()
+
+
+def test_two_spellings_of_one_project_are_synced_once(pypi: PyPIMaster, mirror: MirrorSetup) -> None:
+    pypi.add_release("other", "1.0")
+    synced(mirror)
+    pypi.add_release("Dup.Name", "1.0")
+    pypi.remove_project("Dup.Name")
+    pypi.add_release("dup_name", "2.0")
+    pypi.clear_log()
+    synced(mirror)
+    assert pypi.count("GET", "/pypi/") == 1
+    assert_mirror_matches(mirror.web, pypi)
+    assert '<a href="dup-name/">dup_name</a>' in (mirror.web / "simple/index.html").read_text()
