@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Optional
 from urllib.parse import unquote, urlsplit
 
-from .errors import DigestMismatch, MirrorError, ProjectGone, TruncatedDownload, UnsafePath
+from .errors import DigestMismatch, MirrorError, ProjectGone, StalePage, TruncatedDownload, UnsafePath
 from .master import Master
 from .model import ReleaseFile, normalize
 from .simple import page_files, render_project_page
@@ -85,8 +85,10 @@ def sync_project(name: str, serial: int, options: SyncOptions) -> ProjectResult:
             _remove_project(name, options.storage)
         else:
             logger.info("Keeping %s although the master deleted it (delete-packages = false)", name)
-    except MirrorError as error:
+    except StalePage as error:  # the runbook's line, which names the project itself
         return ProjectResult(name, serial, str(error))
+    except MirrorError as error:
+        return ProjectResult(name, serial, f"Failed to sync {name}: {error}")
     return ProjectResult(name, serial)
 
 

@@ -153,14 +153,49 @@ def make_wheel(name: str, version: str) -> bytes:
     return buffer.getvalue()
 
 
+_BACKEND = r'''"""A PEP 517 backend inside the sdist (backend-path): the build needs nothing from the index."""
+import base64, hashlib, os, zipfile
+
+
+def get_requires_for_build_wheel(config_settings=None):
+    return []
+
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    with open("PKG-INFO", "rb") as handle:
+        metadata = handle.read()
+    fields = dict(line.split(": ", 1) for line in metadata.decode().splitlines() if ": " in line)
+    dist = fields["Name"].replace("-", "_").replace(".", "_") + "-" + fields["Version"]
+    info = dist + ".dist-info"
+    files = {info + "/METADATA": metadata,
+             info + "/WHEEL": b"Wheel-Version: 1.0\nGenerator: in-tree\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
+    for folder, _, names in os.walk("src"):
+        for name in names:
+            with open(os.path.join(folder, name), "rb") as handle:
+                files[os.path.relpath(os.path.join(folder, name), "src").replace(os.sep, "/")] = handle.read()
+    digest = lambda data: base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    record = "".join("%s,sha256=%s,%d\n" % (path, digest(data), len(data)) for path, data in files.items())
+    files[info + "/RECORD"] = (record + info + "/RECORD,,\n").encode()
+    with zipfile.ZipFile(os.path.join(wheel_directory, dist + "-py3-none-any.whl"), "w") as wheel:
+        for path, data in files.items():
+            wheel.writestr(path, data)
+    return dist + "-py3-none-any.whl"
+'''
+
+
 def make_sdist(name: str, version: str) -> bytes:
-    """A minimal setuptools sdist (deterministic .tar.gz: fixed mtimes, no gzip timestamp)."""
+    """A buildable sdist (deterministic .tar.gz: fixed mtimes, no gzip timestamp).
+
+    It carries its own PEP 517 backend (backend-path): a build backend such as setuptools would
+    be fetched from the index under test, and a mirror of this master has none.
+    """
     root, module = f"{_stem(name)}-{version}", _module(name)
     files = {
         f"{root}/PKG-INFO": _metadata(name, version),
-        f"{root}/setup.py": f"from setuptools import setup\n\nsetup(name={name!r}, version={version!r}, "
-        f"packages=[{module!r}])\n",
-        f"{root}/{module}/__init__.py": f'__version__ = "{version}"\n',
+        f"{root}/pyproject.toml": '[build-system]\nrequires = []\nbuild-backend = "in_tree_backend"\n'
+        'backend-path = ["."]\n',
+        f"{root}/in_tree_backend.py": _BACKEND,
+        f"{root}/src/{module}/__init__.py": f'__version__ = "{version}"\n',
     }
     buffer = io.BytesIO()
     with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as gz, tarfile.open(fileobj=gz, mode="w") as tar:
