@@ -15,7 +15,7 @@ from urllib.parse import unquote, urlsplit
 from .errors import DigestMismatch, MirrorError, ProjectGone, StalePage, TruncatedDownload, UnsafePath
 from .master import Master
 from .model import ReleaseFile, normalize
-from .simple import page_files, render_project_page
+from .simple import page_files, page_serial, render_project_page
 from .storage import Storage, safe_relative
 
 __all__ = ["ProjectResult", "SyncOptions", "file_path", "project_page", "sync_project"]
@@ -94,9 +94,12 @@ def sync_project(name: str, serial: int, options: SyncOptions) -> ProjectResult:
 
 def _sync(name: str, serial: int, options: SyncOptions) -> None:
     page = project_page(name)
-    metadata = options.master.project(name, serial)
+    old_page = options.storage.read_web_text(page) or ""
+    # Serial 0 means "no promise from the master" (a project only we still list): then what we
+    # published is the floor, so a stale CDN copy can never roll the page back.
+    metadata = options.master.project(name, serial or page_serial(old_page) or 0)
     files = [(file_path(release), release) for release in metadata.files]  # all checked first
-    published = page_files(options.storage.read_web_text(page) or "")
+    published = page_files(old_page)
     for path, release in files:
         _ensure_file(path, release, published.get(path) == release.sha256, options)
     html = render_project_page(metadata.name, files, metadata.serial)

@@ -1,0 +1,85 @@
+"""One project's sync against the loopback master, and the checks on what the master names."""
+
+from __future__ import annotations
+
+import pytest
+
+from bandersnatch.errors import UnsafePath
+from bandersnatch.master import Master, make_session
+from bandersnatch.model import ReleaseFile
+from bandersnatch.package import SyncOptions, check_name, file_path, sync_project
+from bandersnatch.storage import Storage
+from tests.conftest import MirrorSetup
+from tests.pypi_master import PyPIMaster
+
+SHA = "a" * 64
+
+
+def release(filename: str, url: str) -> ReleaseFile:
+    return ReleaseFile(filename=filename, url=url, sha256=SHA)
+
+
+@pytest.mark.parametrize(
+    ("url", "filename", "expected"),
+    [
+        ("https://files.example/packages/ab/cd/ef/foo-1.0.tar.gz", "foo-1.0.tar.gz", "packages/ab/cd/ef/foo-1.0.tar.gz"),
+        ("https://f.example/packages/x/caf%C3%A9-1.0.whl", "caf\u00e9-1.0.whl", "packages/x/caf\u00e9-1.0.whl"),
+        ("/packages/a/b.whl", "b.whl", "packages/a/b.whl"),
+    ],
+)
+def test_file_path_is_the_url_path(url: str, filename: str, expected: str) -> None:
+    assert file_path(release(filename, url)) == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "filename"),
+    [
+        ("https://f.example/packages/../../etc/passwd", "passwd"),
+        ("https://f.example/packages/%2e%2e/%2e%2e/x.whl", "x.whl"),
+        ("https://f.example/simple/foo/index.html", "index.html"),
+        ("https://f.example/packages/a/b.whl", "c.whl"),
+        ("https://f.example//etc/x.whl", "x.whl"),
+        ("https://f.example/packages/a%5Cb.whl", "a\\b.whl"),
+        ("https://f.example/packages/a%00.whl", "a\x00.whl"),
+    ],
+)
+def test_file_paths_that_escape_or_lie_are_refused(url: str, filename: str) -> None:
+    with pytest.raises(UnsafePath):
+        file_path(release(filename, url))
+
+
+@pytest.mark.parametrize("name", ["Foo.Bar_baz", "a", "x1", "zope.interface"])
+def test_valid_names(name: str) -> None:
+    assert check_name(name) == name
+
+
+@pytest.mark.parametrize("name", ["", "..", "../x", "a/b", "-a", "a-", "a b", "a\nb", "caf\u00e9"])
+def test_invalid_names_are_refused(name: str) -> None:
+    with pytest.raises(UnsafePath, match="refusing project name"):
+        check_name(name)
+
+
+def options_for(pypi: PyPIMaster, mirror: MirrorSetup) -> SyncOptions:
+    master = Master(pypi.url, timeout=5, session=make_session(1, backoff=0), stale_wait=0)
+    return SyncOptions(master=master, storage=Storage(mirror.directory), delete_packages=True, verify_existing=False)
+
+
+def test_a_project_without_a_promised_serial_never_goes_back(pypi: PyPIMaster, mirror: MirrorSetup) -> None:
+    """Serial 0 (a project only the mirror still lists): the published page's serial is the floor."""
+    pypi.add_release("p", "1.0")
+    pypi.add_release("p", "2.0")
+    options = options_for(pypi, mirror)
+    assert sync_project("p", pypi.serial, options).ok
+    page = (mirror.web / "simple/p/index.html").read_text()
+    pypi.stale("p", purges_needed=None)  # the CDN answers with the 1.0-only snapshot
+    result = sync_project("p", 0, options)
+    assert result.error == f"Stale serial for p ({pypi.serial}) not updating. Giving up."
+    assert (mirror.web / "simple/p/index.html").read_text() == page
+
+
+def test_a_failed_project_names_itself(pypi: PyPIMaster, mirror: MirrorSetup) -> None:
+    pypi.add_release("p", "1.0")
+    pypi.fail("/packages/", status=404, times=None)
+    result = sync_project("p", pypi.serial, options_for(pypi, mirror))
+    assert result.error is not None and result.error.startswith("Failed to sync p: GET ")
+    assert not (mirror.web / "simple/p").exists()
