@@ -270,11 +270,11 @@ class Mirror:
         changes = {
             normalize(name): name if self.storage.web_exists(project_page(name)) else None for name in touched
         }
-        old = self.storage.read_web_lines(INDEX)
+        old = self.storage.read_web_blocks(INDEX)
         try:
             if old is None:
                 raise ValueError("there is none yet")
-            self.storage.write_web(INDEX, _encoded(render_index(merge_index(old, changes))))
+            self.storage.write_web(INDEX, _encoded(merge_index(old, changes)))
         except ValueError as reason:
             logger.info("Rebuilding the global index from web/simple/: %s", reason)
             entries = {name: name for name in self.storage.list_web_dirs("simple")}
@@ -284,8 +284,18 @@ class Mirror:
         self.storage.write_web("last-modified", [time.strftime("%Y%m%dT%H:%M:%S\n", time.gmtime()).encode()])
 
 
-def _encoded(lines: Iterable[str]) -> Iterator[bytes]:
-    return (line.encode("utf-8") for line in lines)
+def _encoded(parts: Iterable[str], batch: int = 1 << 20) -> Iterator[bytes]:
+    """UTF-8 in batches of about 1 MB: one write per line would dominate a 740,000-line index."""
+    buffer: list[str] = []
+    size = 0
+    for part in parts:
+        buffer.append(part)
+        size += len(part)
+        if size >= batch:
+            yield "".join(buffer).encode("utf-8")
+            buffer.clear()
+            size = 0
+    yield "".join(buffer).encode("utf-8")
 
 
 def _sync_safely(name: str, serial: int, options: SyncOptions) -> ProjectResult:

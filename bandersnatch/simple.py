@@ -74,54 +74,105 @@ def page_serial(page: str) -> Optional[int]:
     return int(match.group(1)) if match else None
 
 
+def _project_line(normalized: str, display: str) -> str:
+    return f'<a href="{html.escape(normalized)}/">{html.escape(display)}</a><br/>\n'
+
+
+_INDEX_HEAD = _HEAD.format(version=REPOSITORY_VERSION, title="Simple index") + "<body>\n"
+_INDEX_TAIL = "</body></html>\n"
+
+
 def render_index(projects: Iterable[tuple[str, str]]) -> Iterator[str]:
     """The global index, streamed line by line: at 740,000 projects it must not be one big string."""
-    yield _HEAD.format(version=REPOSITORY_VERSION, title="Simple index")
-    yield "<body>\n"
+    yield _INDEX_HEAD
     for normalized, display in projects:
-        yield f'<a href="{html.escape(normalized)}/">{html.escape(display)}</a><br/>\n'
-    yield "</body></html>\n"
+        yield _project_line(normalized, display)
+    yield _INDEX_TAIL
 
 
 def parse_index_line(line: str) -> Optional[tuple[str, str]]:
     """(normalized, display name) of one project line of the global index, or None for other lines."""
+    normalized = _index_key(line)
+    close = line.find("</a>")
+    if normalized is None or close < 0:
+        return None
+    return normalized, html.unescape(line[line.find('/">') + 3 : close])
+
+
+def _index_key(line: str) -> Optional[str]:
     if not line.startswith('<a href="'):
         return None
     end = line.find('/">', 9)
-    close = line.find("</a>", end)
-    if end < 0 or close < 0:
+    if end < 0:
         return None
-    return html.unescape(line[9:end]), html.unescape(line[end + 3 : close])
+    key = line[9:end]
+    return html.unescape(key) if "&" in key else key
 
 
-def merge_index(old_lines: Iterable[str], changes: Mapping[str, Optional[str]]) -> Iterator[tuple[str, str]]:
-    """Apply ``changes`` ({normalized: display, or None to drop}) to a sorted old index, streaming.
+class _Merge:
+    """One merge: the sorted changes still to place, and the last project key passed."""
 
-    The old index is read line by line and only the changed projects are held in memory, which
-    keeps the end of an incremental run cheap on a 740,000-project mirror. Raises ValueError when
-    the old index is not sorted (not one of ours): the caller then rebuilds it.
-    """
-    pending = sorted((name, display) for name, display in changes.items())
-    index = 0
-    previous = ""
-    for line in old_lines:
-        entry = parse_index_line(line)
-        if entry is None:
-            continue
-        normalized = entry[0]
-        if normalized <= previous:
-            raise ValueError(f"global index not sorted at {normalized!r}")
-        previous = normalized
-        while index < len(pending) and pending[index][0] < normalized:
-            if pending[index][1] is not None:
-                yield pending[index]
-            index += 1
-        if index < len(pending) and pending[index][0] == normalized:
-            if pending[index][1] is not None:
-                yield pending[index]
-            index += 1
+    def __init__(self, changes: Mapping[str, Optional[str]]) -> None:
+        self.pending = sorted(changes.items())
+        self.position = 0
+        self.previous = ""
+
+    def block(self, lines: list[str]) -> Iterator[str]:
+        """A block of project lines with the changes that fall into it; the runs between changes
+        pass through as single strings, found by binary search."""
+        first, last = _index_key(lines[0]), _index_key(lines[-1])
+        if first is None or last is None or first <= self.previous or last < first:
+            raise ValueError(f"global index not sorted or damaged near {lines[0][:80]!r}")
+        start = 0
+        while self.position < len(self.pending) and self.pending[self.position][0] <= last:
+            name, display = self.pending[self.position]
+            self.position += 1
+            split = _first_at_or_after(lines, start, name)
+            yield "".join(lines[start:split])
+            if display is not None:
+                yield _project_line(name, display)
+            start = split + (_index_key(lines[split]) == name)
+        yield "".join(lines[start:])
+        self.previous = last
+
+    def rest(self) -> Iterator[str]:
+        for name, display in self.pending[self.position :]:
+            if display is not None:
+                yield _project_line(name, display)
+
+
+def _first_at_or_after(lines: list[str], start: int, name: str) -> int:
+    low, high = start, len(lines) - 1  # the last line's key is >= name
+    while low < high:
+        middle = (low + high) // 2
+        if (_index_key(lines[middle]) or "") < name:
+            low = middle + 1
         else:
-            yield entry
-    for normalized, display in pending[index:]:
-        if display is not None:
-            yield normalized, display
+            high = middle
+    return low
+
+
+def merge_index(old_blocks: Iterable[list[str]], changes: Mapping[str, Optional[str]]) -> Iterator[str]:
+    """The global index page with ``changes`` ({normalized: display, or None to drop}) applied.
+
+    The old index arrives in blocks of lines and only the changed projects are parsed and
+    rendered; everything between them is copied as it is, which keeps the end of an incremental
+    run cheap on a 740,000-project mirror. Raises ValueError when the old index is not one we wrote
+    (another head, not sorted): the caller then rebuilds it.
+    """
+    merge = _Merge(changes)
+    head_lines = _INDEX_HEAD.count("\n")
+    yield _INDEX_HEAD
+    for number, lines in enumerate(old_blocks):
+        if number == 0:
+            if "".join(lines[:head_lines]) != _INDEX_HEAD:
+                raise ValueError("the global index was not written by this bandersnatch")
+            lines = lines[head_lines:]
+        while lines and not lines[-1].startswith('<a href="'):
+            lines = lines[:-1]  # the tail of the page
+        if lines:
+            if not lines[-1].endswith("\n"):
+                lines[-1] += "\n"
+            yield from merge.block(lines)
+    yield from merge.rest()
+    yield _INDEX_TAIL

@@ -140,10 +140,13 @@ class Storage:
         except (FileNotFoundError, NotADirectoryError, UnicodeDecodeError, IsADirectoryError):
             return None
 
-    def read_web_lines(self, relative: str) -> Optional[Iterator[str]]:
-        """A published text file line by line (the global index is too big to read whole), or None."""
+    def read_web_blocks(self, relative: str) -> Optional[Iterator[list[str]]]:
+        """A published text file in blocks of about 1 MB of whole lines, or None when absent.
+
+        The global index is too big to read whole and too long to handle line by line.
+        """
         path = self.web_path(relative)
-        return _lines(path) if path.is_file() else None
+        return _blocks(path) if path.is_file() else None
 
     def file_matches(self, relative: str, sha256: str, size: Optional[int], verify: bool) -> bool:
         """Whether a good copy of the file is already published (e.g. by pep381client).
@@ -256,9 +259,10 @@ class Storage:
             os.close(fd)
 
 
-def _lines(path: Path) -> Iterator[str]:
+def _blocks(path: Path) -> Iterator[list[str]]:
     with open(path, encoding="utf-8", errors="replace") as handle:
-        yield from handle
+        while block := handle.readlines(1 << 20):
+            yield block
 
 
 class Journal:

@@ -86,6 +86,11 @@ def test_index_lists_every_project_in_order() -> None:
     ]
 
 
+def blocks(lines: list[str], size: int) -> list[list[str]]:
+    return [lines[start : start + size] for start in range(0, len(lines), size)]
+
+
+@pytest.mark.parametrize("block_size", [3, 4, 5, 1000])
 @pytest.mark.parametrize(
     ("old", "changes", "expected"),
     [
@@ -94,17 +99,34 @@ def test_index_lists_every_project_in_order() -> None:
         (["a", "b"], {"b": "B2"}, ["a", "b"]),
         ([], {"x": "X"}, ["x"]),
         (["a"], {"z": None}, ["a"]),
+        (["a", "c", "e", "g", "i", "k"], {"d": "D", "k": None, "l": "L"}, ["a", "c", "d", "e", "g", "i", "l"]),
     ],
 )
-def test_merge_index_applies_changes(old: list[str], changes: dict, expected: list[str]) -> None:
-    lines = list(render_index([(name, name.upper()) for name in old]))
-    merged = list(merge_index(lines, changes))
+def test_merge_index_applies_changes(old: list[str], changes: dict, expected: list[str], block_size: int) -> None:
+    lines = "".join(render_index([(name, name.upper()) for name in old])).splitlines(keepends=True)
+    page = "".join(merge_index(blocks(lines, block_size), changes))
+    merged = [entry for entry in map(parse_index_line, page.splitlines(keepends=True)) if entry]
     assert [name for name, _ in merged] == expected
-    if "b" in changes and changes["b"]:
-        assert ("b", "B2") in merged
+    assert page == "".join(render_index(merged))
+    for name, display in merged:
+        assert display == (changes.get(name) or name.upper())
 
 
-def test_merge_index_refuses_an_unsorted_index() -> None:
-    lines = ['<a href="b/">b</a><br/>\n', '<a href="a/">a</a><br/>\n']
-    with pytest.raises(ValueError, match="not sorted"):
-        list(merge_index(lines, {}))
+def test_merge_index_passes_unchanged_lines_through_verbatim() -> None:
+    head, tail = "".join(render_index([])).split("</body>")
+    odd = ['<a href="a/">Odd &amp; Old</a><br/>\n', '<a href="b/">b</a><br/>\n']
+    lines = head.splitlines(keepends=True) + odd + ["</body>" + tail]
+    page = "".join(merge_index([lines], {"c": "C"}))
+    assert '<a href="a/">Odd &amp; Old</a><br/>\n<a href="b/">b</a><br/>\n<a href="c/">C</a><br/>\n' in page
+
+
+@pytest.mark.parametrize(
+    "old",
+    [
+        "".join(render_index([("b", "b"), ("a", "a")])),
+        "<html><body>\n<a href='x/'>x</a>\n</body></html>\n",  # pep381client's, or anyone's
+    ],
+)
+def test_merge_index_refuses_an_index_it_did_not_write(old: str) -> None:
+    with pytest.raises(ValueError):
+        list(merge_index([old.splitlines(keepends=True)], {}))
