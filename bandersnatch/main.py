@@ -104,7 +104,7 @@ def cli(context: click.Context, config: Path, debug: bool) -> None:
 def mirror(obj: dict[str, Any]) -> int:
     """Bring the mirror up to date with the master."""
     settings = _settings(obj["config"], write_default=True)
-    session = make_session(settings.workers)
+    session = make_session(settings.workers, settings.master)
     master = Master(settings.master, timeout=settings.timeout, session=session)
     progress = _tty_progress if sys.stderr.isatty() else None
     summary = Mirror(settings, master, Storage(settings.directory), progress).synchronize()

@@ -209,3 +209,13 @@ def test_retry_after_is_capped() -> None:
 
 def test_truncated_download_class_is_an_upstream_error() -> None:
     assert issubclass(TruncatedDownload, UpstreamUnavailable)
+
+
+def test_the_environment_is_read_once_for_the_master(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "internal.example")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/mirror-ca.pem")
+    session = make_session(1, "https://pypi.org")
+    assert session.proxies.get("https") == "http://proxy.example:3128"
+    assert session.verify == "/etc/ssl/mirror-ca.pem" and not session.trust_env
+    assert make_session(1, "https://internal.example").proxies == {}
