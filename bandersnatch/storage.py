@@ -12,11 +12,13 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import functools
 import hashlib
 import os
+import re
 import shutil
 from pathlib import Path
-from typing import IO, Iterable, Iterator, Optional
+from typing import IO, Callable, Iterable, Iterator, Optional
 
 from .errors import DigestMismatch, LockHeld, MirrorError, TruncatedDownload, UnsafePath
 
@@ -26,6 +28,7 @@ FILE_MODE = 0o644
 DIR_MODE = 0o755
 HASH_CHUNK = 1 << 20
 TEMP_SUFFIX = ".tmp"
+_CONTROL = re.compile(r"[\x00-\x1f]")  # NUL, newlines and the rest never belong in a mirrored path
 
 
 def safe_relative(relative: str) -> str:
@@ -37,13 +40,23 @@ def safe_relative(relative: str) -> str:
         not relative
         or relative.startswith("/")
         or "\\" in relative
-        or "\x00" in relative
+        or _CONTROL.search(relative) is not None
         or any(part in ("", ".", "..") for part in relative.split("/"))
-        or any(ord(char) < 32 for char in relative)
     )
     if bad:
         raise UnsafePath(f"refusing unsafe path {relative!r}: it would not stay inside the mirror")
     return relative
+
+
+@functools.lru_cache(maxsize=1)
+def _syncfs() -> Optional[Callable[[int], int]]:
+    """The C library's syncfs, loaded on first use (a no-op run never needs ctypes)."""
+    import ctypes
+
+    try:
+        return getattr(ctypes.CDLL(None, use_errno=True), "syncfs", None)
+    except OSError:
+        return None
 
 
 def _temp_sibling(path: Path) -> Path:
@@ -230,8 +243,18 @@ class Storage:
         return Journal(self.root / name)
 
     def flush_all(self) -> None:
-        """Push every file written so far to disk, so a journal entry never outlives its data."""
-        os.sync()
+        """Push every file written so far to disk, so a journal entry never outlives its data.
+
+        syncfs(2) flushes only the mirror's filesystem, not the machine's (nginx logs, other
+        services); os.sync() where the C library lacks it.
+        """
+        fd = os.open(self.root, os.O_RDONLY)
+        try:
+            syncfs = _syncfs()
+            if syncfs is None or syncfs(fd) != 0:
+                os.sync()
+        finally:
+            os.close(fd)
 
     def _fsync_dir(self, folder: Path) -> None:
         fd = os.open(folder, os.O_RDONLY)
