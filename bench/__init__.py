@@ -1,0 +1,1 @@
+"""The benchmark of ``bandersnatch mirror``: ``python bench/run.py --help``."""

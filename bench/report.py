@@ -1,0 +1,127 @@
+"""The benchmark's table and its targets, as Markdown (printed, and saved to bench/results/latest.md)."""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+from .limit import Limit
+from .scenarios import Result
+
+__all__ = ["Check", "render", "targets"]
+
+
+@dataclass(frozen=True)
+class Check:
+    scenario: str
+    text: str  # what was measured against what
+    passed: Optional[bool]  # None: could not be judged (no upstream)
+
+
+def _ours(results: Sequence[Result], scenario: str) -> Optional[Result]:
+    return next((r for r in results if r.scenario == scenario and not r.client.upstream), None)
+
+
+def _ratios(results: Sequence[Result], scenario: str) -> list[tuple[str, Optional[float]]]:
+    """(upstream label, ours/upstream wall time) for every upstream client that ran the scenario."""
+    ours = _ours(results, scenario)
+    base = ours.summary if ours and not ours.problem else None
+    found = []
+    for result in results:
+        if result.scenario == scenario and result.client.upstream:
+            theirs = result.summary if not result.problem else None
+            found.append((result.client.label, base.wall / theirs.wall if base and theirs else None))
+    return found
+
+
+def _ratio_checks(results: Sequence[Result], scenario: str, limit: float) -> list[Check]:
+    ratios = _ratios(results, scenario)
+    if not ratios:
+        return [Check(scenario, f"ours/upstream <= {limit}: no upstream measured", None)]
+    return [Check(scenario, f"ours/{label} = {'-' if ratio is None else f'{ratio:.2f}'} <= {limit}",
+                  None if ratio is None else ratio <= limit) for label, ratio in ratios]  # fmt: skip
+
+
+def _value_check(results: Sequence[Result], scenario: str, metric: str, bound: float, unit: str) -> list[Check]:
+    ours = _ours(results, scenario)
+    if not ours or not ours.summary or ours.problem:
+        return [Check(scenario, f"ours {metric} < {bound:g} {unit}: not measured", None)]
+    value = getattr(ours.summary, metric)
+    name = {"wall": "wall", "rss": "peak RSS"}[metric]
+    return [Check(scenario, f"{name} {value:.2f} {unit} < {bound:g} {unit}", value < bound)]
+
+
+def targets(results: Sequence[Result], limit: Optional[Limit]) -> list[Check]:
+    """The issue's targets, for the scenarios that ran."""
+    ran = {r.scenario for r in results}
+    checks: list[Check] = []
+    if "1" in ran:
+        checks += _ratio_checks(results, "1", 0.5)
+        ours = _ours(results, "1")
+        if limit and ours and ours.summary and not ours.problem:
+            share = limit.seconds / ours.summary.wall
+            checks.append(Check("1", f"{share:.0%} of the machine's limit >= 60%", share >= 0.6))
+        else:
+            checks.append(Check("1", "share of the machine's limit: not measured", None))
+    if "2" in ran:
+        checks += _value_check(results, "2", "wall", 0.5, "s") + _ratio_checks(results, "2", 0.5)
+    if "4" in ran:
+        checks += _ratio_checks(results, "4", 0.5)
+    if "5" in ran:
+        checks += _value_check(results, "5", "wall", 2.0, "s") + _value_check(results, "5", "rss", 150, "MiB")
+    if "6" in ran:
+        checks += _value_check(results, "6", "rss", 100, "MiB")
+    return checks
+
+
+def _row(result: Result, ratio: Optional[float]) -> str:
+    summary = result.summary
+    if summary is None:
+        return f"| {result.scenario} | {result.title} | {result.client.label} | - | - | - | - | - | - | - | not run |"
+    mbps = f"{result.bytes / 1e6 / summary.wall:.1f}" if result.bytes else "-"
+    pps = f"{result.projects / summary.wall:,.0f}" if result.projects else "-"
+    shown = "-" if ratio is None else f"{ratio:.2f}"
+    remark = result.problem or result.note or "ok"
+    master = "-" if summary.master_cpu is None else f"{summary.master_cpu:.2f}"
+    return (f"| {result.scenario} | {result.title} | {result.client.label} | {summary.wall:.2f} | {summary.cpu:.2f} "
+            f"| {summary.sys:.2f} | {summary.rss:.0f} | {mbps} | {pps} | {master} | {shown} | {remark} |")  # fmt: skip
+
+
+def render(results: Sequence[Result], limit: Optional[Limit], *, runs: int, quick: bool, notes: Sequence[str]) -> str:
+    lines = [
+        f"# bandersnatch benchmark ({'quick smoke' if quick else 'full'}, median of {runs} run(s))",
+        "",
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {platform.python_implementation()} "
+        f"{platform.python_version()}; {os.cpu_count()} CPUs; {platform.platform()}",
+        "",
+        "| # | scenario | client | wall s | CPU s | of it sys | peak RSS MiB | MB/s | projects/s | master CPU s "
+        "| ours/this | remark |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for result in results:
+        ratio = dict(_ratios(results, result.scenario)).get(result.client.label) if result.client.upstream else None
+        lines.append(_row(result, ratio))
+    lines.append("")
+    if limit:
+        lines.append(
+            f"Machine limit for scenario 1 (the fastest of the runs; {limit.files} files, {limit.bytes / 1e6:.0f} MB; "
+            f"`curl --parallel` x4 "
+            f"into files, then `{limit.hasher}` x2): **{limit.seconds:.2f} s = {limit.mb_per_s:.0f} MB/s** "
+            f"(download {limit.download:.2f} s + hashing {limit.hashing:.2f} s; the `sync` that would make "
+            f"them durable took another {limit.sync:.2f} s, not counted)."
+        )  # fmt: skip
+        ours = _ours(results, "1")
+        if ours and ours.summary:
+            lines.append(f"Ours reaches {limit.seconds / ours.summary.wall:.0%} of it.")
+        lines.append("")
+    checks = targets(results, limit)
+    if checks:
+        lines += ["| # | target | result |", "| --- | --- | --- |"]
+        verdict = {True: "PASS", False: "FAIL", None: "n/a"}
+        lines += [f"| {c.scenario} | {c.text} | {verdict[c.passed]} |" for c in checks]
+        lines.append("")
+    lines += [f"- {note}" for note in notes]
+    return "\n".join(lines) + "\n"

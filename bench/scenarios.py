@@ -1,0 +1,266 @@
+"""The scenarios of the benchmark, each run for every client against the same loopback master.
+
+Runs of one scenario alternate between the clients (ours, upstream, ours, upstream, ...) so that a
+slow moment of the machine does not land on one client only. Every client's mirror is checked
+after its sync (all files of the corpus present) before its timings are trusted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+from .clients import Client
+from .end_of_run import SERIAL, expected_index
+from .limit import Limit, machine_limit
+from .master_driver import CHANGED_FILE_SIZE, MasterProcess, corpus_args
+from .measure import Sample, Summary, measure, summarize
+
+__all__ = ["Bench", "Result", "Sizes", "FULL", "QUICK"]
+
+ROOT = Path(__file__).resolve().parent.parent
+KIB, MIB, GIB = 1 << 10, 1 << 20, 1 << 30
+
+
+@dataclass(frozen=True)
+class Sizes:
+    projects: int  # scenario 1's corpus: log-uniform sizes in `sizes`, plus the `big` files
+    files: tuple[int, int]
+    sizes: tuple[int, int]
+    big: tuple[int, ...]
+    changed: int  # scenario 3
+    small_projects: int  # scenario 4
+    index_projects: int  # scenario 5
+    rebuild_projects: int  # scenario 5r (folders to list; 740,000 would take minutes to create)
+    big_file: int  # scenario 6
+
+
+FULL = Sizes(600, (1, 3), (4 * KIB, 4 * MIB), (100 * MIB, 60 * MIB, 40 * MIB, 25 * MIB, 15 * MIB, 10 * MIB),
+             200, 5000, 740_000, 100_000, 2 * GIB)  # fmt: skip
+QUICK = Sizes(30, (1, 2), (4 * KIB, 256 * KIB), (4 * MIB,), 10, 200, 20_000, 500, 32 * MIB)
+
+
+@dataclass
+class Result:
+    """One scenario for one client: its samples and what a run moves (for throughput)."""
+
+    scenario: str
+    title: str
+    client: Client
+    samples: list[Sample] = field(default_factory=list)
+    bytes: int = 0
+    projects: int = 0
+    problem: Optional[str] = None  # the mirror did not match the master, or a run failed
+    note: str = ""
+
+    @property
+    def summary(self) -> Optional[Summary]:
+        return summarize(self.samples) if self.samples else None
+
+
+class Bench:
+    def __init__(self, sizes: Sizes, clients: Sequence[Client], *, runs: int, work: Path, workers: int = 3,
+                 timeout: float = 60, tls: bool = False, say: Callable[[str], None] = print) -> None:
+        self.sizes, self.clients, self.runs, self.work = sizes, list(clients), runs, work
+        self.workers, self.timeout, self.tls, self.say = workers, timeout, tls, say
+        self.results: list[Result] = []
+        self.limit: Optional[Limit] = None
+        self.corpus: dict[str, Any] = {}
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def _folder(self, scenario: str, client: Client) -> Path:
+        return self.work / f"s{scenario}" / client.key
+
+    def _sync(self, client: Client, master: MasterProcess, scenario: str, label: str) -> Sample:
+        folder = self._folder(scenario, client)
+        config = folder / "bandersnatch.conf"
+        folder.mkdir(parents=True, exist_ok=True)
+        text = client.config(folder / "mirror", master.url, workers=self.workers, timeout=self.timeout)
+        config.write_text(text, encoding="utf-8")
+        before = master.command("stats")["cpu"]
+        sample = measure(client.mirror_command(config), log=folder / f"{label}.log", env=client.env(master.cert),
+                         cwd=folder)  # fmt: skip
+        sample = dataclasses.replace(sample, master_cpu=master.command("stats")["cpu"] - before)
+        self.say(f"  {scenario:>2} {client.label:<26} {label:<10} {sample.wall:8.2f} s  exit {sample.status}")
+        return sample
+
+    def _new(self, scenario: str, title: str, client: Client, **kwargs: int) -> Result:
+        result = Result(scenario, title, client, **kwargs)  # type: ignore[arg-type]
+        self.results.append(result)
+        return result
+
+    def _check(self, result: Result, expected_files: int, mirror_of: str = "") -> None:
+        """Trust no timing of a mirror that does not have every file of the master."""
+        failed = [s for s in result.samples if s.status != 0]
+        if failed:
+            result.problem = f"exit {failed[0].status}, see {failed[0].log}"
+            return
+        folder = self._folder(mirror_of or result.scenario, result.client)
+        found = count_files(folder / "mirror" / "web" / "packages")
+        if found != expected_files:
+            result.problem = f"{found} of {expected_files} files mirrored"
+
+    # -- scenarios 1-3: one realistic corpus -------------------------------------------------
+
+    def realistic(self, wanted: set[str]) -> None:
+        s = self.sizes
+        log = self.work / "master-realistic.log"
+        with MasterProcess(corpus_args(s.projects, s.files, s.sizes, s.big), self.tls, log) as master:
+            stats = self.corpus = master.stats
+            self.say(f"corpus: {stats['projects']} projects, {stats['files']} files, {stats['bytes'] / 1e6:.0f} MB")
+            title = f"full sync, {stats['bytes'] / 1e9:.2f} GB in {stats['files']} files"
+            full = {c.key: self._new("1", title, c, bytes=stats["bytes"], projects=stats["projects"])
+                    for c in self.clients}  # fmt: skip
+            urls = self.work / "urls.txt"
+            master.command(f"urls {urls}")
+            limits = []
+            for number in range(self.runs if "1" in wanted else 1):
+                for client in self.clients:
+                    shutil.rmtree(self._folder("1", client), ignore_errors=True)
+                    full[client.key].samples.append(self._sync(client, master, "1", f"full-{number}"))
+                if "1" in wanted:  # in turn with the clients: the same state of the machine
+                    limits.append(self._machine_limit(urls, master.cert))
+            for result in full.values():
+                self._check(result, stats["files"])
+            if "1" not in wanted:
+                self.results[:] = [r for r in self.results if r.scenario != "1"]
+            elif all(limits):  # a limit is a best case: the fastest run, not the median
+                self.limit = min(limits, key=lambda limit: limit.seconds)  # type: ignore[union-attr]
+            if "2" in wanted:
+                self._noop(master)
+            if "3" in wanted:
+                self._incremental(master)
+
+    def _machine_limit(self, urls: Path, cert: Optional[str]) -> Optional[Limit]:
+        os.sync()
+        try:
+            limit = machine_limit(urls, self.work, cert)
+        except subprocess.CalledProcessError as error:
+            self.say(f"   the machine limit could not be measured: {error}")
+            return None
+        if limit:
+            self.say(f"   1 machine limit {' ' * 26}{limit.seconds:8.2f} s")
+        return limit
+
+    def _noop(self, master: MasterProcess) -> None:
+        results = {c.key: self._new("2", "no-op run (nothing changed)", c) for c in self.clients}
+        for number in range(self.runs):
+            for client in self.clients:
+                results[client.key].samples.append(self._sync(client, master, "1", f"noop-{number}"))
+        for result in results.values():
+            self._check(result, self.corpus["files"], mirror_of="1")
+
+    def _incremental(self, master: MasterProcess) -> None:
+        count = self.sizes.changed
+        title = f"incremental, {count} projects changed"
+        results = {c.key: self._new("3", title, c, bytes=count * CHANGED_FILE_SIZE, projects=count)
+                   for c in self.clients}  # fmt: skip
+        stats = master.stats
+        for number in range(self.runs):
+            stats = master.command(f"change {count}")
+            for client in self.clients:
+                results[client.key].samples.append(self._sync(client, master, "1", f"incr-{number}"))
+        for result in results.values():
+            self._check(result, stats["files"], mirror_of="1")
+
+    # -- scenarios 4 and 6: their own corpus --------------------------------------------------
+
+    def many_small(self) -> None:
+        count = self.sizes.small_projects
+        self._single_corpus("4", f"full sync, {count} small projects", corpus_args(count, (1, 1), (2 * KIB, 20 * KIB)))
+
+    def big_file(self) -> None:
+        size = self.sizes.big_file
+        title = f"full sync, one {size / GIB:g} GiB file" if size >= GIB else f"one {size / MIB:g} MiB file"
+        self._single_corpus("6", title, corpus_args(0, (0, 0), (1, 1), (size,)))
+
+    def _single_corpus(self, scenario: str, title: str, args: list[str]) -> None:
+        with MasterProcess(args, self.tls, self.work / f"master-{scenario}.log") as master:
+            stats = master.stats
+            results = {c.key: self._new(scenario, title, c, bytes=stats["bytes"], projects=stats["projects"])
+                       for c in self.clients}  # fmt: skip
+            for number in range(self.runs):
+                for client in self.clients:
+                    shutil.rmtree(self._folder(scenario, client), ignore_errors=True)
+                    results[client.key].samples.append(self._sync(client, master, scenario, f"full-{number}"))
+            for result in results.values():
+                self._check(result, stats["files"])
+                shutil.rmtree(self._folder(scenario, result.client) / "mirror", ignore_errors=True)
+
+    # -- scenario 5: the end of a run at PyPI's size ------------------------------------------
+
+    def end_of_run(self, wanted: set[str]) -> None:
+        ours = next(c for c in self.clients if not c.upstream)
+        if "5" in wanted:
+            folder = self.work / "s5" / "mirror"
+            self._seed("seed", folder, self.sizes.index_projects)
+            index = folder / "web" / "simple" / "index.html"
+            shutil.copyfile(index, index.with_name("pristine.html"))
+            result = self._new("5", f"end of run, index of {self.sizes.index_projects:,} projects", ours,
+                               projects=self.sizes.index_projects)  # fmt: skip
+            for number in range(self.runs):
+                shutil.copyfile(index.with_name("pristine.html"), index)
+                (folder / "status").write_text(f"{SERIAL - 1000}\n", encoding="utf-8")
+                result.samples.append(self._measure_end(ours, folder, "5", f"run-{number}"))
+            self._check_end(result, index)
+        if "5r" in wanted:
+            self._rebuild()
+
+    def _rebuild(self) -> None:
+        count = self.sizes.rebuild_projects
+        folder = self.work / "s5r" / "mirror"
+        self._seed("seed-dirs", folder, count)
+        index = folder / "web" / "simple" / "index.html"
+        title = f"end of run, rebuild from {count:,} folders"
+        results = {c.key: self._new("5r", title, c, projects=count) for c in self.clients}
+        for number in range(self.runs):
+            for client in self.clients:
+                index.unlink(missing_ok=True)
+                results[client.key].samples.append(self._measure_end(client, folder, "5r", f"rebuild-{number}"))
+        for result in results.values():
+            self._check_end(result, index)
+
+    def _seed(self, action: str, folder: Path, count: int) -> None:
+        shutil.rmtree(folder, ignore_errors=True)
+        self.say(f"   seeding {folder} ({action}, {count:,} projects)")
+        subprocess.run([sys.executable, "-m", "bench.end_of_run", action, str(folder), "--projects", str(count)],
+                       cwd=ROOT, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+
+    def _measure_end(self, client: Client, folder: Path, scenario: str, label: str) -> Sample:
+        if client.upstream:
+            command = [str(client.python), str(ROOT / "bench" / "upstream_index.py"), str(folder), str(SERIAL)]
+        else:
+            command = [str(client.python), "-m", "bench.end_of_run", "run", str(folder)]
+        log = folder.parent / f"{client.key}-{label}.log"
+        sample = measure(command, log=log, env=client.env(None), cwd=ROOT if not client.upstream else folder)
+        self.say(f"  {scenario:>2} {client.label:<26} {label:<10} {sample.wall:8.2f} s  exit {sample.status}")
+        return sample
+
+    def _check_end(self, result: Result, index: Path) -> None:
+        """The index a run left must list every project once, sorted (a wrong merge is no speed-up)."""
+        failed = [s for s in result.samples if s.status != 0]
+        if failed:
+            result.problem = f"exit {failed[0].status}, see {failed[0].log}"
+            return
+        expected = expected_index(index.parents[2])
+        with open(index, encoding="utf-8") as lines:
+            links = (line.strip() for line in lines)  # upstream indents its lines
+            keys = [line[9 : line.index('/">')] for line in links if line.startswith('<a href="')]
+        if len(keys) != expected or any(a >= b for a, b in zip(keys, keys[1:])):
+            result.problem = f"index lists {len(keys)} projects (expected {expected}, sorted, each once)"
+        inner = [line for s in result.samples if s.log for line in s.log.read_text().splitlines()
+                 if line.startswith("end-of-run work:")]  # fmt: skip
+        if inner:
+            result.note = f"in-process {sorted(inner)[len(inner) // 2].split(': ', 1)[1]}"
+
+
+def count_files(folder: Path) -> int:
+    """Published files below ``folder`` (hidden temporary files are not published)."""
+    return sum(1 for _, _, files in os.walk(folder) for name in files if not name.startswith("."))
