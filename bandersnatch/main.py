@@ -17,7 +17,12 @@ from typing import Any, Callable, ContextManager, Iterator
 import click
 
 from . import __version__
-from .configuration import DEFAULT_CONFIG_PATH, Settings, default_config_text, load_settings
+from .configuration import (
+    DEFAULT_CONFIG_PATH,
+    Settings,
+    default_config_text,
+    load_settings,
+)
 from .errors import EXIT_ERROR, ConfigError, MirrorError
 from .master import Master, make_session
 from .mirror import Mirror

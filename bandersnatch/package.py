@@ -12,7 +12,14 @@ from dataclasses import dataclass
 from typing import Optional
 from urllib.parse import unquote, urlsplit
 
-from .errors import DigestMismatch, MirrorError, ProjectGone, StalePage, TruncatedDownload, UnsafePath
+from .errors import (
+    DigestMismatch,
+    MirrorError,
+    ProjectGone,
+    StalePage,
+    TruncatedDownload,
+    UnsafePath,
+)
 from .master import Master
 from .model import ReleaseFile, normalize
 from .simple import page_files, page_serial, render_project_page

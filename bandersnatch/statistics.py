@@ -25,8 +25,12 @@ from functools import partial
 from typing import IO, Iterable, NamedTuple, Optional
 from urllib.parse import unquote
 
-from packaging.utils import InvalidSdistFilename, InvalidWheelFilename
-from packaging.utils import parse_sdist_filename, parse_wheel_filename
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
 
 from .errors import MirrorError, UnsafePath
 from .model import normalize

@@ -24,9 +24,9 @@ from typing import Iterable, Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bandersnatch import statistics  # noqa: E402
 from bandersnatch.model import ReleaseFile  # noqa: E402
 from bandersnatch.simple import render_project_page  # noqa: E402
-from bandersnatch import statistics  # noqa: E402
 from bandersnatch.statistics import update_stats  # noqa: E402
 from bandersnatch.storage import Storage  # noqa: E402
 

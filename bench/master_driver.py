@@ -34,7 +34,14 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.pypi_master import FileSpec, PyPIMaster, _pair, _self_signed, _size, generate_corpus  # noqa: E402
+from tests.pypi_master import (  # noqa: E402
+    FileSpec,
+    PyPIMaster,
+    _pair,
+    _self_signed,
+    _size,
+    generate_corpus,
+)
 
 __all__ = ["MasterProcess", "corpus_args"]
 

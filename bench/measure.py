@@ -9,8 +9,8 @@ launch.py does the measuring, from a small process of its own (see there why).
 from __future__ import annotations
 
 import os
-import statistics
 import signal
+import statistics
 import subprocess
 import sys
 from dataclasses import dataclass

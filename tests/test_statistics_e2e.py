@@ -5,7 +5,6 @@ from __future__ import annotations
 import bz2
 import csv
 import gzip
-import io
 from collections import Counter
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
@@ -35,7 +34,7 @@ def test_update_stats_counts_every_download(pypi: PyPIMaster, mirror: MirrorSetu
     plain, rotated = [], []
     for index, (name, entry) in enumerate(files):
         path = quote(unquote(urlsplit(entry["url"]).path))
-        for repeat in range(index % 3 + 1):
+        for _ in range(index % 3 + 1):
             plain.append(log_line(path + "?x=1", PIP, "22/Nov/2026:23:30:00 -0200"))  # 23 Nov UTC
             expected[("2026-11-23", name, entry["filename"], PIP)] += 1
         rotated.append(log_line(path, UV, "21/Nov/2026:10:00:00 +0000"))
