@@ -344,6 +344,7 @@ def test_update_stats_counts_the_downloads_made(
 # ------------------------------------------------------------------------------------------- cron
 def readme_exit_statuses() -> dict[int, str]:
     section = (ROOT / "README.md").read_text(encoding="utf-8").partition("### Exit status")[2]
+    section = section.partition("\n## ")[0]  # that table only, not the ones of later sections
     return {int(code): meaning for code, meaning in re.findall(r"^\| (\d+) \| (.+) \|$", section, re.M)}
 
 
