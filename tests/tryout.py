@@ -31,7 +31,7 @@ def main() -> int:
         master.add_release("tryout-demo", "1.1")
         setup = MirrorSetup(directory=directory / "mirror", config=directory / "bandersnatch.conf")
         setup.write_config(master.url)
-        print(f"Master with {len(master.projects())} projects at {master.url}; mirroring into {setup.directory}")
+        print(f"Master with {len(master.projects())} projects at {master.url}; mirroring into {setup.directory}", flush=True)
         command = bandersnatch_command() + ["-c", str(setup.config), "mirror"]
         if subprocess.run(command).returncode != 0:
             return 1
@@ -40,7 +40,7 @@ def main() -> int:
         index = f"http://127.0.0.1:{server.server_address[1]}/simple/"
         print(f"\nThe mirror is served at {index}. In another shell:\n")
         print(f"    pip install --isolated --index-url {index} tryout-demo\n")
-        print(f"Config: {setup.config}. Ctrl-C stops serving.")
+        print(f"Config: {setup.config}. Ctrl-C stops serving.", flush=True)
         try:
             server.serve_forever()
         except KeyboardInterrupt:
