@@ -158,7 +158,7 @@ class Mirror:
         self.storage.remove_state(TODO)
         self.storage.remove_state(DONE)
         summary.serial = target
-        logger.info("The mirror is at serial %d", target)
+        logger.info("The mirror is at serial %d (%d projects synced in this run)", target, summary.synced)
 
     # -- planning ----------------------------------------------------------------------------
 
