@@ -45,6 +45,7 @@ class Settings:
     workers: int = 3
     stop_on_error: bool = False
     delete_packages: bool = True
+    api_method: str = "xmlrpc"  # how changes are found: the XML-RPC changelog, or the PEP 691 root
     access_log_pattern: Optional[str] = None
 
 
@@ -106,6 +107,15 @@ def _master(value: str) -> str:
     return value.rstrip("/")
 
 
+def _choice(*allowed: str) -> Callable[[str], str]:
+    def convert(value: str) -> str:
+        if value.lower() not in allowed:
+            raise ValueError(f"expected one of {', '.join(allowed)}")
+        return value.lower()
+
+    return convert
+
+
 _MIRROR_KEYS: dict[str, Callable[[str], object]] = {
     "directory": _directory,
     "master": _master,
@@ -114,6 +124,7 @@ _MIRROR_KEYS: dict[str, Callable[[str], object]] = {
     "workers": _number(int, 1, MAX_WORKERS),
     "stop-on-error": _boolean,
     "delete-packages": _boolean,
+    "api-method": _choice("xmlrpc", "simple"),
 }
 
 

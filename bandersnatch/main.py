@@ -12,7 +12,7 @@ import functools
 import logging
 import sys
 from pathlib import Path
-from typing import Any, Callable, ContextManager, Iterator
+from typing import Any, Callable, ContextManager, Iterator, Optional
 
 import click
 
@@ -23,9 +23,12 @@ from .configuration import (
     default_config_text,
     load_settings,
 )
+from .changes import ChangeSource, change_source
 from .errors import EXIT_ERROR, ConfigError, MirrorError
 from .master import Master, make_session
 from .mirror import Mirror
+from .report import mirror_status, render_status, status_json
+from .state import StateFiles
 from .statistics import update_stats as collect_statistics
 from .storage import Storage
 
@@ -80,6 +83,17 @@ def _settings(config: Path, write_default: bool) -> Settings:
     return load_settings(config)
 
 
+def _master(settings: Settings) -> Master:
+    session = make_session(settings.workers, settings.master)
+    return Master(settings.master, timeout=settings.timeout, session=session)
+
+
+def _changes(settings: Settings, master: Master, storage: Storage) -> ChangeSource:
+    return change_source(
+        settings.api_method, master, lambda: storage.list_web_dirs("simple"), settings.delete_packages
+    )
+
+
 def _tty_progress(total: int) -> ContextManager[Callable[[int], None]]:
     @contextlib.contextmanager
     def bar() -> Iterator[Callable[[int], None]]:
@@ -109,11 +123,32 @@ def cli(context: click.Context, config: Path, debug: bool) -> None:
 def mirror(obj: dict[str, Any]) -> int:
     """Bring the mirror up to date with the master."""
     settings = _settings(obj["config"], write_default=True)
-    session = make_session(settings.workers, settings.master)
-    master = Master(settings.master, timeout=settings.timeout, session=session)
+    master, storage = _master(settings), Storage(settings.directory)
     progress = _tty_progress if sys.stderr.isatty() else None
-    summary = Mirror(settings, master, Storage(settings.directory), progress).synchronize()
+    summary = Mirror(settings, master, storage, _changes(settings, master, storage), progress).synchronize()
     return 0 if summary.ok else EXIT_ERROR
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_obj
+@_reports_errors
+def status(obj: dict[str, Any], as_json: bool) -> int:
+    """Where the mirror stands: serial, lag behind the master, the last run, owed projects.
+
+    Exit 0 when healthy, 1 when projects are owed or the last run did not succeed.
+    """
+    settings = _settings(obj["config"], write_default=False)
+    storage = Storage(settings.directory)
+    master = _master(settings)
+    try:
+        master_serial: Optional[int] = _changes(settings, master, storage).master_serial()
+    except MirrorError as error:
+        logger.warning("Cannot ask the master for its serial: %s", error)
+        master_serial = None
+    report = mirror_status(StateFiles(storage), master_serial)
+    click.echo(status_json(report) if as_json else render_status(report), nl=not as_json)
+    return 0 if report.healthy else EXIT_ERROR
 
 
 @cli.command("update-stats")

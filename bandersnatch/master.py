@@ -7,6 +7,7 @@ or TruncatedDownload, and frozen metadata values, never a response or a raw dict
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import re
@@ -32,6 +33,7 @@ logger = logging.getLogger(__name__)
 CHANGELOG_PAGE_SIZE = 50_000  # PyPI returns at most this many changelog rows per call
 DOWNLOAD_CHUNK = 1 << 20  # large reads: per-chunk overhead dominates small ones
 MAX_RETRY_AFTER = 60.0  # a master asking us to wait longer is treated as failing for this run
+SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
 STALE_RETRIES = 3
 USER_AGENT = f"bandersnatch/{__version__} (requests/{requests.__version__}; +PEP 381 mirror)"
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
@@ -129,6 +131,30 @@ class Master:
             if len(rows) < CHANGELOG_PAGE_SIZE:
                 return changed, last
 
+    def last_serial(self) -> int:
+        return _as_serial(self._rpc("changelog_last_serial"))
+
+    # -- PEP 691 root ------------------------------------------------------------------------
+
+    def simple_root(self) -> tuple[int, dict[str, int]]:
+        """(the master's serial, {name: _last-serial}) from the PEP 691 JSON root.
+
+        PyPI's root is ~30 MB for 740,000 projects: each project object is turned into a pair as
+        soon as it is parsed, so no 740,000 dicts are ever alive at once.
+        """
+        url = f"{self.url}/simple/"
+        response = self._request("GET", url, headers={"Accept": SIMPLE_JSON})
+        try:
+            document = json.loads(response.content, object_hook=_root_entry)
+            projects = dict(_root_pairs(document["projects"]))
+            header = response.headers.get("X-PyPI-Last-Serial", "")
+            serial = int(header) if header.isdigit() else _as_serial(document["meta"]["_last-serial"])
+        except (ValueError, KeyError, TypeError) as error:
+            raise UpstreamUnavailable(f"malformed PEP 691 root at {url}: {_reason(error)}") from None
+        finally:
+            response.close()
+        return max(serial, max(projects.values(), default=0)), projects
+
     # -- JSON API ----------------------------------------------------------------------------
 
     def project(self, name: str, serial: int) -> ProjectMetadata:
@@ -183,6 +209,23 @@ def _chunks(response: requests.Response, url: str) -> Iterator[bytes]:
         yield from response.raw.stream(DOWNLOAD_CHUNK, decode_content=True)
     except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as error:
         raise TruncatedDownload(f"download of {url} broke off: {_reason(error)}") from None
+
+
+def _root_entry(entry: dict[str, Any]) -> Any:
+    """A root project object as a (name, serial) pair; other objects (meta) stay dicts."""
+    if "name" in entry and "_last-serial" in entry:
+        name = entry["name"]
+        if not isinstance(name, str):
+            raise ValueError(f"project name {name!r} is not a string")
+        return name, _as_serial(entry["_last-serial"])
+    return entry
+
+
+def _root_pairs(entries: Any) -> Iterator[tuple[str, int]]:
+    for entry in entries:
+        if not isinstance(entry, tuple):
+            raise ValueError(f"root entry {str(entry)[:80]} has no name and _last-serial")
+        yield entry
 
 
 def _reason(error: Exception) -> str:

@@ -1,8 +1,11 @@
-"""The sync engine: state files, the lock, the todo, the thread pool and the global index.
+"""The sync engine: what a run does, with the lock, the todo, the thread pool and the global index.
 
-The order of writes is what makes a run safe to kill at any moment: the todo is written before
-any work, finished projects are journaled only after their files are on disk, the global index is
-written before the status, and the status moves only when every project of the run succeeded.
+No project can hold the mirror back. A run syncs what changed since the last run *and* retries
+what is owed; a project that fails stays owed in ``todo`` with the serial it must reach, while the
+``status`` moves on for everything else. The order of writes makes a run safe to kill at any
+moment: the todo is written before any work, finished projects are journaled only after their
+files are on disk, the global index is written before the status, and the todo is cut down to the
+still-owed projects only after the status moved (state.StateFiles).
 """
 
 from __future__ import annotations
@@ -12,75 +15,62 @@ import logging
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, ContextManager, Iterable, Iterator, Optional
 
+from .changes import ChangeSource
 from .configuration import Settings
-from .errors import MirrorError, StateError, UpstreamUnavailable
+from .errors import MirrorError, UpstreamUnavailable
 from .master import Master
 from .model import normalize
 from .package import ProjectResult, SyncOptions, check_name, project_page, sync_project
 from .simple import merge_index, render_index
+from .report import summary_line
+from .state import DONE, LAST_RUN, TODO, LastRun, OwedProject, Plan, StateFiles, utc_stamp
 from .storage import Journal, Storage
 
-__all__ = ["GENERATION", "Mirror", "Plan", "RunSummary", "format_todo", "parse_todo"]
+__all__ = ["Mirror", "RunSummary"]
 
 logger = logging.getLogger(__name__)
 
-GENERATION = "1"  # the on-disk format; a different value (or none) forces a full sync
-STATUS, TODO, DONE, GENERATION_FILE = "status", "todo", "todo.done", "generation"
 INDEX = "simple/index.html"
 JOURNAL_INTERVAL = 2.0  # seconds between durable journal batches (one sync() each)
 
 Progress = Callable[[int], ContextManager[Callable[[int], None]]]
 
 
-@dataclass(frozen=True)
-class Plan:
-    """The work of one run: every project to bring to its serial, and the serial reached then."""
-
-    target: int
-    projects: dict[str, int]
-
-
 @dataclass
 class RunSummary:
+    """The outcome of one run, from every project's result; the CLI picks the exit status from it."""
+
     synced: int = 0
+    files: int = 0
+    bytes: int = 0
+    deleted: int = 0
     failed: list[ProjectResult] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
+    owed: dict[str, int] = field(default_factory=dict)
     serial: Optional[int] = None
 
     @property
     def ok(self) -> bool:
-        return not self.failed and not self.refused
+        return not self.owed and not self.refused
+
+    def add(self, result: ProjectResult) -> None:
+        self.files += result.files
+        self.bytes += result.bytes
+        if result.ok:
+            self.synced += 1
+            self.deleted += result.deleted
+        else:
+            self.failed.append(result)
 
 
-def format_todo(plan: Plan) -> str:
-    return f"{plan.target}\n" + "".join(f"{name} {serial}\n" for name, serial in plan.projects.items())
-
-
-def parse_todo(text: str) -> Optional[Plan]:
-    """The plan in a todo file, or None when the file is damaged (then it is safe to drop:
-    the status did not move, so the same work is found again)."""
-    lines = text.splitlines()
-    if not lines or not lines[0].strip().isdigit():
-        return None
-    projects = {}
-    for line in lines[1:]:
-        parts = line.split()
-        if len(parts) != 2 or not parts[1].isdigit():
-            return None
-        projects[parts[0]] = int(parts[1])
-    return Plan(int(lines[0]), projects)
-
-
-def _parse_done(text: Optional[str]) -> set[tuple[str, int]]:
-    done = set()
-    for line in (text or "").splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[1].isdigit():
-            done.add((parts[0], int(parts[1])))
-    return done
+def _still_owed(todo: Optional[Plan], done: set[tuple[str, int]]) -> dict[str, int]:
+    """The todo's projects that its journal does not mark as finished at their serial."""
+    if todo is None:
+        return {}
+    return {name: serial for name, serial in todo.projects.items() if (name, serial) not in done}
 
 
 def _no_progress(total: int) -> ContextManager[Callable[[int], None]]:
@@ -91,88 +81,75 @@ class Mirror:
     """One run of ``bandersnatch mirror`` over the directory in ``settings``."""
 
     def __init__(
-        self, settings: Settings, master: Master, storage: Storage, progress: Optional[Progress] = None
+        self,
+        settings: Settings,
+        master: Master,
+        storage: Storage,
+        changes: ChangeSource,
+        progress: Optional[Progress] = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
         self.master = master
         self.storage = storage
+        self.changes = changes
+        self.state = StateFiles(storage)
         self.progress = progress or _no_progress
+        self.clock = clock
 
     def synchronize(self) -> RunSummary:
-        """Resume an interrupted run if there is one, else sync what changed since the status."""
+        """Sync what changed and what is owed; record the outcome in last-run.json whatever happens."""
         with self.storage.lock():
-            generation = (self.storage.read_state(GENERATION_FILE) or "").strip()
-            current = generation == GENERATION
-            if not current:
-                logger.info("Mirror format %r is not %r: full sync", generation or "none", GENERATION)
-            status = self._read_status() if current else None
-            todo = self._read_todo() if current else None
-            summary = RunSummary(serial=status)
-            if todo is not None:
-                logger.info("Resuming an interrupted run towards serial %d", todo.target)
-                self._run(todo, summary, resumed=True, verify=True)
-                return summary
-            plan = self._plan(status, summary)
-            if plan.projects:
-                self._start(plan, full=status is None)
-                self._run(plan, summary, resumed=False, verify=status is None)
-            elif status is not None and plan.target > status:
-                self._complete(plan.target, summary)  # only refused names changed
-            else:
-                logger.info("Nothing to do: the mirror is at serial %s", status)
+            record = LastRun(started=utc_stamp(self.clock()))
+            summary = RunSummary()
+            try:
+                self._synchronize(summary)
+                record.result = "ok" if summary.ok else "failed"
+            except KeyboardInterrupt:
+                record.result = "interrupted"
+                raise
+            except (MirrorError, OSError) as error:
+                record.result, record.error = "error", str(error)
+                raise
+            finally:
+                self._record(record, summary)
             return summary
-
-    # -- state -------------------------------------------------------------------------------
-
-    def _read_status(self) -> Optional[int]:
-        text = self.storage.read_state(STATUS)
-        if text is None:
-            return None
-        if not text.strip().isdigit():
-            raise StateError(
-                f"status file {self.storage.root / STATUS} holds {text[:40]!r}, not a serial; "
-                "delete it and todo to force a full resync"
-            )
-        return int(text)
-
-    def _read_todo(self) -> Optional[Plan]:
-        text = self.storage.read_state(TODO)
-        if text is None:
-            return None
-        plan = parse_todo(text)
-        if plan is None:
-            logger.warning("Ignoring damaged todo file %s; its work is found again", self.storage.root / TODO)
-        return plan
-
-    def _start(self, plan: Plan, full: bool) -> None:
-        """Record the work before doing any of it, so a killed run is resumed, not forgotten."""
-        self.storage.remove_state(DONE)
-        self.storage.write_state(TODO, format_todo(plan))
-        if full:
-            self.storage.remove_state(STATUS)
-            self.storage.write_state(GENERATION_FILE, GENERATION + "\n")
-
-    def _complete(self, target: int, summary: RunSummary) -> None:
-        self.storage.flush_all()
-        self.storage.write_state(STATUS, f"{target}\n")
-        self.storage.remove_state(TODO)
-        self.storage.remove_state(DONE)
-        summary.serial = target
-        logger.info("The mirror is at serial %d (%d projects synced in this run)", target, summary.synced)
 
     # -- planning ----------------------------------------------------------------------------
 
-    def _plan(self, status: Optional[int], summary: RunSummary) -> Plan:
-        if status is None:
-            projects = self.master.all_projects()
+    def _synchronize(self, summary: RunSummary) -> None:
+        current = self.state.generation_current()
+        status = self.state.status() if current else None
+        todo = self.state.todo() if current else None
+        summary.serial = status
+        owed = _still_owed(todo, self.state.done() if todo else set())
+        summary.owed = owed  # until the run says otherwise
+        base = todo.target if todo else status
+        if base is None:
+            projects = self.changes.all_projects()
             target = max(projects.values(), default=0)
             self._add_local_only(projects)
             logger.info("Full sync of %d projects up to serial %d", len(projects), target)
         else:
-            projects, target = self.master.changes_since(status)
+            projects, target = self.changes.changes_since(base)
             if projects:
-                logger.info("%d projects changed since serial %d", len(projects), status)
-        return Plan(target, self._accepted(projects, summary))
+                logger.info("%d projects changed since serial %d", len(projects), base)
+        if owed:
+            logger.info("%d projects owed by earlier runs are retried", len(owed))
+        work = self._accepted([*owed.items(), *projects.items()], summary)
+        if not work:
+            if todo is not None or target != status:
+                self._finish(target, {}, summary)  # only refused names changed, or the todo is done
+            else:
+                logger.info("Nothing to do: the mirror is at serial %s", status)
+            return
+        self.state.start(Plan(target, work), full=status is None and todo is None)
+        # Re-hash existing files of a full sync and of owed work: a power loss may have left an
+        # interrupted run's files at their names before their data reached the disk.
+        recheck = work.keys() if status is None else owed.keys()
+        pending = self._execute(work, set(recheck), summary)
+        self._write_index(work)
+        self._finish(target, pending, summary)
 
     def _add_local_only(self, projects: dict[str, int]) -> None:
         """A full sync also checks projects we have but the master no longer lists (404: deleted)."""
@@ -183,11 +160,11 @@ class Mirror:
             listed = {normalize(name) for name in projects}
             projects.update((name, 0) for name in local if name not in listed)
 
-    def _accepted(self, projects: dict[str, int], summary: RunSummary) -> dict[str, int]:
-        """Valid names only, one entry per project: two spellings of one name must never be
-        synced by two workers at once."""
+    def _accepted(self, projects: Iterable[tuple[str, int]], summary: RunSummary) -> dict[str, int]:
+        """Valid names only, one entry per project with the highest serial asked: two spellings of
+        one name must never be synced by two workers at once."""
         accepted: dict[str, tuple[str, int]] = {}
-        for name, serial in projects.items():
+        for name, serial in projects:
             try:
                 key = normalize(check_name(name))
             except MirrorError as error:
@@ -197,31 +174,20 @@ class Mirror:
             accepted[key] = (name, max(serial, accepted.get(key, (name, 0))[1]))
         return dict(accepted.values())
 
+    def _finish(self, target: int, owed: dict[str, int], summary: RunSummary) -> None:
+        self.state.finish(target, owed)
+        summary.serial, summary.owed = target, owed
+        if owed:
+            logger.error("%d projects are owed; they stay in %s for the next run", len(owed), self.storage.root / TODO)
+
     # -- running -----------------------------------------------------------------------------
 
-    def _run(self, plan: Plan, summary: RunSummary, resumed: bool, verify: bool) -> None:
-        """Sync the plan's projects; the status moves only if every one of them succeeded."""
-        done = _parse_done(self.storage.read_state(DONE)) if resumed else set()
-        remaining = {name: serial for name, serial in plan.projects.items() if (name, serial) not in done}
-        if resumed:
-            logger.info("%d of %d projects left to do", len(remaining), len(plan.projects))
-        options = SyncOptions(
-            master=self.master,
-            storage=self.storage,
-            delete_packages=self.settings.delete_packages,
-            verify_existing=verify,
-        )
-        self._execute(remaining, options, summary)
-        self._write_index(plan.projects)
-        if summary.failed:
-            logger.error(
-                "%d of %d projects failed; they stay in %s for the next run",
-                len(summary.failed), len(remaining), self.storage.root / TODO,
-            )  # fmt: skip
-        else:
-            self._complete(plan.target, summary)
-
-    def _execute(self, projects: dict[str, int], options: SyncOptions, summary: RunSummary) -> None:
+    def _execute(self, projects: dict[str, int], recheck: set[str], summary: RunSummary) -> dict[str, int]:
+        """Sync ``projects`` in the pool; the ones still owed afterwards (failed, or never started
+        because stop-on-error halted the run)."""
+        options = SyncOptions(self.master, self.storage, self.settings.delete_packages, verify_existing=False)
+        rechecking = replace(options, verify_existing=True)
+        pending = dict(projects)
         journal = self.storage.open_journal(DONE)
         finished: list[str] = []
         last_batch = time.monotonic()
@@ -230,7 +196,7 @@ class Mirror:
         def work(item: tuple[str, int]) -> Optional[ProjectResult]:
             if halt.is_set():
                 return None
-            result = _sync_safely(item[0], item[1], options)
+            result = _sync_safely(item[0], item[1], rechecking if item[0] in recheck else options)
             if not result.ok and self.settings.stop_on_error:
                 halt.set()
             return result
@@ -244,11 +210,11 @@ class Mirror:
                     advance(1)
                     if result is None:
                         continue
+                    summary.add(result)
                     if result.ok:
-                        summary.synced += 1
+                        del pending[result.name]
                         finished.append(f"{result.name} {result.serial}")
                     else:
-                        summary.failed.append(result)
                         logger.error("%s", result.error)
                     if finished and time.monotonic() - last_batch > JOURNAL_INTERVAL:
                         self._journal(journal, finished)
@@ -256,6 +222,7 @@ class Mirror:
             self._journal(journal, finished)
         finally:
             journal.close()
+        return pending
 
     def _journal(self, journal: Journal, finished: list[str]) -> None:
         """Mark projects done only once their files are on disk, so a power loss cannot skip them."""
@@ -263,6 +230,38 @@ class Mirror:
             self.storage.flush_all()
             journal.append(finished)
             finished.clear()
+
+    # -- the record --------------------------------------------------------------------------
+
+    def _record(self, record: LastRun, summary: RunSummary) -> None:
+        """Write last-run.json: owed projects keep the time they first failed and count attempts
+        across runs, so an operator sees how long a project has been stuck."""
+        previous = {entry.project: entry for entry in (self.state.last_run() or LastRun("")).owed}
+        errors = {result.name: result.error for result in summary.failed}
+        now = utc_stamp(self.clock())
+        owed = []
+        for name, serial in summary.owed.items():
+            before = previous.get(name)
+            error = errors.get(name)
+            attempts = (before.attempts if before else 0) + (name in errors)
+            owed.append(OwedProject(
+                project=name,
+                serial=serial,
+                error=error or (before.error if before else None),
+                first_failure=(before.first_failure if before else None) or (now if error else None),
+                attempts=attempts,
+            ))  # fmt: skip
+        record.finished = now
+        record.serial, record.owed = summary.serial, owed
+        record.synced, record.files, record.bytes, record.deleted = (
+            summary.synced, summary.files, summary.bytes, summary.deleted
+        )  # fmt: skip
+        try:
+            self.state.write_last_run(record)
+        except OSError as error:  # a full disk must not hide the run's own error
+            logger.warning("Cannot write %s: %s", self.storage.root / LAST_RUN, error)
+        if record.result in ("ok", "failed"):  # an error is its own one line, printed by the CLI
+            logger.info("%s", summary_line(record))
 
     # -- the global index --------------------------------------------------------------------
 

@@ -36,9 +36,14 @@ _VALID_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORE
 
 @dataclass(frozen=True)
 class ProjectResult:
+    """One project's outcome; the counters feed the run's summary line and last-run.json."""
+
     name: str
     serial: int
     error: Optional[str] = None
+    files: int = 0  # downloaded in this sync
+    bytes: int = 0
+    deleted: bool = False  # the whole project went (the master deleted it)
 
     @property
     def ok(self) -> bool:
@@ -84,22 +89,32 @@ def file_path(release: ReleaseFile) -> str:
 def sync_project(name: str, serial: int, options: SyncOptions) -> ProjectResult:
     """Bring one project to at least ``serial``; report the outcome instead of raising it."""
     logger.info("Syncing package: %s (serial %d)", name, serial)
+    downloads = _Downloads()
     try:
-        _sync(name, serial, options)
+        _sync(name, serial, options, downloads)
     except ProjectGone:
-        if options.delete_packages:
-            logger.info("Deleting %s: the master no longer has it", name)
-            _remove_project(name, options.storage)
-        else:
+        if not options.delete_packages:
             logger.info("Keeping %s although the master deleted it (delete-packages = false)", name)
+            return ProjectResult(name, serial)
+        logger.info("Deleting %s: the master no longer has it", name)
+        _remove_project(name, options.storage)
+        return ProjectResult(name, serial, deleted=True)
     except StalePage as error:  # the runbook's line, which names the project itself
-        return ProjectResult(name, serial, str(error))
+        return ProjectResult(name, serial, str(error), downloads.files, downloads.bytes)
     except MirrorError as error:
-        return ProjectResult(name, serial, f"Failed to sync {name}: {error}")
-    return ProjectResult(name, serial)
+        return ProjectResult(name, serial, f"Failed to sync {name}: {error}", downloads.files, downloads.bytes)
+    return ProjectResult(name, serial, None, downloads.files, downloads.bytes)
 
 
-def _sync(name: str, serial: int, options: SyncOptions) -> None:
+@dataclass
+class _Downloads:
+    """What one project sync fetched, counted even when the sync fails halfway."""
+
+    files: int = 0
+    bytes: int = 0
+
+
+def _sync(name: str, serial: int, options: SyncOptions, downloads: _Downloads) -> None:
     page = project_page(name)
     old_page = options.storage.read_web_text(page) or ""
     # Serial 0 means "no promise from the master" (a project only we still list): then what we
@@ -108,7 +123,10 @@ def _sync(name: str, serial: int, options: SyncOptions) -> None:
     files = [(file_path(release), release) for release in metadata.files]  # all checked first
     published = page_files(old_page)
     for path, release in files:
-        _ensure_file(path, release, published.get(path) == release.sha256, options)
+        fetched = _ensure_file(path, release, published.get(path) == release.sha256, options)
+        if fetched is not None:
+            downloads.files += 1
+            downloads.bytes += fetched
     html = render_project_page(metadata.name, files, metadata.serial)
     options.storage.write_web(page, [html.encode("utf-8")])
     if options.delete_packages:
@@ -116,25 +134,27 @@ def _sync(name: str, serial: int, options: SyncOptions) -> None:
             _remove_file(path, options.storage)
 
 
-def _ensure_file(path: str, release: ReleaseFile, listed: bool, options: SyncOptions) -> None:
-    """Download the file unless a good copy is published already.
+def _ensure_file(path: str, release: ReleaseFile, listed: bool, options: SyncOptions) -> Optional[int]:
+    """Download the file unless a good copy is published already; the bytes fetched, or None.
 
     A file our own page lists with the same hash was verified when it was written, so only its
     size is checked; anything else (a pep381client leftover, a resumed run) is hashed.
     """
     verify = options.verify_existing or not listed
     if options.storage.file_matches(path, release.sha256, release.size, verify=verify):
-        return
-    for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
-        logger.debug("Downloading %s", release.url)
+        return None
+    for attempt in range(1, DOWNLOAD_ATTEMPTS):
         try:
-            with options.master.stream(release.url) as chunks:
-                options.storage.write_verified(path, chunks, release.sha256, release.size)
-            return
+            return _download(path, release, options)
         except (TruncatedDownload, DigestMismatch) as error:
-            if attempt == DOWNLOAD_ATTEMPTS:
-                raise
             logger.warning("%s; retrying (%d of %d)", error, attempt, DOWNLOAD_ATTEMPTS)
+    return _download(path, release, options)
+
+
+def _download(path: str, release: ReleaseFile, options: SyncOptions) -> int:
+    logger.debug("Downloading %s", release.url)
+    with options.master.stream(release.url) as chunks:
+        return options.storage.write_verified(path, chunks, release.sha256, release.size)
 
 
 def _remove_file(path: str, storage: Storage) -> None:

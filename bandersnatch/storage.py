@@ -122,8 +122,9 @@ class Storage:
 
     def write_verified(
         self, relative: str, chunks: Iterable[bytes], sha256: str, size: Optional[int]
-    ) -> None:
-        """Publish a release file only if its bytes hash to ``sha256`` (and add up to ``size``).
+    ) -> int:
+        """Publish a release file only if its bytes hash to ``sha256`` (and add up to ``size``);
+        the number of bytes written.
 
         Hashing happens while the chunks stream to the temporary sibling, so the file is read once
         and never held in memory; a mismatch leaves nothing behind.
@@ -143,6 +144,7 @@ class Storage:
                 raise DigestMismatch(
                     f"{relative}: sha256 {digest.hexdigest()} does not match the master's {sha256}"
                 )
+        return written
 
     # -- reading and checking ----------------------------------------------------------------
 

@@ -1,0 +1,95 @@
+"""Where a run learns what changed upstream: the XML-RPC changelog, or a PEP 691 root.
+
+Both answer the same two questions, so the engine does not know which one it asks:
+every project with its serial (a full sync), and the projects changed after a serial (an
+incremental run). ``api-method = simple`` needs no XML-RPC at all, which is what lets one
+bandersnatch mirror, served by nginx, be the master of another.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable, Iterable, Optional, Protocol
+
+from .errors import UpstreamUnavailable
+from .master import Master
+from .model import normalize
+
+__all__ = ["ChangeSource", "ChangelogSource", "SimpleRootSource", "change_source"]
+
+logger = logging.getLogger(__name__)
+
+
+class ChangeSource(Protocol):
+    def all_projects(self) -> dict[str, int]:
+        """{name: last serial} of every project the master has."""
+
+    def changes_since(self, serial: int) -> tuple[dict[str, int], int]:
+        """({name: serial to reach}, the master's serial) for everything changed after ``serial``."""
+
+    def master_serial(self) -> int:
+        """The master's current serial (for the lag that ``status`` shows)."""
+
+
+class ChangelogSource:
+    """PyPI's XML-RPC: one call for a no-op run, a few for a busy one (it is rate-limited)."""
+
+    def __init__(self, master: Master) -> None:
+        self.master = master
+
+    def all_projects(self) -> dict[str, int]:
+        return self.master.all_projects()
+
+    def changes_since(self, serial: int) -> tuple[dict[str, int], int]:
+        return self.master.changes_since(serial)
+
+    def master_serial(self) -> int:
+        return self.master.last_serial()
+
+
+class SimpleRootSource:
+    """The PEP 691 root (``/simple/`` as JSON), whose projects carry ``_last-serial``.
+
+    A project changed when its serial is above ours. The root does not say what was deleted, so a
+    project the mirror has and the root no longer lists is planned with serial 0 ("no promise"):
+    the master answers 404 for it and it is deleted. The root is fetched once per run.
+    """
+
+    def __init__(self, master: Master, mirrored: Callable[[], Iterable[str]], find_deleted: bool) -> None:
+        self.master = master
+        self.mirrored = mirrored
+        self.find_deleted = find_deleted
+        self._root: Optional[tuple[int, dict[str, int]]] = None
+
+    def _fetch(self) -> tuple[int, dict[str, int]]:
+        if self._root is None:
+            self._root = self.master.simple_root()
+        return self._root
+
+    def all_projects(self) -> dict[str, int]:
+        return dict(self._fetch()[1])
+
+    def changes_since(self, serial: int) -> tuple[dict[str, int], int]:
+        target, projects = self._fetch()
+        changed = {name: last for name, last in projects.items() if last > serial}
+        if self.find_deleted:
+            if not projects:
+                raise UpstreamUnavailable("the master's root lists no projects at all; refusing to empty the mirror")
+            listed = {normalize(name) for name in projects}
+            gone = [name for name in self.mirrored() if name not in listed]
+            if gone:
+                logger.info("%d projects are no longer listed by the master", len(gone))
+            changed.update((name, 0) for name in gone)
+        return changed, max(target, serial)
+
+    def master_serial(self) -> int:
+        return self._fetch()[0]
+
+
+def change_source(
+    method: str, master: Master, mirrored: Callable[[], Iterable[str]], find_deleted: bool
+) -> ChangeSource:
+    """The source that ``[mirror] api-method`` names (validated by configuration)."""
+    if method == "simple":
+        return SimpleRootSource(master, mirrored, find_deleted)
+    return ChangelogSource(master)
