@@ -24,7 +24,9 @@ import math
 import random
 import re
 import signal
+import socket
 import ssl
+import struct
 import subprocess
 import sys
 import tarfile
@@ -277,12 +279,23 @@ class _Project:
 class _Rule:
     """A fault for requests whose path starts with `prefix`, `times` more times (None: forever)."""
 
-    kind: str  # fail | truncate | corrupt | slow
+    kind: str  # fail | truncate | corrupt | slow | reset | chaos
     prefix: str
     times: int | None
     status: int = 500
     retry_after: float | str | None = None
     seconds: float = 0.0
+    rates: dict[str, float] = field(default_factory=dict)  # chaos: fault kind -> probability
+    rng: random.Random = field(default_factory=random.Random)
+
+    def draw(self) -> str | None:
+        """The fault a chaos rule picks for one request, or None for a healthy answer."""
+        roll = self.rng.random()
+        for kind, rate in self.rates.items():
+            if roll < rate:
+                return kind
+            roll -= rate
+        return None
 
 
 @dataclass
@@ -347,6 +360,10 @@ class _Handler(BaseHTTPRequestHandler):
         faults = master._take_faults(self.command, self.path)
         if "slow" in faults:
             time.sleep(faults["slow"].seconds)
+        if "reset" in faults:
+            self.request.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True  # closed with linger 0: the client sees a reset, no answer
+            return
         if "fail" in faults:
             response = _fault_response(faults["fail"])
         else:
@@ -558,6 +575,18 @@ class PyPIMaster:
         """Same length, wrong bytes (the first 256 are inverted)."""
         self._add_rule(_Rule("corrupt", path_prefix, times))
 
+    def reset(self, path_prefix: str, times: int | None = 1) -> None:
+        """Drop the connection with a TCP reset instead of answering."""
+        self._add_rule(_Rule("reset", path_prefix, times))
+
+    def chaos(self, path_prefix: str, *, seed: int = 0, **rates: float) -> None:
+        """Random faults on matching requests, forever: e.g. ``fail=0.05, truncate=0.02``
+        (kinds: fail, truncate, corrupt, reset; each the probability of one request getting it)."""
+        unknown = set(rates) - {"fail", "truncate", "corrupt", "reset"}
+        if unknown:
+            raise ValueError(f"unknown fault kinds {sorted(unknown)}")
+        self._add_rule(_Rule("chaos", path_prefix, None, rates=rates, rng=random.Random(seed)))
+
     def slow(self, path_prefix: str, seconds: float, times: int | None = None) -> None:
         """Sleep `seconds` before answering matching requests."""
         self._add_rule(_Rule("slow", path_prefix, times, seconds=seconds))
@@ -627,6 +656,11 @@ class PyPIMaster:
             self._log.append((method, path))
             for rule in list(self._faults):
                 if rule.kind in taken or not _matches(path, rule.prefix):
+                    continue
+                if rule.kind == "chaos":
+                    drawn = rule.draw()
+                    if drawn is not None and drawn not in taken:
+                        taken[drawn] = replace(rule, kind=drawn)
                     continue
                 taken[rule.kind] = rule
                 if rule.times is not None:

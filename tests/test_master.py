@@ -219,3 +219,32 @@ def test_the_environment_is_read_once_for_the_master(monkeypatch: pytest.MonkeyP
     assert session.proxies.get("https") == "http://proxy.example:3128"
     assert session.verify == "/etc/ssl/mirror-ca.pem" and not session.trust_env
     assert make_session(1, "https://internal.example").proxies == {}
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    ("headers", "serial"), [({"X-PyPI-Last-Serial": "30"}, 30), ({}, 20)]
+)  # fmt: skip
+def test_pep_691_root_lists_every_project_with_its_serial(client: Master, headers: dict, serial: int) -> None:
+    root = {"meta": {"api-version": "1.1", "_last-serial": 20},
+            "projects": [{"name": "Foo", "_last-serial": 12}, {"name": "bar", "_last-serial": 20}]}  # fmt: skip
+    responses.get(f"{URL}/simple/", json=root, headers=headers,
+                  match=[matchers.header_matcher({"Accept": "application/vnd.pypi.simple.v1+json"})])  # fmt: skip
+    assert client.simple_root() == (serial, {"Foo": 12, "bar": 20})
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<html>not json</html>",
+        json.dumps({"meta": {"_last-serial": 3}, "projects": [{"name": "a", "other": 1}]}).encode(),
+        json.dumps({"meta": {"_last-serial": 3}, "projects": [{"name": "a", "_last-serial": "3"}]}).encode(),
+        json.dumps({"meta": {}, "projects": []}).encode(),
+        json.dumps({"meta": {"_last-serial": 3}, "projects": [{"name": 5, "_last-serial": 3}]}).encode(),
+    ],
+)
+def test_a_malformed_root_is_one_upstream_error(client: Master, body: bytes) -> None:
+    responses.get(f"{URL}/simple/", body=body)
+    with pytest.raises(UpstreamUnavailable):
+        client.simple_root()
