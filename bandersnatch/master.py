@@ -146,7 +146,7 @@ class Master:
         response = self._request("GET", url, headers={"Accept": SIMPLE_JSON})
         try:
             document = json.loads(response.content, object_hook=_root_entry)
-            projects = dict(_root_pairs(document["projects"]))
+            projects = _root_pairs(document["projects"])
             header = response.headers.get("X-PyPI-Last-Serial", "")
             serial = int(header) if header.isdigit() else _as_serial(document["meta"]["_last-serial"])
         except (ValueError, KeyError, TypeError) as error:
@@ -221,11 +221,11 @@ def _root_entry(entry: dict[str, Any]) -> Any:
     return entry
 
 
-def _root_pairs(entries: Any) -> Iterator[tuple[str, int]]:
-    for entry in entries:
-        if not isinstance(entry, tuple):
-            raise ValueError(f"root entry {str(entry)[:80]} has no name and _last-serial")
-        yield entry
+def _root_pairs(entries: Any) -> dict[str, int]:
+    bad = next((entry for entry in entries if type(entry) is not tuple), None)
+    if bad is not None:
+        raise ValueError(f"root entry {str(bad)[:80]} has no name and _last-serial")
+    return dict(entries)
 
 
 def _reason(error: Exception) -> str:
