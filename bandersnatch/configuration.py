@@ -25,7 +25,7 @@ MAX_WORKERS = 10
 # Upstream bandersnatch [mirror] keys that change behaviour we have not built yet.
 UNSUPPORTED_KEYS = frozenset(
     {
-        "cleanup", "compare-method", "diff-append-epoch", "diff-file", "digest-name",
+        "cleanup", "compare-method", "digest-name",
         "download-mirror", "download-mirror-no-fallback", "global-timeout", "hash-index",
         "json", "keep-index-versions", "log-config", "proxy", "release-files", "root-uri",
         "simple-format", "storage-backend", "verifiers", "vm",
@@ -46,6 +46,8 @@ class Settings:
     stop_on_error: bool = False
     delete_packages: bool = True
     api_method: str = "xmlrpc"  # how changes are found: the XML-RPC changelog, or the PEP 691 root
+    diff_file: Optional[Path] = None  # where each run lists the files it published (upstream's key)
+    diff_append_epoch: bool = False
     access_log_pattern: Optional[str] = None
 
 
@@ -98,6 +100,10 @@ def _directory(value: str) -> Path:
     return path
 
 
+def _optional_path(value: str) -> Optional[Path]:
+    return Path(value) if value else None
+
+
 def _master(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -125,6 +131,8 @@ _MIRROR_KEYS: dict[str, Callable[[str], object]] = {
     "stop-on-error": _boolean,
     "delete-packages": _boolean,
     "api-method": _choice("xmlrpc", "simple"),
+    "diff-file": _optional_path,
+    "diff-append-epoch": _boolean,
 }
 
 
@@ -165,4 +173,7 @@ def load_settings(path: Path) -> Settings:
         raise ConfigError(f"config {str(path)!r}: " + "; ".join(errors))
     pattern = parser.get("statistics", "access-log-pattern", fallback=None)
     pattern = pattern.strip() if pattern else None
+    diff_file = values.get("diff_file")
+    if isinstance(diff_file, Path) and isinstance(values.get("directory"), Path):
+        values["diff_file"] = values["directory"] / diff_file  # type: ignore[operator]  # relative: in directory
     return Settings(**values, access_log_pattern=pattern or None)  # type: ignore[arg-type]

@@ -17,13 +17,13 @@ from typing import Any, Callable, ContextManager, Iterator, Optional
 import click
 
 from . import __version__
+from .changes import ChangeSource, change_source
 from .configuration import (
     DEFAULT_CONFIG_PATH,
     Settings,
     default_config_text,
     load_settings,
 )
-from .changes import ChangeSource, change_source
 from .errors import EXIT_ERROR, ConfigError, MirrorError
 from .master import Master, make_session
 from .mirror import Mirror
@@ -88,6 +88,12 @@ def _master(settings: Settings) -> Master:
     return Master(settings.master, timeout=settings.timeout, session=session)
 
 
+def _engine(settings: Settings) -> Mirror:
+    master, storage = _master(settings), Storage(settings.directory)
+    progress = _tty_progress if sys.stderr.isatty() else None
+    return Mirror(settings, master, storage, _changes(settings, master, storage), progress)
+
+
 def _changes(settings: Settings, master: Master, storage: Storage) -> ChangeSource:
     return change_source(
         settings.api_method, master, lambda: storage.list_web_dirs("simple"), settings.delete_packages
@@ -118,14 +124,25 @@ def cli(context: click.Context, config: Path, debug: bool) -> None:
 
 
 @cli.command()
+@click.option(
+    "--force-check", is_flag=True, help="Re-check every project (a full sync); fetch only what is missing or wrong."
+)
 @click.pass_obj
 @_reports_errors
-def mirror(obj: dict[str, Any]) -> int:
+def mirror(obj: dict[str, Any], force_check: bool) -> int:
     """Bring the mirror up to date with the master."""
     settings = _settings(obj["config"], write_default=True)
-    master, storage = _master(settings), Storage(settings.directory)
-    progress = _tty_progress if sys.stderr.isatty() else None
-    summary = Mirror(settings, master, storage, _changes(settings, master, storage), progress).synchronize()
+    summary = _engine(settings).synchronize(force_check=force_check)
+    return 0 if summary.ok else EXIT_ERROR
+
+
+@cli.command()
+@click.argument("names", nargs=-1, required=True)
+@click.pass_obj
+@_reports_errors
+def sync(obj: dict[str, Any], names: tuple[str, ...]) -> int:
+    """Bring these projects up to date now, whatever the status says (which does not move)."""
+    summary = _engine(_settings(obj["config"], write_default=False)).sync_projects(list(names))
     return 0 if summary.ok else EXIT_ERROR
 
 

@@ -24,8 +24,8 @@ from .errors import MirrorError, UpstreamUnavailable
 from .master import Master
 from .model import normalize
 from .package import ProjectResult, SyncOptions, check_name, project_page, sync_project
-from .simple import merge_index, render_index
 from .report import summary_line
+from .simple import merge_index, render_index
 from .state import DONE, LAST_RUN, TODO, LastRun, OwedProject, Plan, StateFiles, utc_stamp
 from .storage import Journal, Storage
 
@@ -97,13 +97,17 @@ class Mirror:
         self.progress = progress or _no_progress
         self.clock = clock
 
-    def synchronize(self) -> RunSummary:
-        """Sync what changed and what is owed; record the outcome in last-run.json whatever happens."""
-        with self.storage.lock():
+    def synchronize(self, force_check: bool = False) -> RunSummary:
+        """Sync what changed and what is owed; record the outcome in last-run.json whatever happens.
+
+        ``force_check`` re-checks every project as a full sync does (only missing or wrong files
+        are fetched), without the operator deleting state files by hand.
+        """
+        with self.storage.lock(), self._diff_file():
             record = LastRun(started=utc_stamp(self.clock()))
             summary = RunSummary()
             try:
-                self._synchronize(summary)
+                self._synchronize(summary, force_check)
                 record.result = "ok" if summary.ok else "failed"
             except KeyboardInterrupt:
                 record.result = "interrupted"
@@ -117,8 +121,34 @@ class Mirror:
 
     # -- planning ----------------------------------------------------------------------------
 
-    def _synchronize(self, summary: RunSummary) -> None:
-        current = self.state.generation_current()
+    def sync_projects(self, names: list[str]) -> RunSummary:
+        """``bandersnatch sync NAME...``: these projects, now, re-hashing what they have; the status
+        and the todo stay as they are (the next run still does what it owes)."""
+        with self.storage.lock(), self._diff_file():
+            summary = RunSummary()
+            work = self._accepted(((name, 0) for name in names), summary)
+            known = {name for name in work if self.storage.web_exists(project_page(name))}
+            summary.owed = self._execute(work, set(work), summary)
+            self._write_index(work)
+            for name in work.keys() - known:
+                if not self.storage.web_exists(project_page(name)):
+                    logger.error("Unknown project %r: neither the master nor the mirror has it", name)
+                    summary.refused.append(name)
+            record = self._fill(LastRun(""), summary)
+            record.serial = self.state.status()
+            logger.info("%s", summary_line(record))
+            return summary
+
+    def _diff_file(self) -> ContextManager[None]:
+        path = self.settings.diff_file
+        if path is None:
+            return contextlib.nullcontext()
+        if self.settings.diff_append_epoch:
+            path = path.with_name(f"{path.name}-{int(self.clock())}")
+        return self.storage.diff_file(path)
+
+    def _synchronize(self, summary: RunSummary, force_check: bool) -> None:
+        current = self.state.generation_current() and not force_check
         status = self.state.status() if current else None
         todo = self.state.todo() if current else None
         summary.serial = status
@@ -234,8 +264,18 @@ class Mirror:
     # -- the record --------------------------------------------------------------------------
 
     def _record(self, record: LastRun, summary: RunSummary) -> None:
-        """Write last-run.json: owed projects keep the time they first failed and count attempts
-        across runs, so an operator sees how long a project has been stuck."""
+        """Write last-run.json, and end the run with its summary line."""
+        self._fill(record, summary)
+        try:
+            self.state.write_last_run(record)
+        except OSError as error:  # a full disk must not hide the run's own error
+            logger.warning("Cannot write %s: %s", self.storage.root / LAST_RUN, error)
+        if record.result in ("ok", "failed"):  # an error is its own one line, printed by the CLI
+            logger.info("%s", summary_line(record))
+
+    def _fill(self, record: LastRun, summary: RunSummary) -> LastRun:
+        """The run's counts and owed projects; an owed project keeps the time it first failed and
+        counts attempts across runs, so an operator sees how long it has been stuck."""
         previous = {entry.project: entry for entry in (self.state.last_run() or LastRun("")).owed}
         errors = {result.name: result.error for result in summary.failed}
         now = utc_stamp(self.clock())
@@ -243,25 +283,19 @@ class Mirror:
         for name, serial in summary.owed.items():
             before = previous.get(name)
             error = errors.get(name)
-            attempts = (before.attempts if before else 0) + (name in errors)
             owed.append(OwedProject(
                 project=name,
                 serial=serial,
                 error=error or (before.error if before else None),
                 first_failure=(before.first_failure if before else None) or (now if error else None),
-                attempts=attempts,
+                attempts=(before.attempts if before else 0) + (name in errors),
             ))  # fmt: skip
         record.finished = now
         record.serial, record.owed = summary.serial, owed
         record.synced, record.files, record.bytes, record.deleted = (
             summary.synced, summary.files, summary.bytes, summary.deleted
         )  # fmt: skip
-        try:
-            self.state.write_last_run(record)
-        except OSError as error:  # a full disk must not hide the run's own error
-            logger.warning("Cannot write %s: %s", self.storage.root / LAST_RUN, error)
-        if record.result in ("ok", "failed"):  # an error is its own one line, printed by the CLI
-            logger.info("%s", summary_line(record))
+        return record
 
     # -- the global index --------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ import hashlib
 import os
 import re
 import shutil
+import threading
 from pathlib import Path
 from typing import IO, Callable, Iterable, Iterator, Optional
 
@@ -69,6 +70,11 @@ class Storage:
     def __init__(self, directory: Path) -> None:
         self.root = Path(directory)
         self.web = self.root / "web"
+        self._published: list[Callable[[Path], None]] = []
+
+    def on_publish(self, callback: Callable[[Path], None]) -> None:
+        """Call ``callback`` with every file published under web/ from now on (diff-file)."""
+        self._published.append(callback)
 
     # -- paths -------------------------------------------------------------------------------
 
@@ -109,6 +115,9 @@ class Storage:
                     os.fsync(handle.fileno())
             os.replace(temp, path)
             published = True
+            if self.web in path.parents:
+                for callback in self._published:
+                    callback(path)
         finally:
             if not published:
                 with contextlib.suppress(FileNotFoundError):
@@ -243,6 +252,28 @@ class Storage:
 
     def open_journal(self, name: str) -> "Journal":
         return Journal(self.root / name)
+
+    @contextlib.contextmanager
+    def diff_file(self, path: Path) -> Iterator[None]:
+        """Record every file this run publishes in ``path`` (upstream's diff-file), one absolute
+        path per line; the list appears whole when the run ends, for tools that copy it onward."""
+        lock = threading.Lock()
+        failure: Optional[BaseException] = None
+        with self._open_atomic(path) as handle:
+
+            def record(published: Path) -> None:
+                with lock:
+                    handle.write(f"{published}\n".encode("utf-8", "surrogateescape"))
+
+            self._published.append(record)
+            try:
+                yield
+            except BaseException as error:  # noqa: BLE001 - a failed run published files too
+                failure = error
+            finally:
+                self._published.remove(record)
+        if failure is not None:
+            raise failure
 
     def flush_all(self) -> None:
         """Push every file written so far to disk, so a journal entry never outlives its data.

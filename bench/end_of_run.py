@@ -29,9 +29,9 @@ if str(ROOT) not in sys.path:
 
 from bandersnatch.configuration import Settings  # noqa: E402
 from bandersnatch.mirror import Mirror  # noqa: E402
-from bandersnatch.state import GENERATION  # noqa: E402
 from bandersnatch.model import ReleaseFile, normalize  # noqa: E402
 from bandersnatch.simple import render_index, render_project_page  # noqa: E402
+from bandersnatch.state import GENERATION  # noqa: E402
 from bandersnatch.storage import Storage  # noqa: E402
 
 __all__ = ["SERIAL", "expected_index", "seed", "seed_dirs"]
