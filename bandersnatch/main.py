@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import logging
 import sys
 from pathlib import Path
@@ -25,9 +26,12 @@ from .configuration import (
 )
 from .errors import EXIT_ERROR, ConfigError, MirrorError
 from .master import Master, make_session
+from .delete import delete_projects
 from .mirror import Mirror
+from .package import SyncOptions
 from .statistics import update_stats as collect_statistics
 from .storage import Storage
+from .verify import format_problem, repair, summary_line, verify_mirror
 
 __all__ = ["cli", "main"]
 
@@ -80,13 +84,18 @@ def _settings(config: Path, write_default: bool) -> Settings:
     return load_settings(config)
 
 
-def _tty_progress(total: int) -> ContextManager[Callable[[int], None]]:
+def _tty_progress(total: int, label: str = "Syncing projects") -> ContextManager[Callable[[int], None]]:
     @contextlib.contextmanager
     def bar() -> Iterator[Callable[[int], None]]:
-        with click.progressbar(length=total, label="Syncing projects", file=sys.stderr) as progress:
+        with click.progressbar(length=total, label=label, file=sys.stderr) as progress:
             yield progress.update
 
     return bar()
+
+
+def _master(settings: Settings) -> Master:
+    session = make_session(settings.workers, settings.master)
+    return Master(settings.master, timeout=settings.timeout, session=session)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -109,10 +118,8 @@ def cli(context: click.Context, config: Path, debug: bool) -> None:
 def mirror(obj: dict[str, Any]) -> int:
     """Bring the mirror up to date with the master."""
     settings = _settings(obj["config"], write_default=True)
-    session = make_session(settings.workers, settings.master)
-    master = Master(settings.master, timeout=settings.timeout, session=session)
     progress = _tty_progress if sys.stderr.isatty() else None
-    summary = Mirror(settings, master, Storage(settings.directory), progress).synchronize()
+    summary = Mirror(settings, _master(settings), Storage(settings.directory), progress).synchronize()
     return 0 if summary.ok else EXIT_ERROR
 
 
@@ -126,6 +133,47 @@ def update_stats(obj: dict[str, Any]) -> int:
         raise ConfigError(f"config {str(obj['config'])!r} has no [statistics] access-log-pattern")
     summary = collect_statistics(Storage(settings.directory), settings.access_log_pattern)
     logger.info("%s", summary)
+    return 0
+
+
+@cli.command()
+@click.option("--hash", "check_hash", is_flag=True, help="Also check every file's sha256 (reads every byte).")
+@click.option("--repair", "repair_", is_flag=True, help="Re-fetch what is missing or wrong from the master.")
+@click.option("--delete", is_flag=True, help="Delete orphans: files under packages/ that no page links.")
+@click.option("--dry-run", is_flag=True, help="Only say what --repair / --delete would do.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
+@click.pass_obj
+@_reports_errors
+def verify(
+    obj: dict[str, Any], check_hash: bool, repair_: bool, delete: bool, dry_run: bool, as_json: bool
+) -> int:
+    """Check the mirror against its own pages; exit 1 when something is wrong."""
+    settings = _settings(obj["config"], write_default=False)
+    storage = Storage(settings.directory)
+    writes = (repair_ or delete) and not dry_run
+    progress = functools.partial(_tty_progress, label="Verifying projects") if sys.stderr.isatty() else None
+    with storage.lock() if writes else contextlib.nullcontext():
+        report = verify_mirror(storage, check_hash=check_hash, progress=progress)
+        options = SyncOptions(_master(settings), storage, settings.delete_packages, verify_existing=True)
+        failures = repair(report, settings, options, refetch=repair_, delete_orphans=delete, dry_run=dry_run)
+    lines = [format_problem(problem) for problem in report.problems] + [summary_line(report)]
+    click.echo(json.dumps(report.as_json(), indent=1) if as_json else "\n".join(lines))
+    for failure in failures:
+        logger.error("%s", failure)
+    healed = not dry_run and not failures and all(report.healed(p, repair_, delete) for p in report.problems)
+    return 0 if not report.problems or healed else EXIT_ERROR
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="Only say what would be deleted.")
+@click.argument("names", nargs=-1, required=True)
+@click.pass_obj
+@_reports_errors
+def delete(obj: dict[str, Any], dry_run: bool, names: tuple[str, ...]) -> int:
+    """Remove these projects: pages, files, .metadata and index entries."""
+    settings = _settings(obj["config"], write_default=False)
+    deleted = delete_projects(settings, Storage(settings.directory), names, dry_run)
+    click.echo(f"{'would delete' if dry_run else 'deleted'} {len(deleted)} projects: {' '.join(deleted)}")
     return 0
 
 
