@@ -13,7 +13,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any, Callable, ContextManager, Iterator
+from typing import Any, Callable, ContextManager, Iterator, Optional
 
 import click
 
@@ -26,6 +26,7 @@ from .configuration import (
 )
 from .errors import EXIT_ERROR, ConfigError, MirrorError
 from .master import Master, make_session
+from .bundle import Transfer, export_bundle, import_bundle
 from .delete import delete_projects
 from .mirror import Mirror
 from .package import SyncOptions
@@ -174,6 +175,36 @@ def delete(obj: dict[str, Any], dry_run: bool, names: tuple[str, ...]) -> int:
     settings = _settings(obj["config"], write_default=False)
     deleted = delete_projects(settings, Storage(settings.directory), names, dry_run)
     click.echo(f"{'would delete' if dry_run else 'deleted'} {len(deleted)} projects: {' '.join(deleted)}")
+    return 0
+
+
+def _transfer_line(verb: str, bundle: Path, transfer: Transfer) -> str:
+    return (
+        f"{verb} {bundle}: serials {transfer.since} to {transfer.to}, {transfer.projects} projects changed, "
+        f"{transfer.members} files ({transfer.bytes} bytes), {transfer.deleted} projects deleted"
+    )
+
+
+@cli.command()
+@click.option("--since", type=click.IntRange(min=0), help="Serial to start from (default: the last export's).")
+@click.argument("bundle", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_obj
+@_reports_errors
+def export(obj: dict[str, Any], since: Optional[int], bundle: Path) -> int:
+    """Air gap: write everything changed since SERIAL to one file."""
+    settings = _settings(obj["config"], write_default=False)
+    click.echo(_transfer_line("exported to", bundle, export_bundle(Storage(settings.directory), bundle, since)))
+    return 0
+
+
+@cli.command("import")
+@click.argument("bundle", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_obj
+@_reports_errors
+def import_(obj: dict[str, Any], bundle: Path) -> int:
+    """Air gap: check a bundle whole, then apply it to this mirror."""
+    settings = _settings(obj["config"], write_default=False)
+    click.echo(_transfer_line("imported", bundle, import_bundle(Storage(settings.directory), settings, bundle)))
     return 0
 
 
