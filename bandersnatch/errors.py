@@ -9,6 +9,7 @@ __all__ = [
     "DigestMismatch",
     "LockHeld",
     "MirrorError",
+    "NotAMirror",
     "ProjectGone",
     "StalePage",
     "StateError",
@@ -39,6 +40,10 @@ class LockHeld(MirrorError):
 
 class StateError(MirrorError):
     """A state file (status, todo, generation) is damaged beyond a safe reading."""
+
+
+class NotAMirror(MirrorError):
+    """The configured directory holds no mirror (no web/simple/), so there is nothing to act on."""
 
 
 class UpstreamUnavailable(MirrorError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import logging
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any, Callable, ContextManager, Iterator, Optional
 import click
 
 from . import __version__
+from .bundle import Transfer, export_bundle, import_bundle
 from .changes import ChangeSource, change_source
 from .configuration import (
     DEFAULT_CONFIG_PATH,
@@ -24,13 +26,16 @@ from .configuration import (
     default_config_text,
     load_settings,
 )
+from .delete import delete_projects
 from .errors import EXIT_ERROR, ConfigError, MirrorError
 from .master import Master, make_session
 from .mirror import Mirror
+from .package import SyncOptions
 from .report import mirror_status, render_status, status_json
 from .state import StateFiles
 from .statistics import update_stats as collect_statistics
 from .storage import Storage
+from .verify import format_problem, repair, summary_line, verify_mirror
 
 __all__ = ["cli", "main"]
 
@@ -100,10 +105,10 @@ def _changes(settings: Settings, master: Master, storage: Storage) -> ChangeSour
     )
 
 
-def _tty_progress(total: int) -> ContextManager[Callable[[int], None]]:
+def _tty_progress(total: int, label: str = "Syncing projects") -> ContextManager[Callable[[int], None]]:
     @contextlib.contextmanager
     def bar() -> Iterator[Callable[[int], None]]:
-        with click.progressbar(length=total, label="Syncing projects", file=sys.stderr) as progress:
+        with click.progressbar(length=total, label=label, file=sys.stderr) as progress:
             yield progress.update
 
     return bar()
@@ -178,6 +183,77 @@ def update_stats(obj: dict[str, Any]) -> int:
         raise ConfigError(f"config {str(obj['config'])!r} has no [statistics] access-log-pattern")
     summary = collect_statistics(Storage(settings.directory), settings.access_log_pattern)
     logger.info("%s", summary)
+    return 0
+
+
+@cli.command()
+@click.option("--hash", "check_hash", is_flag=True, help="Also check every file's sha256 (reads every byte).")
+@click.option("--repair", "repair_", is_flag=True, help="Re-fetch what is missing or wrong from the master.")
+@click.option("--delete", is_flag=True, help="Delete orphans: files under packages/ that no page links.")
+@click.option("--dry-run", is_flag=True, help="Only say what --repair / --delete would do.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
+@click.pass_obj
+@_reports_errors
+def verify(
+    obj: dict[str, Any], check_hash: bool, repair_: bool, delete: bool, dry_run: bool, as_json: bool
+) -> int:
+    """Check the mirror against its own pages; exit 1 when something is wrong."""
+    settings = _settings(obj["config"], write_default=False)
+    storage = Storage(settings.directory)
+    writes = (repair_ or delete) and not dry_run
+    progress = functools.partial(_tty_progress, label="Verifying projects") if sys.stderr.isatty() else None
+    with storage.lock() if writes else contextlib.nullcontext():
+        report = verify_mirror(storage, check_hash=check_hash, progress=progress)
+        options = SyncOptions(_master(settings), storage, settings.delete_packages, verify_existing=True)
+        failures = repair(report, settings, options, refetch=repair_, delete_orphans=delete, dry_run=dry_run)
+    lines = [format_problem(problem) for problem in report.problems] + [summary_line(report)]
+    click.echo(json.dumps(report.as_json(), indent=1) if as_json else "\n".join(lines))
+    for failure in failures:
+        logger.error("%s", failure)
+    healed = not dry_run and not failures and all(report.healed(p, repair_, delete) for p in report.problems)
+    return 0 if not report.problems or healed else EXIT_ERROR
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="Only say what would be deleted.")
+@click.argument("names", nargs=-1, required=True)
+@click.pass_obj
+@_reports_errors
+def delete(obj: dict[str, Any], dry_run: bool, names: tuple[str, ...]) -> int:
+    """Remove these projects: pages, files, .metadata and index entries."""
+    settings = _settings(obj["config"], write_default=False)
+    deleted = delete_projects(settings, Storage(settings.directory), names, dry_run)
+    click.echo(f"{'would delete' if dry_run else 'deleted'} {len(deleted)} projects: {' '.join(deleted)}")
+    return 0
+
+
+def _transfer_line(verb: str, bundle: Path, transfer: Transfer) -> str:
+    return (
+        f"{verb} {bundle}: serials {transfer.since} to {transfer.to}, {transfer.projects} projects changed, "
+        f"{transfer.members} files ({transfer.bytes} bytes), {transfer.deleted} projects deleted"
+    )
+
+
+@cli.command()
+@click.option("--since", type=click.IntRange(min=0), help="Serial to start from (default: the last export's).")
+@click.argument("bundle", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_obj
+@_reports_errors
+def export(obj: dict[str, Any], since: Optional[int], bundle: Path) -> int:
+    """Air gap: write everything changed since SERIAL to one file."""
+    settings = _settings(obj["config"], write_default=False)
+    click.echo(_transfer_line("exported to", bundle, export_bundle(Storage(settings.directory), bundle, since)))
+    return 0
+
+
+@cli.command("import")
+@click.argument("bundle", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_obj
+@_reports_errors
+def import_(obj: dict[str, Any], bundle: Path) -> int:
+    """Air gap: check a bundle whole, then apply it to this mirror."""
+    settings = _settings(obj["config"], write_default=False)
+    click.echo(_transfer_line("imported", bundle, import_bundle(Storage(settings.directory), settings, bundle)))
     return 0
 
 

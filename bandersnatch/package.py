@@ -22,10 +22,11 @@ from .errors import (
 )
 from .master import Master
 from .model import ReleaseFile, normalize
+from .published import read_project
 from .simple import page_files, page_serial, render_project_page
 from .storage import Storage, safe_relative
 
-__all__ = ["ProjectResult", "SyncOptions", "file_path", "project_page", "sync_project"]
+__all__ = ["ProjectResult", "SyncOptions", "file_path", "project_page", "remove_project", "sync_project"]
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +98,7 @@ def sync_project(name: str, serial: int, options: SyncOptions) -> ProjectResult:
             logger.info("Keeping %s although the master deleted it (delete-packages = false)", name)
             return ProjectResult(name, serial)
         logger.info("Deleting %s: the master no longer has it", name)
-        _remove_project(name, options.storage)
+        remove_project(name, options.storage)
         return ProjectResult(name, serial, deleted=True)
     except StalePage as error:  # the runbook's line, which names the project itself
         return ProjectResult(name, serial, str(error), downloads.files, downloads.bytes)
@@ -163,8 +164,11 @@ def _remove_file(path: str, storage: Storage) -> None:
         storage.remove_web_file(path)
 
 
-def _remove_project(name: str, storage: Storage) -> None:
-    page = project_page(name)
-    for path in page_files(storage.read_web_text(page) or ""):
-        _remove_file(path, storage)
-    storage.remove_web_tree(page.rsplit("/", 1)[0])
+def remove_project(name: str, storage: Storage) -> None:
+    """Delete a project: its folder (every page form) first, so no page ever links a file that is
+    gone, then the files and ``.metadata`` its pages listed. The global index is the caller's."""
+    key = normalize(check_name(name))
+    published = read_project(storage, key)
+    storage.remove_web_tree(f"simple/{key}")
+    for item in published.files if published else ():
+        _remove_file(item.path, storage)

@@ -18,6 +18,7 @@ __all__ = [
     "REPOSITORY_VERSION",
     "merge_index",
     "page_files",
+    "page_links",
     "page_serial",
     "parse_index_line",
     "render_index",
@@ -29,7 +30,8 @@ _HEAD = (
     '<!DOCTYPE html>\n<html><head><meta name="pypi:repository-version" content="{version}">'
     "<title>{title}</title></head>\n"
 )
-_LINK = re.compile(r'<a href="([^"]*)"')
+_TAG = re.compile(r"<a ([^>]*)>")
+_ATTRIBUTE = re.compile(r'([a-z-]+)="([^"]*)"')
 _SERIAL = re.compile(r"<!--SERIAL (\d+)-->")
 _PAGE_PREFIX = "../../"
 
@@ -56,17 +58,23 @@ def render_project_page(name: str, files: Iterable[tuple[str, ReleaseFile]], ser
     return "".join(parts)
 
 
-def page_files(page: str) -> dict[str, str]:
-    """{path relative to web/: sha256} of the files a page we rendered links to."""
-    files = {}
-    for match in _LINK.finditer(page):
-        href = html.unescape(match.group(1))
-        location, _, fragment = href.partition("#")
+def page_links(page: str) -> Iterator[tuple[str, str, Optional[str]]]:
+    """(path relative to web/, sha256, sha256 of its PEP 658 ``.metadata`` or None) of each file
+    a page we rendered links to; links outside the mirror (another host, root_uri) are skipped."""
+    for match in _TAG.finditer(page):
+        attributes = dict(_ATTRIBUTE.findall(match.group(1)))
+        location, _, fragment = html.unescape(attributes.get("href", "")).partition("#")
         if not location.startswith(_PAGE_PREFIX):
             continue
         digest = fragment[len("sha256=") :] if fragment.startswith("sha256=") else ""
-        files[unquote(location[len(_PAGE_PREFIX) :])] = digest
-    return files
+        metadata = html.unescape(attributes.get("data-core-metadata", ""))
+        metadata_digest = metadata[len("sha256=") :] if metadata.startswith("sha256=") else None
+        yield unquote(location[len(_PAGE_PREFIX) :]), digest, metadata_digest
+
+
+def page_files(page: str) -> dict[str, str]:
+    """{path relative to web/: sha256} of the files a page we rendered links to."""
+    return {path: digest for path, digest, _ in page_links(page)}
 
 
 def page_serial(page: str) -> Optional[int]:

@@ -1,0 +1,199 @@
+"""``bandersnatch verify``: check the mirror against its own pages, and heal what is wrong.
+
+It never walks the master: the pages say what must be there, a stat says whether it is (a hash with
+``--hash``), and one walk of ``packages/`` finds what no page links. Pages are read and files
+stat'ed by a few threads (stat and hashing release the GIL), projects in batches so memory holds
+one batch plus the set of linked paths, never a model of the whole mirror.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Callable, ContextManager, Iterable, Iterator, Optional
+
+from .configuration import Settings
+from .delete import refresh_index
+from .package import ProjectResult, SyncOptions, sync_project
+from .published import PublishedFile, read_project, require_mirror
+from .simple import parse_index_line
+from .storage import HASH_CHUNK, Storage
+
+__all__ = ["KINDS", "Problem", "Report", "format_problem", "repair", "summary_line", "verify_mirror"]
+
+logger = logging.getLogger(__name__)
+
+# What can be wrong, in the order the summary lists them.
+KINDS = ("missing", "size", "hash", "no-page", "not-in-index", "orphan")
+REFETCH = frozenset({"missing", "size", "hash", "no-page"})  # healed by syncing the project again
+THREADS = 8
+BATCH = 256  # projects per round of the pool: bounded memory, whatever the mirror's size
+
+Progress = Callable[[int], ContextManager[Callable[[int], None]]]
+
+
+@dataclass(frozen=True)
+class Problem:
+    kind: str  # one of KINDS
+    path: str  # relative to web/
+    project: Optional[str]  # normalized; None for an orphan (no page claims it)
+
+
+@dataclass
+class Report:
+    problems: list[Problem] = field(default_factory=list)
+    projects: int = 0
+    files: int = 0
+
+    def summary(self) -> dict[str, int]:
+        counts = Counter(problem.kind for problem in self.problems)
+        return {kind: counts[kind] for kind in KINDS if counts[kind]}
+
+    def healed(self, problem: Problem, refetch: bool, delete_orphans: bool) -> bool:
+        """Whether a repair run with these flags deals with ``problem``."""
+        return (problem.kind == "orphan" and delete_orphans) or (problem.kind != "orphan" and refetch)
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "problems": [{"kind": p.kind, "path": p.path, "project": p.project} for p in self.problems],
+            "summary": self.summary(),
+            "checked": {"projects": self.projects, "files": self.files},
+        }
+
+
+def format_problem(problem: Problem) -> str:
+    return f"{problem.kind}: {problem.path}" + (f" ({problem.project})" if problem.project else "")
+
+
+def summary_line(report: Report) -> str:
+    counts = ", ".join(f"{count} {kind}" for kind, count in report.summary().items())
+    found = f"{len(report.problems)} problems ({counts})" if report.problems else "no problems"
+    return f"verify: {report.projects} projects, {report.files} files checked, {found}"
+
+
+def _no_progress(total: int) -> ContextManager[Callable[[int], None]]:
+    return contextlib.nullcontext(lambda count: None)
+
+
+def verify_mirror(storage: Storage, *, check_hash: bool, progress: Optional[Progress] = None) -> Report:
+    """Every problem the mirror has against its own pages and global index."""
+    require_mirror(storage)
+    report = Report()
+    projects = sorted(storage.list_web_dirs("simple"))
+    linked: set[str] = set()
+    paged: set[str] = set()
+    with (progress or _no_progress)(len(projects)) as advance, ThreadPoolExecutor(THREADS) as pool:
+        names = iter(projects)
+        while batch := list(islice(names, BATCH)):
+            for name, files, problems in pool.map(lambda n: _check_project(storage, n, check_hash), batch):
+                report.projects += 1
+                report.files += len(files)
+                report.problems.extend(problems)
+                linked.update(item.path for item in files)
+                if not problems or problems[0].kind != "no-page":
+                    paged.add(name)
+            advance(len(batch))
+    report.problems.extend(_index_problems(storage, paged))
+    report.problems.extend(_orphans(storage, linked))
+    return report
+
+
+def _check_project(
+    storage: Storage, name: str, check_hash: bool
+) -> tuple[str, tuple[PublishedFile, ...], list[Problem]]:
+    pages = read_project(storage, name)
+    if pages is None:
+        return name, (), [Problem("no-page", f"simple/{name}/index.html", name)]
+    problems = [
+        Problem(kind, item.path, name) for item in pages.files if (kind := _check_file(storage, item, check_hash))
+    ]
+    return name, pages.files, problems
+
+
+def _check_file(storage: Storage, item: PublishedFile, check_hash: bool) -> Optional[str]:
+    """The kind of problem the file has, or None when it is as its page says."""
+    try:
+        size = storage.web_path(item.path).stat().st_size
+    except (FileNotFoundError, NotADirectoryError):
+        return "missing"
+    if item.size is not None and size != item.size:
+        return "size"
+    if check_hash and _sha256(storage, item.path) != item.sha256.lower():
+        return "hash"
+    return None
+
+
+def _sha256(storage: Storage, relative: str) -> str:
+    digest = hashlib.sha256()
+    with open(storage.web_path(relative), "rb") as handle:
+        while chunk := handle.read(HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _index_problems(storage: Storage, paged: set[str]) -> Iterator[Problem]:
+    """Pages the global index misses, and index entries whose page is gone."""
+    listed: set[str] = set()
+    for block in storage.read_web_blocks("simple/index.html") or ():
+        listed.update(entry[0] for line in block if (entry := parse_index_line(line)))
+    for name in sorted(paged - listed):
+        yield Problem("not-in-index", "simple/index.html", name)
+    for name in sorted(listed - paged):
+        if not storage.web_exists(f"simple/{name}"):  # a folder without a page was reported already
+            yield Problem("no-page", f"simple/{name}/index.html", name)
+
+
+def _orphans(storage: Storage, linked: set[str]) -> Iterator[Problem]:
+    """Files under packages/ that no page links. Hidden names are a sync's temporary files."""
+    for folder, folders, files in os.walk(storage.web / "packages"):
+        folders[:] = [name for name in folders if not name.startswith(".")]
+        relative = os.path.relpath(folder, storage.web)
+        for name in files:
+            path = f"{relative}/{name}"
+            if not name.startswith(".") and path not in linked:
+                yield Problem("orphan", path, None)
+
+
+def repair(
+    report: Report, settings: Settings, options: SyncOptions, *, refetch: bool, delete_orphans: bool, dry_run: bool
+) -> list[str]:
+    """Heal what ``report`` found, as far as the flags allow; return the failures (one line each).
+
+    A project with a missing, short or damaged file, or no page, is synced again with every file
+    re-hashed: only what is missing or wrong is downloaded, and a bad file is replaced atomically.
+    """
+    wanted = [p for p in report.problems if p.project and refetch]
+    projects = sorted({p.project for p in wanted if p.kind in REFETCH})
+    unindexed = sorted({p.project for p in wanted if p.kind == "not-in-index"})
+    orphans = [p.path for p in report.problems if p.kind == "orphan"] if delete_orphans else []
+    for name in projects:
+        logger.info("%s %s from the master", "Would re-fetch" if dry_run else "Re-fetching", name)
+    for path in orphans:
+        logger.info("%s orphan %s", "Would delete" if dry_run else "Deleting", path)
+    if dry_run:
+        return []
+    failures = [result.error or "" for result in _resync(projects, options) if not result.ok]
+    claimed = {item.path for name in projects for item in _files(options.storage, name)}
+    for path in orphans:
+        if path not in claimed:  # a page re-fetched above may have claimed it again
+            options.storage.remove_web_file(path)
+    if projects or unindexed:
+        refresh_index(settings, options.storage, projects + unindexed)
+    return failures
+
+
+def _files(storage: Storage, name: str) -> tuple[PublishedFile, ...]:
+    pages = read_project(storage, name)
+    return pages.files if pages else ()
+
+
+def _resync(projects: Iterable[str], options: SyncOptions) -> Iterator[ProjectResult]:
+    checking = SyncOptions(options.master, options.storage, options.delete_packages, verify_existing=True)
+    for name in projects:
+        yield sync_project(name, 0, checking)
