@@ -212,7 +212,7 @@ def select_files(
         return ()
     index = settings._index
     if settings.on("exclude_platform") and (index.patterns or index.packagetypes):
-        kept = [f for f in files if not _platform_excluded(index, f.filename)]
+        kept = [f for f in files if not _platform_excluded(index, name, f.filename)]
     else:
         kept = list(files)
     by_version: dict[Optional[str], list[FileLike]] = {}
@@ -241,12 +241,17 @@ def release_version(name: str, file: object) -> Optional[str]:
 
 
 def _legacy_version(name: str, filename: str) -> Optional[str]:
+    rest = _after_name(name, filename)
+    return _LEGACY_PLATFORM_TAIL.sub("", rest).split("-", 1)[0] or None if rest else None
+
+
+def _after_name(name: str, filename: str) -> Optional[str]:
+    """What follows `{name}-` in a filename without its extension (any spelling of the name)."""
     stem = next((filename[: -len(s)] for s in (*_ARCHIVES, *_PACKAGETYPES) if filename.endswith(s)), filename)
     target = canonicalize_name(name)
     for position, char in enumerate(stem):
         if char == "-" and canonicalize_name(stem[:position]) == target:
-            rest = _LEGACY_PLATFORM_TAIL.sub("", stem[position + 1 :])
-            return rest.split("-", 1)[0] or None
+            return stem[position + 1 :]
     return None
 
 
@@ -260,24 +265,24 @@ def _size_allowed(settings: FilterSettings, name: str, files: Sequence[FileLike]
     return sum(f.size or 0 for f in files) <= settings.max_package_size
 
 
-def _packagetype(filename: str) -> str:
+def _packagetype(name: str, filename: str) -> str:
     lowered = filename.lower()
     for suffix, packagetype in _PACKAGETYPES.items():
         if lowered.endswith(suffix):
             return packagetype
-    stem = next((filename[: -len(s)] for s in _ARCHIVES if lowered.endswith(s)), None)
-    if stem is None:
+    if not lowered.endswith(_ARCHIVES):
         return "unknown"
-    try:  # a built archive (bdist_dumb) carries a platform where an sdist has its version
-        Version(stem.rsplit("-", 1)[-1])
+    rest = _after_name(name, filename) or filename.rsplit("-", 1)[-1]
+    try:  # an sdist ends with its version; a built archive (bdist_dumb) with a platform
+        Version(rest)
     except InvalidVersion:
         return "bdist_dumb"
     return "sdist"
 
 
-def _platform_excluded(index: _Index, filename: str) -> bool:
+def _platform_excluded(index: _Index, name: str, filename: str) -> bool:
     """exclude_platform: sdists always stay; installers by type; the rest by filename substring."""
-    packagetype = _packagetype(filename)
+    packagetype = _packagetype(name, filename)
     if packagetype == "sdist":
         return False
     return packagetype in index.packagetypes or any(p in filename for p in index.patterns)
