@@ -163,6 +163,7 @@ class _Closure:
         self._extras: dict[NormalizedName, set[str]] = {}
         self._all_extras: set[NormalizedName] = set()
         self._expanded: set[tuple[NormalizedName, str, str]] = set()
+        self._releases: dict[NormalizedName, Mapping[str, Sequence[str]]] = {}  # one fetch per project
         self._todo: list[NormalizedName] = []
         self.selected: dict[NormalizedName, set[str]] = {}
 
@@ -182,7 +183,9 @@ class _Closure:
             self._expand(self._todo.pop())
 
     def _expand(self, name: NormalizedName) -> None:
-        releases = self._fetch(name)
+        if name not in self._releases:
+            self._releases[name] = self._fetch(name)
+        releases = self._releases[name]
         versions = self._versions(name, releases)
         self.selected.setdefault(name, set()).update(versions)
         for version in versions:

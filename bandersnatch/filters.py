@@ -245,9 +245,13 @@ def _legacy_version(name: str, filename: str) -> Optional[str]:
     return _LEGACY_PLATFORM_TAIL.sub("", rest).split("-", 1)[0] or None if rest else None
 
 
+def _stem(filename: str) -> str:
+    return next((filename[: -len(s)] for s in (*_ARCHIVES, *_PACKAGETYPES) if filename.endswith(s)), filename)
+
+
 def _after_name(name: str, filename: str) -> Optional[str]:
     """What follows `{name}-` in a filename without its extension (any spelling of the name)."""
-    stem = next((filename[: -len(s)] for s in (*_ARCHIVES, *_PACKAGETYPES) if filename.endswith(s)), filename)
+    stem = _stem(filename)
     target = canonicalize_name(name)
     for position, char in enumerate(stem):
         if char == "-" and canonicalize_name(stem[:position]) == target:
@@ -272,7 +276,7 @@ def _packagetype(name: str, filename: str) -> str:
             return packagetype
     if not lowered.endswith(_ARCHIVES):
         return "unknown"
-    rest = _after_name(name, filename) or filename.rsplit("-", 1)[-1]
+    rest = _after_name(name, filename) or _stem(filename).rsplit("-", 1)[-1]
     try:  # an sdist ends with its version; a built archive (bdist_dumb) with a platform
         Version(rest)
     except InvalidVersion:

@@ -127,6 +127,7 @@ def test_latest_release_keeps_the_current_release_and_sorts_by_time() -> None:
         (["linux"], "foo-1.0-1.x86_64.rpm", True),
         (["freebsd"], "foo-1.0.freebsd-13.tar.gz", True),
         (["linux", "windows", "macos"], "foo-1.0.tar.gz", False),  # sdists always stay
+        (["linux"], "renamed-1.0.tar.gz", False),
         (["linux", "windows", "macos"], "foo-1.0-py3-none-any.whl", False),
         (["py2"], "foo-1.0-py2.py3-none-any.whl", True),  # upstream: "-py2." matches universal wheels
         (["py3"], "foo-1.0-py3-none-any.whl", True),
