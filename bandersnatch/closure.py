@@ -15,8 +15,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from email.parser import HeaderParser
 from functools import lru_cache
-from typing import Callable
+from typing import Callable, Optional
 
+from packaging.markers import Marker
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.tags import Tag, compatible_tags, cpython_tags, mac_platforms
@@ -153,30 +154,52 @@ def closure(
     return {name: frozenset(versions) for name, versions in state.selected.items()}
 
 
+@dataclass(frozen=True)
+class _Dependency:
+    """A Requires-Dist line, parsed (popular lines repeat across thousands of releases)."""
+
+    name: NormalizedName
+    specifier: str
+    extras: frozenset[str]
+    marker: Optional[Marker]
+
+
 class _Closure:
-    """The fixpoint's working state: requirements only grow, so a worklist reaches it."""
+    """The fixpoint's working state: requirements only grow, so a worklist reaches it.
+
+    Work is memoised where real graphs repeat themselves: each line is parsed once, each marker
+    evaluated once per extra, each specifier filtered once per project, and each (project,
+    version, extra) expanded once; that also ends cycles.
+    """
 
     def __init__(self, fetch: Fetch, envs: Sequence[Environment]) -> None:
         self._fetch = fetch
         self._envs = [env.markers(patch) for env in envs for patch in (0, 99)]
-        self._specs: dict[NormalizedName, set[tuple[str, bool]]] = {}  # (specifier, is_root)
+        self._pending: dict[NormalizedName, set[tuple[str, bool]]] = {}  # (specifier, is_root) not yet applied
+        self._seen_specs: dict[NormalizedName, set[tuple[str, bool]]] = {}
         self._extras: dict[NormalizedName, set[str]] = {}
         self._all_extras: set[NormalizedName] = set()
         self._expanded: set[tuple[NormalizedName, str, str]] = set()
         self._releases: dict[NormalizedName, Mapping[str, Sequence[str]]] = {}  # one fetch per project
+        self._markers: dict[tuple[Marker, str], bool] = {}
         self._todo: list[NormalizedName] = []
         self.selected: dict[NormalizedName, set[str]] = {}
 
     def add(self, requirement: Requirement, *, root: bool = False, all_extras: bool = False) -> None:
-        name = canonicalize_name(requirement.name)
-        specs, extras = self._specs.setdefault(name, set()), self._extras.setdefault(name, set())
-        before = (len(specs), len(extras), name in self._all_extras)
-        specs.add((str(requirement.specifier), root))
-        extras.update(canonicalize_name(extra) for extra in requirement.extras)
+        extras = frozenset(canonicalize_name(extra) for extra in requirement.extras)
+        self._require(canonicalize_name(requirement.name), str(requirement.specifier), extras, root)
         if all_extras:
-            self._all_extras.add(name)
-        if (len(specs), len(extras), name in self._all_extras) != before:
-            self._todo.append(name)
+            self._all_extras.add(canonicalize_name(requirement.name))
+
+    def _require(self, name: NormalizedName, specifier: str, extras: frozenset[str], root: bool) -> None:
+        seen, known = self._seen_specs.setdefault(name, set()), self._extras.setdefault(name, set())
+        if (specifier, root) in seen and extras <= known:
+            return
+        if (specifier, root) not in seen:
+            seen.add((specifier, root))
+            self._pending.setdefault(name, set()).add((specifier, root))
+        known.update(extras)
+        self._todo.append(name)
 
     def run(self) -> None:
         while self._todo:
@@ -186,43 +209,54 @@ class _Closure:
         if name not in self._releases:
             self._releases[name] = self._fetch(name)
         releases = self._releases[name]
-        versions = self._versions(name, releases)
-        self.selected.setdefault(name, set()).update(versions)
-        for version in versions:
+        selected = self.selected.setdefault(name, set())
+        for specifier, root in self._pending.pop(name, ()):
+            selected.update(_specifier(specifier, root).filter(releases))
+        for version in selected:
             lines = releases[version]
-            extras = set(self._extras[name]) | (_declared_extras(lines) if name in self._all_extras else set())
+            extras = self._extras[name] | (_declared_extras(lines) if name in self._all_extras else set())
             for extra in {""} | extras:
                 if (name, version, extra) not in self._expanded:
                     self._expanded.add((name, version, extra))
-                    for requirement in self._needed(lines, extra):
-                        self.add(requirement)
+                    for dependency in self._needed(lines, extra):
+                        self._require(dependency.name, dependency.specifier, dependency.extras, False)
 
-    def _versions(self, name: NormalizedName, releases: Mapping[str, Sequence[str]]) -> set[str]:
-        chosen: set[str] = set()
-        for specifier, root in self._specs[name]:
-            spec = SpecifierSet(specifier, prereleases=True if root else None)
-            chosen.update(spec.filter(releases))
-        return chosen
-
-    def _needed(self, lines: Sequence[str], extra: str) -> list[Requirement]:
+    def _needed(self, lines: Sequence[str], extra: str) -> list[_Dependency]:
         needed = []
         for line in lines:
-            requirement = _parse(line)
-            if requirement is None or requirement.url:
-                continue
-            marker = requirement.marker
-            if marker is None or any(marker.evaluate({**env, "extra": extra}) for env in self._envs):
-                needed.append(requirement)
+            dependency = _parse(line)
+            if dependency is not None and (dependency.marker is None or self._holds(dependency.marker, extra)):
+                needed.append(dependency)
         return needed
 
+    def _holds(self, marker: Marker, extra: str) -> bool:
+        """Whether the marker holds in some listed environment (memoised: markers repeat)."""
+        key = (marker, extra)
+        if key not in self._markers:
+            self._markers[key] = any(marker.evaluate({**env, "extra": extra}) for env in self._envs)
+        return self._markers[key]
 
-@lru_cache(maxsize=65536)
-def _parse(line: str) -> Requirement | None:
-    """A Requires-Dist line; an unparseable one is skipped (an installer would reject it too)."""
+
+@lru_cache(maxsize=4096)
+def _specifier(specifier: str, root: bool) -> SpecifierSet:
+    """A root admits prereleases (the release filters chose); a dependency as packaging decides."""
+    return SpecifierSet(specifier, prereleases=True if root else None)
+
+
+@lru_cache(maxsize=1 << 18)
+def _parse(line: str) -> Optional[_Dependency]:
+    """A Requires-Dist line; an unparseable or URL one is skipped (not installable from an index).
+
+    Cached across runs: parsing is most of a closure's cost, and the engine reruns it as releases appear.
+    """
     try:
-        return Requirement(line)
+        requirement = Requirement(line)
     except InvalidRequirement:
         return None
+    if requirement.url:
+        return None
+    extras = frozenset(canonicalize_name(extra) for extra in requirement.extras)
+    return _Dependency(canonicalize_name(requirement.name), str(requirement.specifier), extras, requirement.marker)
 
 
 def _declared_extras(lines: Sequence[str]) -> set[str]:
