@@ -130,3 +130,39 @@ def test_requires_dist_from_core_metadata() -> None:
             'Requires-Dist: extra-dep; extra == "fast"\nProvides-Extra: fast\n\nlong description\nRequires-Dist: no\n')
     assert requires_dist(text) == ("lib>=1", 'extra-dep; extra == "fast"')
     assert requires_dist("Metadata-Version: 2.1\nName: x\n") == ()
+
+
+def test_the_corpus_wheels_feed_the_closure() -> None:
+    """End to end over real wheel bytes: METADATA -> requires_dist -> closure -> installable files."""
+    import io
+    import zipfile
+
+    from packaging.utils import parse_wheel_filename
+
+    from .corpus_deps import add_dependency_corpus
+    from .pypi_master import PyPIMaster
+
+    with PyPIMaster() as master:
+        add_dependency_corpus(master)
+
+        def releases(project: str) -> dict[str, list[str]]:
+            found: dict[str, list[str]] = {}
+            for entry in master.files(project):
+                if entry["filename"].endswith(".whl"):
+                    version = str(parse_wheel_filename(entry["filename"])[1])
+                    with zipfile.ZipFile(io.BytesIO(master.file_content(entry["url"]))) as wheel:
+                        metadata = next(n for n in wheel.namelist() if n.endswith(".dist-info/METADATA"))
+                        found[version] = list(requires_dist(wheel.read(metadata).decode()))
+            return found
+
+        settings = deps(pythons="3.12", platforms="linux-x86_64 windows-amd64")
+        result = closure([Requirement("webapp")], releases, settings)
+        files = [e["filename"] for name in result for e in master.files(name)]
+    assert {name: set(v) for name, v in result.items()} == {
+        "webapp": {"1.0", "2.0b1"}, "framework": {"2.0", "3.0b1"}, "helpers": {"1.2", "2.0"},
+        "cryptolib": {"41.0"}, "colorama": {"0.4.6"},
+    }
+    wheels = {f for f in files if f.endswith(".whl") and installable(f, environments(settings))}
+    assert {f.split("-")[-1] for f in wheels if "cp" in f} == {
+        "manylinux_2_17_x86_64.manylinux2014_x86_64.whl", "win_amd64.whl"}
+    assert all("-cp312-" in f for f in wheels if "cp" in f)
