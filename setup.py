@@ -22,6 +22,7 @@ setup(
         "click>=8.0",
         "packaging>=22",
         "requests>=2.28",
+        'tomli>=1.1; python_version < "3.11"',
         "urllib3>=1.26",
     ],
     extras_require={

@@ -128,21 +128,28 @@ def _module(name: str) -> str:
     return "_" + module if module[0].isdigit() else module
 
 
-def _metadata(name: str, version: str) -> str:
-    return f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+def _metadata(name: str, version: str, requires_dist: Sequence[str] = ()) -> str:
+    return f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n" + "".join(
+        f"Requires-Dist: {line}\n" for line in requires_dist
+    )
 
 
 def _record_hash(data: bytes) -> str:
     return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
 
 
-def make_wheel(name: str, version: str) -> bytes:
-    """A minimal, installable pure-Python wheel (deterministic bytes: same input, same sha256)."""
+def make_wheel(name: str, version: str, *, tag: str = "py3-none-any", requires_dist: Sequence[str] = ()) -> bytes:
+    """A minimal, installable wheel (deterministic bytes: same input, same sha256).
+
+    ``tag`` (e.g. cp311-cp311-manylinux_2_17_x86_64) and ``requires_dist`` (METADATA lines) make
+    platform wheels and dependency graphs for the filter tests; the defaults give the pure wheel.
+    """
     info = f"{_stem(name)}-{version}.dist-info"
+    purelib = "true" if tag.endswith("-none-any") else "false"
     files = {
         f"{_module(name)}/__init__.py": f'__version__ = "{version}"\n'.encode(),
-        f"{info}/METADATA": _metadata(name, version).encode(),
-        f"{info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: pypi_master\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        f"{info}/METADATA": _metadata(name, version, requires_dist).encode(),
+        f"{info}/WHEEL": f"Wheel-Version: 1.0\nGenerator: pypi_master\nRoot-Is-Purelib: {purelib}\nTag: {tag}\n".encode(),
     }
     record = "".join(f"{path},{_record_hash(data)},{len(data)}\n" for path, data in files.items())
     files[f"{info}/RECORD"] = f"{record}{info}/RECORD,,\n".encode()

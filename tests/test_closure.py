@@ -1,0 +1,168 @@
+"""The dependency closure and the installable-file selector, as tables."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import pytest
+from packaging.requirements import Requirement
+
+from bandersnatch.closure import DependencySettings, closure, environments, installable, requires_dist
+
+GRAPH: dict[str, dict[str, list[str]]] = {
+    "app": {
+        "1.0": ["lib>=1", 'winonly; sys_platform == "win32"', 'old; python_version < "3.10"',
+                'extra-dep; extra == "fast"', "withextras[speed]"],
+        "2.0rc1": ["lib>2"],
+    },
+    "lib": {"0.9": [], "1.0": ["app"], "2.0": [], "3.0b1": []},
+    "winonly": {"1": []},
+    "old": {"1": []},
+    "extra-dep": {"1": []},
+    "withextras": {"1": ['speedup; extra == "speed"', 'slow; extra == "other"']},
+    "speedup": {"1": ['patched; python_full_version >= "3.12.4"']},
+    "patched": {"1": []},
+    "slow": {"1": []},
+    "pre": {"1.0a1": [], "1.0a2": []},
+    "needs-pre": {"1": ["pre"]},
+    "needs-pre-pin": {"1": ["lib>=3.0b1"]},
+}
+
+
+def fetch(project: str) -> Mapping[str, Sequence[str]]:
+    return GRAPH.get(project, {})
+
+
+def deps(pythons: str = "3.12", platforms: str = "linux-x86_64", extras: bool = False) -> DependencySettings:
+    return DependencySettings(True, tuple(pythons.split()), tuple(platforms.split()), extras)
+
+
+CORE = {"app": {"1.0", "2.0rc1"}, "lib": {"1.0", "2.0", "3.0b1"}, "withextras": {"1"}, "speedup": {"1"},
+        "patched": {"1"}}
+
+
+@pytest.mark.parametrize(
+    ("roots", "settings", "expected"),
+    [
+        # lib>=1 keeps final releases only; lib>2 matches no final release, so its prerelease is kept
+        (["app"], deps(), CORE),
+        (["app"], deps(platforms="linux-x86_64 windows-amd64"), {**CORE, "winonly": {"1"}}),
+        (["app"], deps(pythons="3.9 3.12"), {**CORE, "old": {"1"}}),
+        (["app"], deps(extras=True), {**CORE, "extra-dep": {"1"}}),
+        (["app==1.0"], deps(), {"app": {"1.0"}, "lib": {"1.0", "2.0"}, "withextras": {"1"}, "speedup": {"1"},
+                                "patched": {"1"}}),
+        (["app[fast]==1.0"], deps(), {"app": {"1.0"}, "lib": {"1.0", "2.0"}, "withextras": {"1"},
+                                      "speedup": {"1"}, "patched": {"1"}, "extra-dep": {"1"}}),
+        (["needs-pre"], deps(), {"needs-pre": {"1"}, "pre": {"1.0a1", "1.0a2"}}),  # only prereleases exist
+        (["needs-pre-pin"], deps(), {"needs-pre-pin": {"1"}, "lib": {"3.0b1"}}),  # the specifier admits it
+        (["pre"], deps(), {"pre": {"1.0a1", "1.0a2"}}),  # a root keeps what the release filters kept
+        # a cycle back to app, whose prerelease a dependency does not take
+        (["Lib==1.0"], deps(), {"lib": {"1.0", "2.0"}, "app": {"1.0"}, "withextras": {"1"},
+                                "speedup": {"1"}, "patched": {"1"}}),
+        (["missing"], deps(), {"missing": set()}),
+    ],
+)
+def test_closure(roots: list[str], settings: DependencySettings, expected: dict[str, set[str]]) -> None:
+    result = closure([Requirement(r) for r in roots], fetch, settings)
+    assert {name: set(versions) for name, versions in result.items()} == expected
+
+
+def test_full_version_markers_see_late_patch_releases() -> None:
+    result = closure([Requirement("speedup")], fetch, deps(pythons="3.12"))
+    assert "patched" in result
+    assert "patched" not in closure([Requirement("speedup")], fetch, deps(pythons="3.11"))
+
+
+def test_each_project_is_fetched_once() -> None:
+    calls: list[str] = []
+
+    def counting(project: str) -> Mapping[str, Sequence[str]]:
+        calls.append(project)
+        return fetch(project)
+
+    closure([Requirement("app"), Requirement("lib")], counting, deps(platforms="linux-x86_64 windows-amd64"))
+    assert sorted(calls) == sorted(set(calls))
+
+
+@pytest.mark.parametrize(
+    ("platforms", "filename", "ok"),
+    [
+        ("linux-x86_64", "x-1-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl", True),
+        ("linux-x86_64", "x-1-cp311-cp311-manylinux1_x86_64.whl", True),
+        ("linux-x86_64", "x-1-cp311-cp311-manylinux_2_39_x86_64.whl", True),
+        ("linux-x86_64", "x-1-cp38-abi3-manylinux_2_17_x86_64.whl", True),
+        ("linux-x86_64", "x-1-cp311-cp311-musllinux_1_2_x86_64.whl", False),
+        ("linux-x86_64", "x-1-cp311-cp311-manylinux_2_17_aarch64.whl", False),
+        ("linux-x86_64", "x-1-cp312-cp312-manylinux_2_17_x86_64.whl", False),
+        ("linux-x86_64", "x-1-pp310-pypy310_pp73-manylinux_2_17_x86_64.whl", False),
+        ("linux-x86_64", "x-1-cp311-cp311-linux_x86_64.whl", False),
+        ("linux-aarch64", "x-1-cp311-cp311-manylinux2014_aarch64.whl", True),
+        ("musllinux-x86_64", "x-1-cp311-cp311-musllinux_1_1_x86_64.whl", True),
+        ("musllinux-x86_64", "x-1-cp311-cp311-manylinux_2_17_x86_64.whl", False),
+        ("windows-amd64", "x-1-cp311-cp311-win_amd64.whl", True),
+        ("windows-amd64", "x-1-cp311-cp311-win32.whl", False),
+        ("macos-arm64", "x-1-cp311-cp311-macosx_11_0_arm64.whl", True),
+        ("macos-arm64", "x-1-cp311-cp311-macosx_10_9_universal2.whl", True),
+        ("macos-arm64", "x-1-cp311-cp311-macosx_10_9_x86_64.whl", False),
+        ("macos-x86_64", "x-1-cp311-cp311-macosx_10_9_x86_64.whl", True),
+        ("windows-amd64", "x-1-py3-none-any.whl", True),
+        ("windows-amd64", "x-1-py2.py3-none-any.whl", True),
+        ("windows-amd64", "x-1-py2-none-any.whl", False),
+        ("windows-amd64", "x-1.tar.gz", True),
+        ("windows-amd64", "x-1.zip", True),
+        ("windows-amd64", "x-1.win-amd64-py2.7.exe", False),
+        ("windows-amd64", "x-1-py2.7.egg", False),
+        ("windows-amd64", "not a wheel.whl", False),
+    ],
+)
+def test_installable(platforms: str, filename: str, ok: bool) -> None:
+    assert installable(filename, environments(deps(pythons="3.11", platforms=platforms))) is ok
+
+
+def test_free_threaded_wheels_from_313() -> None:
+    name = "x-1-cp313-cp313t-manylinux_2_17_x86_64.whl"
+    assert installable(name, environments(deps(pythons="3.13")))
+    assert not installable(name.replace("313", "312"), environments(deps(pythons="3.12")))
+
+
+def test_requires_dist_from_core_metadata() -> None:
+    text = ("Metadata-Version: 2.1\nName: app\nVersion: 1.0\nRequires-Dist: lib>=1\n"
+            'Requires-Dist: extra-dep; extra == "fast"\nProvides-Extra: fast\n\nlong description\nRequires-Dist: no\n')
+    assert requires_dist(text) == ("lib>=1", 'extra-dep; extra == "fast"')
+    assert requires_dist("Metadata-Version: 2.1\nName: x\n") == ()
+
+
+def test_the_corpus_wheels_feed_the_closure() -> None:
+    """End to end over real wheel bytes: METADATA -> requires_dist -> closure -> installable files."""
+    import io
+    import zipfile
+
+    from packaging.utils import parse_wheel_filename
+
+    from .corpus_deps import add_dependency_corpus
+    from .pypi_master import PyPIMaster
+
+    with PyPIMaster() as master:
+        add_dependency_corpus(master)
+
+        def releases(project: str) -> dict[str, list[str]]:
+            found: dict[str, list[str]] = {}
+            for entry in master.files(project):
+                if entry["filename"].endswith(".whl"):
+                    version = str(parse_wheel_filename(entry["filename"])[1])
+                    with zipfile.ZipFile(io.BytesIO(master.file_content(entry["url"]))) as wheel:
+                        metadata = next(n for n in wheel.namelist() if n.endswith(".dist-info/METADATA"))
+                        found[version] = list(requires_dist(wheel.read(metadata).decode()))
+            return found
+
+        settings = deps(pythons="3.12", platforms="linux-x86_64 windows-amd64")
+        result = closure([Requirement("webapp")], releases, settings)
+        files = [e["filename"] for name in result for e in master.files(name)]
+    assert {name: set(v) for name, v in result.items()} == {
+        "webapp": {"1.0", "2.0b1"}, "framework": {"2.0", "3.0b1"}, "helpers": {"1.2", "2.0"},
+        "cryptolib": {"41.0"}, "colorama": {"0.4.6"},
+    }
+    wheels = {f for f in files if f.endswith(".whl") and installable(f, environments(settings))}
+    assert {f.split("-")[-1] for f in wheels if "cp" in f} == {
+        "manylinux_2_17_x86_64.manylinux2014_x86_64.whl", "win_amd64.whl"}
+    assert all("-cp312-" in f for f in wheels if "cp" in f)
