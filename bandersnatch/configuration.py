@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import configparser
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
+from .filter_config import SECTIONS as SUBSET_SECTIONS
+from .filter_config import SubsetSettings, read_subset_settings
 
 __all__ = ["DEFAULT_CONFIG_PATH", "Settings", "default_config_text", "load_settings"]
 
@@ -31,8 +33,6 @@ UNSUPPORTED_KEYS = frozenset(
         "simple-format", "storage-backend", "verifiers", "vm",
     }
 )  # fmt: skip
-UNSUPPORTED_SECTIONS = frozenset({"plugins", "blocklist", "allowlist", "blacklist", "whitelist"})
-
 
 @dataclass(frozen=True)
 class Settings:
@@ -49,6 +49,7 @@ class Settings:
     diff_file: Optional[Path] = None  # where each run lists the files it published (upstream's key)
     diff_append_epoch: bool = False
     access_log_pattern: Optional[str] = None
+    subset: SubsetSettings = field(default_factory=SubsetSettings)  # filters and dependency closure
 
 
 def default_config_text() -> str:
@@ -158,14 +159,13 @@ def load_settings(path: Path) -> Settings:
     """Read and check the config at ``path``; raise ConfigError naming every bad value at once."""
     parser = _read(path)
     for section in parser.sections():
-        if section in UNSUPPORTED_SECTIONS:
-            logger.warning("[%s]: filtering is not supported yet, section ignored", section)
-        elif section not in ("mirror", "statistics"):
+        if section not in ("mirror", "statistics", *SUBSET_SECTIONS):
             logger.warning("[%s]: unknown section, ignored", section)
     if not parser.has_section("mirror"):
         raise ConfigError(f"config {str(path)!r} has no [mirror] section")
     errors: list[str] = []
     values = _mirror_values(parser["mirror"], errors)
+    subset = read_subset_settings(parser, path.parent, errors)
     master = values.get("master")
     if isinstance(master, str) and master.startswith("http:") and not values.get("allow_non_https"):
         errors.append(f"[mirror] master = {master!r}: https only, unless allow-non-https = true")
@@ -176,4 +176,4 @@ def load_settings(path: Path) -> Settings:
     diff_file = values.get("diff_file")
     if isinstance(diff_file, Path) and isinstance(values.get("directory"), Path):
         values["diff_file"] = values["directory"] / diff_file  # type: ignore[operator]  # relative: in directory
-    return Settings(**values, access_log_pattern=pattern or None)  # type: ignore[arg-type]
+    return Settings(**values, access_log_pattern=pattern or None, subset=subset)  # type: ignore[arg-type]

@@ -89,10 +89,10 @@ def test_unreadable_config_is_one_line(tmp_path: Path) -> None:
 
 
 def test_unsupported_and_unknown_keys_warn(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    text = GOOD + "hash-index = false\nroot_uri = https://x\ncolour = blue\n[plugins]\nenabled = x\n"
+    text = GOOD + "hash-index = false\nroot_uri = https://x\ncolour = blue\n[plugins]\nenabled = allowlist_project\n[x]\n"
     with caplog.at_level(logging.WARNING):
         load_settings(write(tmp_path, text))
     assert "[mirror] hash-index: not supported yet, ignored" in caplog.text
     assert "[mirror] root-uri: not supported yet, ignored" in caplog.text
     assert "[mirror] colour: unknown key, ignored" in caplog.text
-    assert "[plugins]: filtering is not supported yet" in caplog.text
+    assert "[x]: unknown section, ignored" in caplog.text and "[plugins]" not in caplog.text

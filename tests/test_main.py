@@ -78,6 +78,14 @@ def test_unwritable_config_location_is_one_line(tmp_path: Path) -> None:
         ("[mirror]\nmaster = https://x\n", "[mirror] directory is missing"),
         ("[mirror]\ndirectory = /m\nmaster = http://x\n", "https only, unless allow-non-https = true"),
         ("garbage", "is not valid INI"),
+        ("[mirror]\ndirectory = /m\nmaster = https://x\n[plugins]\nenabled = frobnicate\n",
+         "[plugins] enabled: unknown plugin 'frobnicate'"),
+        ("[mirror]\ndirectory = /m\nmaster = https://x\n[plugins]\nenabled = all\n[allowlist]\npackages = foo>=>1\n",
+         "[allowlist] packages: 'foo>=>1' is not a valid requirement"),
+        ("[mirror]\ndirectory = /m\nmaster = https://x\n[plugins]\nenabled = project_requirements\n"
+         "[allowlist]\nrequirements_path = /nope\nrequirements = r.txt\n", "cannot read requirements file '/nope/r.txt'"),
+        ("[mirror]\ndirectory = /m\nmaster = https://x\n[plugins]\nenabled = exclude_platform\n[blocklist]\n"
+         "platforms = amiga\n", "unknown platform 'amiga'"),
     ],
 )
 def test_bad_config_is_one_line_and_exit_1(tmp_path: Path, text: str, message: str) -> None:
