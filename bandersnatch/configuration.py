@@ -27,8 +27,7 @@ UNSUPPORTED_KEYS = frozenset(
     {
         "cleanup", "compare-method", "diff-append-epoch", "diff-file", "digest-name",
         "download-mirror", "download-mirror-no-fallback", "global-timeout", "hash-index",
-        "json", "keep-index-versions", "log-config", "proxy", "release-files", "root-uri",
-        "simple-format", "storage-backend", "verifiers", "vm",
+        "keep-index-versions", "log-config", "proxy", "storage-backend", "verifiers", "vm",
     }
 )  # fmt: skip
 UNSUPPORTED_SECTIONS = frozenset({"plugins", "blocklist", "allowlist", "blacklist", "whitelist"})
@@ -46,6 +45,11 @@ class Settings:
     stop_on_error: bool = False
     delete_packages: bool = True
     access_log_pattern: Optional[str] = None
+    simple_format: str = "ALL"  # SPEC section 6: HTML, JSON or ALL
+    core_metadata: bool = True  # PEP 658 .metadata files
+    json: bool = False  # web/pypi/{name}/json copies
+    root_uri: str = ""  # absolute prefix for file URLs instead of relative ones
+    release_files: bool = True  # false: pages only, files stay on the master
 
 
 def default_config_text() -> str:
@@ -106,6 +110,16 @@ def _master(value: str) -> str:
     return value.rstrip("/")
 
 
+def _simple_format(value: str) -> str:
+    if value.upper() not in ("ALL", "HTML", "JSON"):
+        raise ValueError("expected ALL, HTML or JSON")
+    return value.upper()
+
+
+def _root_uri(value: str) -> str:
+    return _master(value) if value else ""
+
+
 _MIRROR_KEYS: dict[str, Callable[[str], object]] = {
     "directory": _directory,
     "master": _master,
@@ -114,6 +128,11 @@ _MIRROR_KEYS: dict[str, Callable[[str], object]] = {
     "workers": _number(int, 1, MAX_WORKERS),
     "stop-on-error": _boolean,
     "delete-packages": _boolean,
+    "simple-format": _simple_format,
+    "core-metadata": _boolean,
+    "json": _boolean,
+    "root-uri": _root_uri,
+    "release-files": _boolean,
 }
 
 

@@ -19,8 +19,8 @@ from .configuration import Settings
 from .errors import MirrorError, StateError, UpstreamUnavailable
 from .master import Master
 from .model import normalize
-from .package import ProjectResult, SyncOptions, check_name, project_page, sync_project
-from .simple import merge_index, render_index
+from .package import ProjectResult, SyncOptions, check_name, sync_project
+from .global_index import HTML, JSON, project_changes, write_global_index
 from .storage import Journal, Storage
 
 __all__ = ["GENERATION", "Mirror", "Plan", "RunSummary", "format_todo", "parse_todo"]
@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 
 GENERATION = "1"  # the on-disk format; a different value (or none) forces a full sync
 STATUS, TODO, DONE, GENERATION_FILE = "status", "todo", "todo.done", "generation"
-INDEX = "simple/index.html"
+PAGE_FORMATS = {"ALL": frozenset({HTML, JSON}), "HTML": frozenset({HTML}), "JSON": frozenset({JSON})}
 JOURNAL_INTERVAL = 2.0  # seconds between durable journal batches (one sync() each)
 
 Progress = Callable[[int], ContextManager[Callable[[int], None]]]
@@ -102,9 +102,9 @@ class Mirror:
         """Resume an interrupted run if there is one, else sync what changed since the status."""
         with self.storage.lock():
             generation = (self.storage.read_state(GENERATION_FILE) or "").strip()
-            current = generation == GENERATION
+            current = generation == self._generation()
             if not current:
-                logger.info("Mirror format %r is not %r: full sync", generation or "none", GENERATION)
+                logger.info("Mirror format %r is not %r: full sync", generation or "none", self._generation())
             status = self._read_status() if current else None
             todo = self._read_todo() if current else None
             summary = RunSummary(serial=status)
@@ -150,7 +150,7 @@ class Mirror:
         self.storage.write_state(TODO, format_todo(plan))
         if full:
             self.storage.remove_state(STATUS)
-            self.storage.write_state(GENERATION_FILE, GENERATION + "\n")
+            self.storage.write_state(GENERATION_FILE, self._generation() + "\n")
 
     def _complete(self, target: int, summary: RunSummary) -> None:
         self.storage.flush_all()
@@ -205,12 +205,7 @@ class Mirror:
         remaining = {name: serial for name, serial in plan.projects.items() if (name, serial) not in done}
         if resumed:
             logger.info("%d of %d projects left to do", len(remaining), len(plan.projects))
-        options = SyncOptions(
-            master=self.master,
-            storage=self.storage,
-            delete_packages=self.settings.delete_packages,
-            verify_existing=verify,
-        )
+        options = self._options(verify)
         self._execute(remaining, options, summary)
         self._write_index(plan.projects)
         if summary.failed:
@@ -264,38 +259,30 @@ class Mirror:
             journal.append(finished)
             finished.clear()
 
+    def _options(self, verify: bool) -> SyncOptions:
+        settings = self.settings
+        return SyncOptions(
+            master=self.master,
+            storage=self.storage,
+            delete_packages=settings.delete_packages,
+            verify_existing=verify,
+            formats=PAGE_FORMATS[settings.simple_format],
+            core_metadata=settings.core_metadata,
+            json=settings.json,
+            root_uri=settings.root_uri,
+            release_files=settings.release_files,
+        )
+
+    def _generation(self) -> str:
+        """The format version and the page options: changing simple-format, core-metadata, ...
+        makes the next run a full re-check that writes what is missing and downloads nothing twice."""
+        return f"{GENERATION} {self._options(False).marker}"
+
     # -- the global index --------------------------------------------------------------------
 
     def _write_index(self, touched: Iterable[str]) -> None:
-        changes = {
-            normalize(name): name if self.storage.web_exists(project_page(name)) else None for name in touched
-        }
-        old = self.storage.read_web_blocks(INDEX)
-        try:
-            if old is None:
-                raise ValueError("there is none yet")
-            self.storage.write_web(INDEX, _encoded(merge_index(old, changes)))
-        except ValueError as reason:
-            logger.info("Rebuilding the global index from web/simple/: %s", reason)
-            entries = {name: name for name in self.storage.list_web_dirs("simple")}
-            entries.update(changes)  # type: ignore[arg-type]
-            listed = sorted((key, value) for key, value in entries.items() if value is not None)
-            self.storage.write_web(INDEX, _encoded(render_index(listed)))
-        self.storage.write_web("last-modified", [time.strftime("%Y%m%dT%H:%M:%S\n", time.gmtime()).encode()])
-
-
-def _encoded(parts: Iterable[str], batch: int = 1 << 20) -> Iterator[bytes]:
-    """UTF-8 in batches of about 1 MB: one write per line would dominate a 740,000-line index."""
-    buffer: list[str] = []
-    size = 0
-    for part in parts:
-        buffer.append(part)
-        size += len(part)
-        if size >= batch:
-            yield "".join(buffer).encode("utf-8")
-            buffer.clear()
-            size = 0
-    yield "".join(buffer).encode("utf-8")
+        formats = PAGE_FORMATS[self.settings.simple_format]
+        write_global_index(self.storage, project_changes(self.storage, touched), formats)
 
 
 def _sync_safely(name: str, serial: int, options: SyncOptions) -> ProjectResult:

@@ -6,9 +6,10 @@ decides from all outcomes what the run's serial, todo and exit status are.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional
 from urllib.parse import unquote, urlsplit
 
@@ -19,17 +20,22 @@ from .errors import (
     StalePage,
     TruncatedDownload,
     UnsafePath,
+    UpstreamUnavailable,
 )
+from .global_index import HTML, JSON
 from .master import Master
-from .model import ReleaseFile, normalize
-from .simple import page_files, page_serial, render_project_page
+from .model import ProjectMetadata, ProjectPage, ReleaseFile, normalize
+from .pages_json import json_page_files, json_page_serial, render_json_api, render_project_json
+from .simple import page_files, page_serial, render_project_html
 from .storage import Storage, safe_relative
 
-__all__ = ["ProjectResult", "SyncOptions", "file_path", "project_page", "sync_project"]
+__all__ = ["ProjectResult", "SyncOptions", "file_path", "json_api_copy", "project_page", "sync_project"]
 
 logger = logging.getLogger(__name__)
 
 DOWNLOAD_ATTEMPTS = 3
+PAGE_HTML, PAGE_V1_HTML, PAGE_V1_JSON = "index.html", "index.v1_html", "index.v1_json"  # upstream's layout
+METADATA, PROVENANCE = ".metadata", ".provenance"  # PEP 658/714 and PEP 740, beside the file
 # PEP 508 names; anything else could not be a folder name we would dare to create.
 _VALID_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
 
@@ -53,6 +59,26 @@ class SyncOptions:
     storage: Storage
     delete_packages: bool
     verify_existing: bool  # re-hash files already published (full sync, resumed run)
+    formats: frozenset[str] = frozenset({HTML, JSON})  # simple-format: the page formats written
+    core_metadata: bool = True  # mirror PEP 658 .metadata files
+    json: bool = False  # also write web/pypi/{name}/json
+    root_uri: str = ""  # absolute prefix of file links instead of relative ones
+    release_files: bool = True  # false: pages only, the files stay on the master
+
+    @property
+    def marker(self) -> str:
+        """What the pages depend on beyond the master's data, for the generation file: a change
+        re-checks every project once (writing missing formats, fetching missing .metadata)."""
+        formats = "+".join(sorted(self.formats))
+        return (
+            f"pages={formats} core-metadata={self.core_metadata} json={self.json} "
+            f"root_uri={self.root_uri or '-'} release-files={self.release_files}"
+        )
+
+    @property
+    def base(self) -> Optional[str]:
+        """Where pages link files (ProjectPage.base): the master's URLs only when files stay there."""
+        return None if not self.release_files and not self.root_uri else self.root_uri
 
 
 def check_name(name: str) -> str:
@@ -89,7 +115,7 @@ def sync_project(name: str, serial: int, options: SyncOptions) -> ProjectResult:
     except ProjectGone:
         if options.delete_packages:
             logger.info("Deleting %s: the master no longer has it", name)
-            _remove_project(name, options.storage)
+            _remove_project(name, options)
         else:
             logger.info("Keeping %s although the master deleted it (delete-packages = false)", name)
     except StalePage as error:  # the runbook's line, which names the project itself
@@ -100,20 +126,107 @@ def sync_project(name: str, serial: int, options: SyncOptions) -> ProjectResult:
 
 
 def _sync(name: str, serial: int, options: SyncOptions) -> None:
-    page = project_page(name)
-    old_page = options.storage.read_web_text(page) or ""
+    folder = project_page(name).rsplit("/", 1)[0]
+    published, published_serial = _published(folder, options)
     # Serial 0 means "no promise from the master" (a project only we still list): then what we
     # published is the floor, so a stale CDN copy can never roll the page back.
-    metadata = options.master.project(name, serial or page_serial(old_page) or 0)
-    files = [(file_path(release), release) for release in metadata.files]  # all checked first
-    published = page_files(old_page)
-    for path, release in files:
-        _ensure_file(path, release, published.get(path) == release.sha256, options)
-    html = render_project_page(metadata.name, files, metadata.serial)
-    options.storage.write_web(page, [html.encode("utf-8")])
-    if options.delete_packages:
+    metadata = options.master.project(name, serial or published_serial or 0)
+    releases = () if metadata.quarantined else metadata.files  # PEP 792: nothing installable
+    files = [(file_path(release), release) for release in releases]  # all checked first
+    served = tuple((path, _serve(path, release, published.get(path) == release.sha256, options)) for path, release in files)
+    page = ProjectPage(
+        name=metadata.name, serial=metadata.serial, files=served, versions=_versions(metadata),
+        status=metadata.status, status_reason=metadata.status_reason, info_json=metadata.info_json,
+        base=options.base,
+    )  # fmt: skip
+    _publish(folder, page, options)
+    if options.delete_packages or metadata.quarantined:
         for path in published.keys() - {path for path, _ in files}:
             _remove_file(path, options.storage)
+
+
+def _versions(metadata: ProjectMetadata) -> tuple[str, ...]:
+    """PEP 700: every version, and every file's version among them."""
+    versions = dict.fromkeys(metadata.versions)
+    versions.update(dict.fromkeys(f.version for f in metadata.files if f.version))
+    return tuple(versions)
+
+
+def _published(folder: str, options: SyncOptions) -> tuple[dict[str, str], Optional[int]]:
+    """The files (path: sha256) and serial of the project's pages as the last sync wrote them."""
+    text = options.storage.read_web_text(f"{folder}/{PAGE_V1_JSON}")
+    if text is not None:
+        return json_page_files(text, options.root_uri), json_page_serial(text)
+    text = options.storage.read_web_text(f"{folder}/{PAGE_HTML}") or ""
+    return page_files(text, options.root_uri), page_serial(text)
+
+
+def _publish(folder: str, page: ProjectPage, options: SyncOptions) -> None:
+    """Write the page in every configured format, and drop those of formats no longer configured."""
+    storage = options.storage
+    if HTML in options.formats:
+        body = render_project_html(page).encode("utf-8")
+        storage.write_web(f"{folder}/{PAGE_HTML}", [body])
+        storage.write_web(f"{folder}/{PAGE_V1_HTML}", [body])
+    else:
+        storage.remove_web_file(f"{folder}/{PAGE_HTML}")
+        storage.remove_web_file(f"{folder}/{PAGE_V1_HTML}")
+    if JSON in options.formats:
+        storage.write_web(f"{folder}/{PAGE_V1_JSON}", [render_project_json(page).encode("utf-8")])
+    else:
+        storage.remove_web_file(f"{folder}/{PAGE_V1_JSON}")
+    copy = json_api_copy(page.name)
+    if options.json and page.status != "quarantined":  # PyPI's JSON API has no quarantined project
+        storage.write_web(copy, [render_json_api(page).encode("utf-8")])
+    else:
+        storage.remove_web_file(copy)
+
+
+def json_api_copy(name: str) -> str:
+    """Where ``json = true`` puts the project's JSON API copy, relative to web/."""
+    return f"pypi/{normalize(check_name(name))}/json"
+
+
+def _serve(path: str, release: ReleaseFile, listed: bool, options: SyncOptions) -> ReleaseFile:
+    """Mirror the file and what goes beside it; the file as the pages may then describe it."""
+    if not options.release_files:
+        return release if options.core_metadata else replace(release, core_metadata_sha256=None)
+    _ensure_file(path, release, listed, options)
+    size = release.size if release.size is not None else options.storage.web_size(path)
+    metadata = release.core_metadata_sha256 if options.core_metadata else None
+    if metadata:
+        metadata = _ensure_beside(path, METADATA, release.url + METADATA, metadata, options)
+    provenance = release.provenance_url
+    if provenance:
+        provenance = _ensure_beside(path, PROVENANCE, provenance, None, options) and provenance
+    return replace(release, size=size, core_metadata_sha256=metadata, provenance_url=provenance)
+
+
+def _ensure_beside(path: str, suffix: str, url: str, sha256: Optional[str], options: SyncOptions) -> Optional[str]:
+    """A PEP 658 .metadata (checked against ``sha256``) or PEP 740 .provenance beside the file.
+
+    Returns what the page may promise (the hash, or "present"), None when the master could not give
+    a good copy: the file then loses its attribute, is logged, and nothing else fails.
+    """
+    target, storage = path + suffix, options.storage
+    if sha256 is None and storage.web_exists(target):
+        return "present"
+    if sha256 is not None and storage.file_matches(target, sha256, None, verify=True):
+        return sha256
+    try:
+        if sha256 is None:
+            body = options.master.fetch_small(url)
+            if not isinstance(json.loads(body), dict):
+                raise ValueError("not a JSON object")
+            storage.write_web(target, [body])
+            return "present"
+        with options.master.stream(url) as chunks:
+            storage.write_verified(target, chunks, sha256, None)
+        return sha256
+    except (UpstreamUnavailable, DigestMismatch, ValueError) as error:
+        logger.warning("Not mirroring %s: %s", url, error)
+        storage.remove_web_file(target)
+        return None
 
 
 def _ensure_file(path: str, release: ReleaseFile, listed: bool, options: SyncOptions) -> None:
@@ -138,13 +251,16 @@ def _ensure_file(path: str, release: ReleaseFile, listed: bool, options: SyncOpt
 
 
 def _remove_file(path: str, storage: Storage) -> None:
+    """The file and what the mirror keeps beside it (.metadata, .provenance)."""
     if path.startswith("packages/"):  # our pages link nowhere else; never delete beyond that
         logger.info("Deleting %s: the master no longer lists it", path)
-        storage.remove_web_file(path)
+        for suffix in (METADATA, PROVENANCE, ""):
+            storage.remove_web_file(path + suffix)
 
 
-def _remove_project(name: str, storage: Storage) -> None:
-    page = project_page(name)
-    for path in page_files(storage.read_web_text(page) or ""):
-        _remove_file(path, storage)
-    storage.remove_web_tree(page.rsplit("/", 1)[0])
+def _remove_project(name: str, options: SyncOptions) -> None:
+    folder = project_page(name).rsplit("/", 1)[0]
+    for path in _published(folder, options)[0]:
+        _remove_file(path, options.storage)
+    options.storage.remove_web_tree(folder)
+    options.storage.remove_web_tree(json_api_copy(name).rsplit("/", 1)[0])

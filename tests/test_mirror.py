@@ -226,7 +226,7 @@ def test_a_file_404_fails_the_project(pypi: PyPIMaster, mirror: MirrorSetup) -> 
 def test_stop_on_error_stops_at_the_first_failure(pypi: PyPIMaster, mirror: MirrorSetup) -> None:
     generate_corpus(pypi, 20, seed=5)
     mirror.write_config(pypi.url, stop_on_error="true", workers=1)
-    pypi.fail("/pypi/Foo.Bar_baz/json", times=None)  # the first project listed
+    pypi.fail("/pypi/foo-bar-baz/json", times=None)  # the first project listed
     result = mirror.run()
     assert result.returncode == 1
     assert len(re.findall("Syncing package", result.stderr)) == 1
