@@ -83,12 +83,15 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def mirrored_files(web: Path) -> set[str]:
-    """Every file under web/packages/, relative to web/."""
+BESIDE = (".metadata", ".provenance")  # what the mirror keeps beside a release file (PEP 658, 740)
+
+
+def mirrored_files(web: Path, beside: bool = False) -> set[str]:
+    """Every release file under web/packages/, relative to web/ (``beside``: their .metadata and
+    .provenance files instead)."""
     root = web / "packages"
-    return (
-        {str(path.relative_to(web)) for path in root.rglob("*") if path.is_file()} if root.exists() else set()
-    )
+    found = {str(path.relative_to(web)) for path in root.rglob("*") if path.is_file()} if root.exists() else set()
+    return {path for path in found if path.endswith(BESIDE) == beside}
 
 
 def master_tree(pypi: PyPIMaster) -> dict[str, dict[str, str]]:
@@ -98,6 +101,16 @@ def master_tree(pypi: PyPIMaster) -> dict[str, dict[str, str]]:
             unquote(urlsplit(entry["url"]).path)[1:]: entry["digests"]["sha256"] for entry in pypi.files(name)
         }
         for name in pypi.projects()
+    }
+
+
+def metadata_tree(pypi: PyPIMaster) -> dict[str, str]:
+    """{path of a .metadata file relative to web/: sha256} for every file the master offers one for."""
+    return {
+        unquote(urlsplit(entry["url"]).path)[1:] + ".metadata": entry["core-metadata"]["sha256"]
+        for name in pypi.projects()
+        for entry in pypi.files(name)
+        if entry["core-metadata"]
     }
 
 
@@ -111,7 +124,9 @@ def assert_mirror_matches(web: Path, pypi: PyPIMaster) -> None:
         )
     expected = {path: sha for files in tree.values() for path, sha in files.items()}
     assert mirrored_files(web) == set(expected)
-    for path, sha in expected.items():
+    metadata = metadata_tree(pypi)  # PEP 658: each wheel's .metadata beside it
+    assert mirrored_files(web, beside=True) == set(metadata)
+    for path, sha in {**expected, **metadata}.items():
         assert sha256_of(web / path) == sha, path
     assert sorted(p.name for p in (web / "simple").iterdir() if p.is_dir()) == sorted(tree)
     index = (web / "simple" / "index.html").read_text(encoding="utf-8")
