@@ -14,6 +14,8 @@ from typing import Iterator
 import pytest
 import requests
 
+from bandersnatch.errors import ProjectGone
+from bandersnatch.master import Master, make_session
 from tests.conftest import MirrorSetup
 from tests.nginx import NOT_INSTALLED, Served, nginx_binary, serving, world_readable_tempdir
 from tests.pypi_master import PyPIMaster
@@ -167,3 +169,114 @@ def test_uv_installs_through_the_json_pages(served_mirror, tmp_path: Path) -> No
     assert run.returncode == 0, run.stdout + run.stderr
     log = served.access_log.read_text()[len(before) :]
     assert "uv/" in log and '"GET /simple/index-demo/ HTTP/1.1" 200' in log
+
+
+# ---------------------------------------------------------------------------- changes and faults
+def pages(mirror: MirrorSetup, name: str) -> tuple[str, dict, dict]:
+    folder = mirror.web / "simple" / name
+    api = mirror.web / "pypi" / name / "json"
+    return (
+        (folder / "index.html").read_text(),
+        json.loads((folder / "index.v1_json").read_text()),
+        json.loads(api.read_text()) if api.exists() else {},
+    )
+
+
+def test_yank_unyank_remove_and_quarantine_reach_every_format(pypi: PyPIMaster, mirror: MirrorSetup) -> None:
+    mirror.write_config(pypi.url, json="true")
+    pypi.add_release("life-cycle", "1.0")
+    pypi.add_release("life-cycle", "2.0")
+    pypi.yank("life-cycle", "1.0", reason="bad <build>")
+    assert mirror.run().returncode == 0
+    html_page, document, api = pages(mirror, "life-cycle")
+    assert html_page.count('data-yanked="bad &lt;build&gt;"') == 2
+    assert [f["yanked"] for f in document["files"]][:2] == ["bad <build>"] * 2
+    assert [f["yanked_reason"] for f in api["releases"]["1.0"]] == ["bad <build>"] * 2
+
+    pypi.unyank("life-cycle", "1.0")
+    (wheel, *_) = [f["filename"] for f in pypi.files("life-cycle") if f["filename"].endswith("2.0-py3-none-any.whl")]
+    pypi.remove_file("life-cycle", wheel)
+    assert mirror.run().returncode == 0
+    html_page, document, api = pages(mirror, "life-cycle")
+    assert "data-yanked" not in html_page and all(f["yanked"] is False for f in document["files"])
+    assert wheel not in html_page and wheel not in json.dumps(document) and wheel not in json.dumps(api)
+    assert not [p for p in mirror.web.rglob(f"{wheel}*")]  # the file and its .metadata went
+
+    pypi.set_status("life-cycle", "quarantined", "malware report")
+    assert mirror.run().returncode == 0
+    html_page, document, api = pages(mirror, "life-cycle")
+    assert document["files"] == [] and document["project-status"] == {"status": "quarantined", "reason": "malware report"}
+    assert "<a " not in html_page.partition("<body>")[2] and 'content="quarantined"' in html_page
+    assert api == {} and not list((mirror.web / "packages").rglob("*.*"))
+    root = json.loads((mirror.web / "simple" / "index.v1_json").read_text())
+    assert [p["name"] for p in root["projects"]] == ["life-cycle"]  # PyPI still lists it
+
+
+@pytest.mark.parametrize("fault", ["corrupt", "404"])
+def test_a_bad_metadata_file_costs_only_its_attribute(pypi: PyPIMaster, mirror: MirrorSetup, fault: str) -> None:
+    pypi.add_release("meta-fault", "1.0")
+    (wheel,) = [f for f in pypi.files("meta-fault") if f["filename"].endswith(".whl")]
+    path = wheel["url"].split("/", 3)[3]
+    if fault == "corrupt":
+        pypi.corrupt(f"/{path}.metadata", times=None)
+    else:
+        pypi.fail(f"/{path}.metadata", status=404, times=None)
+    result = mirror.run()
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"WARNING: Not mirroring \S+\.whl\.metadata", result.stderr), result.stderr
+    html_page, document, _ = pages(mirror, "meta-fault")
+    assert "data-core-metadata" not in html_page and all(f["core-metadata"] is False for f in document["files"])
+    assert (mirror.web / path).is_file() and not (mirror.web / f"{path}.metadata").exists()
+
+
+def test_changing_the_page_options_rewrites_every_project_without_downloading_again(
+    pypi: PyPIMaster, mirror: MirrorSetup
+) -> None:
+    pypi.add_release("format-demo", "1.0")
+    mirror.write_config(pypi.url, simple_format="HTML", core_metadata="false")
+    assert mirror.run().returncode == 0
+    folder = mirror.web / "simple" / "format-demo"
+    assert (folder / "index.html").exists() and not (folder / "index.v1_json").exists()
+    assert not list(mirror.web.rglob("*.metadata")) and "data-core-metadata" not in (folder / "index.html").read_text()
+    assert not (mirror.web / "simple" / "index.v1_json").exists()
+
+    pypi.clear_log()
+    mirror.write_config(pypi.url, simple_format="ALL")
+    assert mirror.run().returncode == 0
+    assert (folder / "index.v1_json").exists() and (mirror.web / "simple" / "index.v1_json").exists()
+    assert len(list(mirror.web.rglob("*.metadata"))) == 1 and "data-core-metadata" in (folder / "index.html").read_text()
+    fetched = [path for method, path in pypi.requests if method == "GET" and path.startswith("/packages/")]
+    assert fetched and all(path.endswith(".metadata") for path in fetched)  # no release file again
+
+    mirror.write_config(pypi.url, simple_format="JSON")
+    assert mirror.run().returncode == 0
+    assert not (folder / "index.html").exists() and not (mirror.web / "simple" / "index.html").exists()
+    assert json.loads((folder / "index.v1_json").read_text())["files"]
+
+
+def test_a_mirror_reads_another_mirror_served_by_nginx(pypi: PyPIMaster, tmp_path: Path) -> None:
+    """Chaining: a hub with json = false has no JSON API, and nginx sends no X-PyPI-Last-Serial; the
+    project then comes from its PEP 691 page, its serial from the body, and the hub's root lists it."""
+    binary = nginx_binary()
+    if binary is None:
+        pytest.skip(NOT_INSTALLED)
+    pypi.add_release("Chain.Demo", "1.0")
+    pypi.add_release("other-demo", "1.0")
+    with world_readable_tempdir() as root:
+        hub = MirrorSetup(directory=root / "hub", config=tmp_path / "hub.conf")
+        hub.write_config(pypi.url)
+        assert hub.run().returncode == 0
+        with serving(binary, hub.web, tmp_path / "nginx") as served:
+            master = Master(served.url, timeout=5, session=make_session(1))
+            chained = master.project("Chain.Demo", 0)
+            assert master.pep691_only and chained.serial == pypi.projects()["Chain.Demo"]
+            assert {f.filename: f.sha256 for f in chained.files} == {
+                f["filename"]: f["digests"]["sha256"] for f in pypi.files("Chain.Demo")
+            }
+            wheel = next(f for f in chained.files if f.filename.endswith(".whl"))
+            assert wheel.version == "1.0" and wheel.core_metadata_sha256 and wheel.url.startswith(served.url)
+            assert master.project("other-demo", 0).versions == ("1.0",)
+            root_page = get(f"{served.url}/simple/", V1_JSON).json()
+            assert root_page["projects"] == [{"name": n, "_last-serial": s} for n, s in sorted(pypi.projects().items())]
+            with pytest.raises(ProjectGone):
+                master.project("never-there", 0)
