@@ -80,8 +80,9 @@ def _write(
         storage.write_web(path, _encoded(merge(old)))
     except ValueError as reason:
         logger.info("Rebuilding %s from web/simple/: %s", path, reason)
-        every = project_changes(storage, storage.list_web_dirs("simple"))
-        listed = sorted((name, value) for name, value in every.items() if value is not None)
+        folders = storage.list_web_dirs("simple")  # a folder without a page is listed as before
+        every = {normalize(name): _published(storage, normalize(name)) or (name, 0) for name in folders}
+        listed = sorted(every.items())
         storage.write_web(path, _encoded(render(listed)))
 
 
