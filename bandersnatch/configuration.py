@@ -29,8 +29,7 @@ UNSUPPORTED_KEYS = frozenset(
     {
         "cleanup", "compare-method", "digest-name",
         "download-mirror", "download-mirror-no-fallback", "global-timeout", "hash-index",
-        "json", "keep-index-versions", "log-config", "proxy", "release-files", "root-uri",
-        "simple-format", "storage-backend", "verifiers", "vm",
+        "keep-index-versions", "log-config", "proxy", "storage-backend", "verifiers", "vm",
     }
 )  # fmt: skip
 
@@ -49,6 +48,11 @@ class Settings:
     diff_file: Optional[Path] = None  # where each run lists the files it published (upstream's key)
     diff_append_epoch: bool = False
     access_log_pattern: Optional[str] = None
+    simple_format: str = "ALL"  # SPEC section 6: HTML, JSON or ALL
+    core_metadata: bool = True  # PEP 658 .metadata files
+    json: bool = False  # web/pypi/{name}/json copies
+    root_uri: str = ""  # absolute prefix for file URLs instead of relative ones
+    release_files: bool = True  # false: pages only, files stay on the master
     subset: SubsetSettings = field(default_factory=SubsetSettings)  # filters and dependency closure
 
 
@@ -123,6 +127,16 @@ def _choice(*allowed: str) -> Callable[[str], str]:
     return convert
 
 
+def _simple_format(value: str) -> str:
+    if value.upper() not in ("ALL", "HTML", "JSON"):
+        raise ValueError("expected ALL, HTML or JSON")
+    return value.upper()
+
+
+def _root_uri(value: str) -> str:
+    return _master(value) if value else ""
+
+
 _MIRROR_KEYS: dict[str, Callable[[str], object]] = {
     "directory": _directory,
     "master": _master,
@@ -134,6 +148,11 @@ _MIRROR_KEYS: dict[str, Callable[[str], object]] = {
     "api-method": _choice("xmlrpc", "simple"),
     "diff-file": _optional_path,
     "diff-append-epoch": _boolean,
+    "simple-format": _simple_format,
+    "core-metadata": _boolean,
+    "json": _boolean,
+    "root-uri": _root_uri,
+    "release-files": _boolean,
 }
 
 

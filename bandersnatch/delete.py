@@ -31,7 +31,9 @@ def refresh_index(settings: Settings, storage: Storage, touched: Iterable[str]) 
     A thin door to the engine's index writer so that the operator commands do not grow a second
     one; it moves to ``global_index.py`` when the engine's index code does.
     """
-    from .mirror import Mirror  # the engine imports package; importing it lazily keeps this light
+    from .mirror import (
+        Mirror,  # the engine imports package; importing it lazily keeps this light
+    )
 
     Mirror(settings, None, storage, None)._write_index(touched)  # type: ignore[arg-type]  # no master needed
 

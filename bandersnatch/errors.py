@@ -9,6 +9,7 @@ __all__ = [
     "DigestMismatch",
     "LockHeld",
     "MirrorError",
+    "NotFound",
     "NotAMirror",
     "ProjectGone",
     "StalePage",
@@ -48,6 +49,10 @@ class NotAMirror(MirrorError):
 
 class UpstreamUnavailable(MirrorError):
     """The master could not be reached or answered with an error, after retries."""
+
+
+class NotFound(UpstreamUnavailable):
+    """The master answered 404 for something it had listed (a file, a .metadata)."""
 
 
 class TruncatedDownload(UpstreamUnavailable):

@@ -13,20 +13,34 @@ import os
 import re
 import time
 import xmlrpc.client
+from dataclasses import replace
 from typing import Any, Callable, Iterator, Optional
-from urllib.parse import quote
+from urllib.parse import quote, urljoin
 from xml.parsers.expat import ExpatError
 
 import requests
 import urllib3
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
+from packaging.version import InvalidVersion
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from . import __version__
-from .errors import ProjectGone, StalePage, TruncatedDownload, UpstreamUnavailable
+from .errors import (
+    NotFound,
+    ProjectGone,
+    StalePage,
+    TruncatedDownload,
+    UpstreamUnavailable,
+)
 from .model import ProjectMetadata, ReleaseFile, normalize
 
-__all__ = ["CHANGELOG_PAGE_SIZE", "Master", "make_session"]
+__all__ = ["CHANGELOG_PAGE_SIZE", "SIMPLE_JSON", "Master", "make_session"]
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +49,8 @@ DOWNLOAD_CHUNK = 1 << 20  # large reads: per-chunk overhead dominates small ones
 MAX_RETRY_AFTER = 60.0  # a master asking us to wait longer is treated as failing for this run
 SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
 STALE_RETRIES = 3
+SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"  # PEP 691
+MAX_SMALL = 4 << 20  # a provenance object is a few KB; more is not one
 USER_AGENT = f"bandersnatch/{__version__} (requests/{requests.__version__}; +PEP 381 mirror)"
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 
@@ -91,6 +107,7 @@ class Master:
         self.session = session
         self.stale_wait = stale_wait
         self.sleep = sleep
+        self.pep691_only = False  # set once the master showed it has no JSON API
 
     # -- XML-RPC -----------------------------------------------------------------------------
 
@@ -155,22 +172,57 @@ class Master:
             response.close()
         return max(serial, max(projects.values(), default=0)), projects
 
-    # -- JSON API ----------------------------------------------------------------------------
+    # -- project metadata ------------------------------------------------------------------
 
     def project(self, name: str, serial: int) -> ProjectMetadata:
         """The project's metadata, at least as new as ``serial`` (the changelog's promise).
 
-        A CDN may answer with an older copy; PyPI's answer to that is a PURGE of the URL.
+        The JSON API is the source; the PEP 691 page is read beside it for what only that page
+        carries (PEP 792 status, PEP 740 provenance), and instead of it where the JSON API answers
+        404: a quarantined project on PyPI, or a master without a JSON API at all (another mirror
+        with ``json = false``). The first 404 of the JSON API for a project whose PEP 691 page
+        exists and is not quarantined switches this Master to PEP 691 pages for the rest of the run.
         """
-        url = f"{self.url}/pypi/{quote(name)}/json"
+        normalized = normalize(name)
+        if not self.pep691_only:
+            try:
+                found = self._fresh(f"{self.url}/pypi/{quote(normalized)}/json", name, serial, None)
+            except ProjectGone:
+                page = self._pep691(normalized, name, serial)
+                if not page.quarantined:
+                    logger.info("%s has no JSON API: reading PEP 691 pages for the rest of the run", self.url)
+                    self.pep691_only = True
+                return page
+            metadata = _parse_project(name, found)
+            return _with_page_extras(metadata, self._beside(normalized, name, metadata.serial))
+        return self._pep691(normalized, name, serial)
+
+    def _pep691(self, normalized: str, name: str, serial: int) -> ProjectMetadata:
+        found = self._fresh(f"{self.url}/simple/{quote(normalized)}/", name, serial, SIMPLE_JSON)
+        return _parse_pep691(name, found)
+
+    def _beside(self, normalized: str, name: str, serial: int) -> Optional[ProjectMetadata]:
+        """The PEP 691 page for its extras; a master that has none (404, or HTML only) has no extras."""
+        try:
+            found = self._fresh(f"{self.url}/simple/{quote(normalized)}/", name, serial, SIMPLE_JSON)
+        except ProjectGone:
+            return None
+        if not found[0].headers.get("Content-Type", "").startswith(SIMPLE_JSON):
+            return None
+        return _parse_pep691(name, found)
+
+    def _fresh(self, url: str, name: str, serial: int, accept: Optional[str]) -> tuple[requests.Response, int]:
+        """GET ``url`` until its serial reaches ``serial``; a CDN's stale copy is PURGEd first."""
+        headers = {"Accept": accept} if accept else {}
+        path = url[len(self.url) :]
         for attempt in range(STALE_RETRIES + 1):
-            logger.debug("Getting /pypi/%s/json (serial %d)", name, serial)
-            response = self._request("GET", url, allow=(404,))
+            logger.debug("Getting %s (serial %d)", path, serial)
+            response = self._request("GET", url, allow=(404,), headers=headers)
             if response.status_code == 404:
                 raise ProjectGone(f"{name} no longer exists on the master")
             served = _served_serial(response)
             if served >= serial:
-                return _parse_project(name, response, served)
+                return response, served
             logger.debug("Expected PyPI serial %d for request %s but got %d", serial, url, served)
             logger.warning("Stale serial for package %s", name)
             if attempt < STALE_RETRIES:
@@ -189,6 +241,16 @@ class Master:
         finally:
             response.close()
 
+    def fetch_small(self, url: str) -> bytes:
+        """A small object (a PEP 740 provenance) whole; refused when it is not small."""
+        with self.stream(url) as chunks:
+            body = b""
+            for chunk in chunks:
+                body += chunk
+                if len(body) > MAX_SMALL:
+                    raise UpstreamUnavailable(f"{url} is over {MAX_SMALL} bytes; a provenance is a few KB")
+        return body
+
     # -- plumbing ----------------------------------------------------------------------------
 
     def _request(
@@ -200,7 +262,8 @@ class Master:
             raise UpstreamUnavailable(f"{method} {url} failed: {_reason(error)}") from None
         if response.status_code != 200 and response.status_code not in allow:
             response.close()
-            raise UpstreamUnavailable(f"{method} {url} answered HTTP {response.status_code}")
+            failure = NotFound if response.status_code == 404 else UpstreamUnavailable
+            raise failure(f"{method} {url} answered HTTP {response.status_code}")
         return response
 
 
@@ -241,44 +304,136 @@ def _as_serial(value: Any) -> int:
 
 
 def _served_serial(response: requests.Response) -> int:
-    header = response.headers.get("X-PyPI-Last-Serial", "")
-    if not header.strip().isdigit():
-        raise UpstreamUnavailable(f"{response.url} has no valid X-PyPI-Last-Serial header ({header!r})")
-    return int(header)
+    """``X-PyPI-Last-Serial``, else the body's own serial (a static web server sends no header)."""
+    header = response.headers.get("X-PyPI-Last-Serial", "").strip()
+    if header.isdigit():
+        return int(header)
+    try:
+        body = response.json()
+        value = body["last_serial"] if "last_serial" in body else body["meta"]["_last-serial"]
+    except (ValueError, KeyError, TypeError):
+        raise UpstreamUnavailable(f"{response.url} has no serial (no X-PyPI-Last-Serial, none in the body)") from None
+    return _as_serial(value)
 
 
-def _parse_project(name: str, response: requests.Response, serial: int) -> ProjectMetadata:
+def _parse_project(name: str, found: tuple[requests.Response, int]) -> ProjectMetadata:
+    """The JSON API answer (``/pypi/{name}/json``) as a frozen value."""
+    response, serial = found
     try:
         data = response.json()
-        display = data["info"]["name"]
-        releases = data["releases"]
+        info = data["info"]
+        display, releases = info["name"], data["releases"]
         if normalize(display) != normalize(name):
             raise ValueError(f"answered for {display!r}")
-        files = tuple(_release_file(entry) for entries in releases.values() for entry in entries)
+        files = tuple(
+            _release_file(_json_api_entry(entry), str(version))
+            for version, entries in releases.items()
+            for entry in entries
+        )
+        info_json = json.dumps(info, sort_keys=True)
     except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise UpstreamUnavailable(f"malformed JSON metadata for {name}: {error}") from None
+    return ProjectMetadata(
+        name=display, serial=serial, files=_unique(files), versions=tuple(map(str, releases)), info_json=info_json
+    )
+
+
+def _parse_pep691(name: str, found: tuple[requests.Response, int]) -> ProjectMetadata:
+    """A PEP 691 project page as a frozen value; versions come from PEP 700's list or the filenames."""
+    response, serial = found
+    try:
+        data = response.json()
+        if normalize(data["name"]) != normalize(name):
+            raise ValueError(f"answered for {data['name']!r}")
+        files = tuple(_release_file(_pep691_entry(entry, response.url), None) for entry in data["files"])
+        versions = data.get("versions") or list(dict.fromkeys(f.version for f in files if f.version))
+        status = data.get("project-status") or {}
+        if not isinstance(status, dict) or not isinstance(versions, list):
+            raise ValueError(f"bad project-status {status!r} or versions {versions!r}")
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        raise UpstreamUnavailable(f"malformed PEP 691 page for {name}: {error}") from None
+    return ProjectMetadata(
+        name=str(data["name"]), serial=serial, files=_unique(files), versions=tuple(map(str, versions)),
+        status=_optional_text(status.get("status")), status_reason=_optional_text(status.get("reason")),
+    )  # fmt: skip
+
+
+def _with_page_extras(metadata: ProjectMetadata, page: Optional[ProjectMetadata]) -> ProjectMetadata:
+    """The JSON API's project with what only the PEP 691 page says: status and provenance."""
+    if page is None:
+        return metadata
+    provenance = {f.filename: f.provenance_url for f in page.files if f.provenance_url}
+    files = tuple(replace(f, provenance_url=provenance.get(f.filename)) for f in metadata.files)
+    return replace(metadata, files=files, status=page.status, status_reason=page.status_reason)
+
+
+def _unique(files: tuple[ReleaseFile, ...]) -> tuple[ReleaseFile, ...]:
     unique: dict[str, ReleaseFile] = {}
     for release in files:
         unique.setdefault(release.filename, release)
-    return ProjectMetadata(name=display, serial=serial, files=tuple(unique.values()))
+    return tuple(unique.values())
 
 
-def _release_file(entry: dict[str, Any]) -> ReleaseFile:
-    sha256 = entry["digests"]["sha256"]
-    size = entry.get("size")
+def _json_api_entry(entry: dict[str, Any]) -> dict[str, Any]:
+    """A JSON API file entry in the shape of a PEP 691 one, so one function checks both."""
+    return {
+        "filename": entry["filename"], "url": entry["url"], "sha256": entry["digests"]["sha256"],
+        "size": entry.get("size"), "requires_python": entry.get("requires_python"),
+        "yanked": bool(entry.get("yanked", False)), "yanked_reason": entry.get("yanked_reason"),
+        "upload_time": entry.get("upload_time_iso_8601"),
+        "core_metadata": entry.get("core-metadata", entry.get("data-dist-info-metadata")),
+    }  # fmt: skip
+
+
+def _pep691_entry(entry: dict[str, Any], base: str) -> dict[str, Any]:
+    yanked = entry.get("yanked", False)
+    provenance = entry.get("provenance")
+    return {
+        "filename": entry["filename"], "url": urljoin(base, entry["url"]), "sha256": entry["hashes"]["sha256"],
+        "size": entry.get("size"), "requires_python": entry.get("requires-python"),
+        "yanked": bool(yanked), "yanked_reason": yanked if isinstance(yanked, str) else None,
+        "upload_time": entry.get("upload-time"),
+        "core_metadata": entry.get("core-metadata", entry.get("dist-info-metadata")),
+        "provenance": urljoin(base, provenance) if isinstance(provenance, str) else None,
+    }  # fmt: skip
+
+
+def _release_file(entry: dict[str, Any], version: Optional[str]) -> ReleaseFile:
+    sha256, size, filename = entry["sha256"], entry["size"], str(entry["filename"])
     if not isinstance(sha256, str) or not _SHA256.match(sha256):
-        raise ValueError(f"bad sha256 {sha256!r} for {entry.get('filename')!r}")
-    if size is not None and (not isinstance(size, int) or size < 0):
-        raise ValueError(f"bad size {size!r} for {entry.get('filename')!r}")
-    requires_python = entry.get("requires_python")
-    yanked_reason = entry.get("yanked_reason")
+        raise ValueError(f"bad sha256 {sha256!r} for {filename!r}")
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
+        raise ValueError(f"bad size {size!r} for {filename!r}")
     return ReleaseFile(
-        filename=str(entry["filename"]),
+        filename=filename,
         url=str(entry["url"]),
         sha256=sha256.lower(),
         size=size,
-        requires_python=str(requires_python) if requires_python else None,
-        yanked=bool(entry.get("yanked", False)),
-        yanked_reason=str(yanked_reason) if yanked_reason else None,
-        upload_time=entry.get("upload_time_iso_8601"),
+        requires_python=_optional_text(entry["requires_python"]),
+        yanked=entry["yanked"],
+        yanked_reason=_optional_text(entry["yanked_reason"]),
+        upload_time=_optional_text(entry["upload_time"]),
+        version=version or _version_of(filename),
+        core_metadata_sha256=_core_metadata(entry["core_metadata"]),
+        provenance_url=entry.get("provenance"),
     )
+
+
+def _core_metadata(value: Any) -> Optional[str]:
+    """PEP 658/714: ``{"sha256": ...}`` promises a checkable ``.metadata``; ``true`` alone cannot be verified."""
+    digest = value.get("sha256") if isinstance(value, dict) else None
+    return digest.lower() if isinstance(digest, str) and _SHA256.match(digest) else None
+
+
+def _optional_text(value: Any) -> Optional[str]:
+    return str(value) if value else None
+
+
+def _version_of(filename: str) -> Optional[str]:
+    """A file's version from its name (PEP 691 pages have no release keys); None for odd names."""
+    try:
+        if filename.endswith(".whl"):
+            return str(parse_wheel_filename(filename)[1])
+        return str(parse_sdist_filename(filename)[1])
+    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
+        return None

@@ -21,19 +21,34 @@ from typing import Callable, ContextManager, Iterable, Iterator, Optional
 from .changes import ChangeSource
 from .configuration import Settings
 from .errors import MirrorError, UpstreamUnavailable
+from .global_index import HTML, JSON, project_changes, write_global_index
 from .master import Master
 from .model import normalize
-from .package import ProjectResult, SyncOptions, check_name, project_page, sync_project
+from .package import (
+    ProjectResult,
+    SyncOptions,
+    check_name,
+    project_folder,
+    sync_project,
+)
 from .report import summary_line
-from .simple import merge_index, render_index
-from .state import DONE, LAST_RUN, TODO, LastRun, OwedProject, Plan, StateFiles, utc_stamp
+from .state import (
+    DONE,
+    LAST_RUN,
+    TODO,
+    LastRun,
+    OwedProject,
+    Plan,
+    StateFiles,
+    utc_stamp,
+)
 from .storage import Journal, Storage
 
 __all__ = ["Mirror", "RunSummary"]
 
 logger = logging.getLogger(__name__)
 
-INDEX = "simple/index.html"
+PAGE_FORMATS = {"ALL": frozenset({HTML, JSON}), "HTML": frozenset({HTML}), "JSON": frozenset({JSON})}
 JOURNAL_INTERVAL = 2.0  # seconds between durable journal batches (one sync() each)
 
 Progress = Callable[[int], ContextManager[Callable[[int], None]]]
@@ -127,11 +142,11 @@ class Mirror:
         with self.storage.lock(), self._diff_file():
             summary = RunSummary()
             work = self._accepted(((name, 0) for name in names), summary)
-            known = {name for name in work if self.storage.web_exists(project_page(name))}
+            known = {name for name in work if self.storage.web_exists(project_folder(name))}
             summary.owed = self._execute(work, set(work), summary)
             self._write_index(work)
             for name in work.keys() - known:
-                if not self.storage.web_exists(project_page(name)):
+                if not self.storage.web_exists(project_folder(name)):
                     logger.error("Unknown project %r: neither the master nor the mirror has it", name)
                     summary.refused.append(name)
             record = self._fill(LastRun(""), summary)
@@ -156,14 +171,16 @@ class Mirror:
         summary.owed = owed  # until the run says otherwise
         base = todo.target if todo else status
         if base is None:
-            projects = self.changes.all_projects()
+            projects = self._everything()
             target = max(projects.values(), default=0)
-            self._add_local_only(projects)
             logger.info("Full sync of %d projects up to serial %d", len(projects), target)
         else:
             projects, target = self.changes.changes_since(base)
             if projects:
                 logger.info("%d projects changed since serial %d", len(projects), base)
+            if self.state.options() != self._marker():
+                logger.info("The page or filter options changed: every project is checked again")
+                projects = {**self._everything(), **projects}  # changed ones keep their newer serial
         if owed:
             logger.info("%d projects owed by earlier runs are retried", len(owed))
         work = self._accepted([*owed.items(), *projects.items()], summary)
@@ -173,13 +190,19 @@ class Mirror:
             else:
                 logger.info("Nothing to do: the mirror is at serial %s", status)
             return
-        self.state.start(Plan(target, work), full=status is None and todo is None)
+        self.state.start(Plan(target, work), full=status is None and todo is None, options=self._marker())
         # Re-hash existing files of a full sync and of owed work: a power loss may have left an
         # interrupted run's files at their names before their data reached the disk.
         recheck = work.keys() if status is None else owed.keys()
         pending = self._execute(work, set(recheck), summary)
         self._write_index(work)
         self._finish(target, pending, summary)
+
+    def _everything(self) -> dict[str, int]:
+        """Every project the master lists and, to be deleted, those only the mirror still has."""
+        projects = self.changes.all_projects()
+        self._add_local_only(projects)
+        return projects
 
     def _add_local_only(self, projects: dict[str, int]) -> None:
         """A full sync also checks projects we have but the master no longer lists (404: deleted)."""
@@ -215,7 +238,7 @@ class Mirror:
     def _execute(self, projects: dict[str, int], recheck: set[str], summary: RunSummary) -> dict[str, int]:
         """Sync ``projects`` in the pool; the ones still owed afterwards (failed, or never started
         because stop-on-error halted the run)."""
-        options = SyncOptions(self.master, self.storage, self.settings.delete_packages, verify_existing=False)
+        options = self._options(verify=False)
         rechecking = replace(options, verify_existing=True)
         pending = dict(projects)
         journal = self.storage.open_journal(DONE)
@@ -297,38 +320,29 @@ class Mirror:
         )  # fmt: skip
         return record
 
+    def _options(self, verify: bool) -> SyncOptions:
+        settings = self.settings
+        return SyncOptions(
+            master=self.master,
+            storage=self.storage,
+            delete_packages=settings.delete_packages,
+            verify_existing=verify,
+            formats=PAGE_FORMATS[settings.simple_format],
+            core_metadata=settings.core_metadata,
+            json=settings.json,
+            root_uri=settings.root_uri,
+            release_files=settings.release_files,
+        )
+
+    def _marker(self) -> str:
+        """What the pages depend on beyond the master's data (state.StateFiles.options)."""
+        return self._options(False).marker
+
     # -- the global index --------------------------------------------------------------------
 
     def _write_index(self, touched: Iterable[str]) -> None:
-        changes = {
-            normalize(name): name if self.storage.web_exists(project_page(name)) else None for name in touched
-        }
-        old = self.storage.read_web_blocks(INDEX)
-        try:
-            if old is None:
-                raise ValueError("there is none yet")
-            self.storage.write_web(INDEX, _encoded(merge_index(old, changes)))
-        except ValueError as reason:
-            logger.info("Rebuilding the global index from web/simple/: %s", reason)
-            entries = {name: name for name in self.storage.list_web_dirs("simple")}
-            entries.update(changes)  # type: ignore[arg-type]
-            listed = sorted((key, value) for key, value in entries.items() if value is not None)
-            self.storage.write_web(INDEX, _encoded(render_index(listed)))
-        self.storage.write_web("last-modified", [time.strftime("%Y%m%dT%H:%M:%S\n", time.gmtime()).encode()])
-
-
-def _encoded(parts: Iterable[str], batch: int = 1 << 20) -> Iterator[bytes]:
-    """UTF-8 in batches of about 1 MB: one write per line would dominate a 740,000-line index."""
-    buffer: list[str] = []
-    size = 0
-    for part in parts:
-        buffer.append(part)
-        size += len(part)
-        if size >= batch:
-            yield "".join(buffer).encode("utf-8")
-            buffer.clear()
-            size = 0
-    yield "".join(buffer).encode("utf-8")
+        formats = PAGE_FORMATS[self.settings.simple_format]
+        write_global_index(self.storage, project_changes(self.storage, touched), formats)
 
 
 def _sync_safely(name: str, serial: int, options: SyncOptions) -> ProjectResult:

@@ -11,7 +11,7 @@ from typing import Optional
 
 from packaging.utils import NormalizedName, canonicalize_name
 
-__all__ = ["ProjectMetadata", "ReleaseFile", "normalize"]
+__all__ = ["ProjectMetadata", "ProjectPage", "ReleaseFile", "normalize"]
 
 
 def normalize(name: str) -> NormalizedName:
@@ -38,6 +38,9 @@ class ReleaseFile:
     yanked: bool = False  # PEP 592
     yanked_reason: Optional[str] = None
     upload_time: Optional[str] = None  # PEP 700
+    version: Optional[str] = None  # the JSON API's release key, else parsed from the filename
+    core_metadata_sha256: Optional[str] = None  # PEP 658/714: {url}.metadata exists with this hash
+    provenance_url: Optional[str] = None  # PEP 740: where the master serves the provenance object
 
 
 @dataclass(frozen=True)
@@ -47,3 +50,33 @@ class ProjectMetadata:
     name: str
     serial: int
     files: tuple[ReleaseFile, ...]
+    versions: tuple[str, ...] = ()  # PEP 700: every version, also those without files
+    status: Optional[str] = None  # PEP 792: active, archived, deprecated or quarantined
+    status_reason: Optional[str] = None
+    info_json: Optional[str] = None  # the JSON API's "info" object, kept as text for the json copy
+
+    @property
+    def quarantined(self) -> bool:
+        """PEP 792: a quarantined project's files must not be installable from the mirror."""
+        return self.status == "quarantined"
+
+
+@dataclass(frozen=True)
+class ProjectPage:
+    """What the mirror publishes for one project: the single value that renders as the HTML page,
+    the PEP 691 JSON page and the JSON API copy, so the three can never disagree.
+
+    ``files`` pairs each file with its path under web/; a file carries ``core_metadata_sha256`` and
+    ``provenance_url`` only when the mirror serves them. ``base`` says where links point: "" relative
+    (the mirror can be served under any prefix), an absolute ``root_uri``, or None for the master's own
+    URLs (``release-files = false``).
+    """
+
+    name: str
+    serial: int
+    files: tuple[tuple[str, ReleaseFile], ...]
+    versions: tuple[str, ...] = ()
+    status: Optional[str] = None  # PEP 792
+    status_reason: Optional[str] = None
+    info_json: Optional[str] = None
+    base: Optional[str] = ""

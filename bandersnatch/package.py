@@ -6,31 +6,44 @@ decides from all outcomes what the run's serial, todo and exit status are.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional
 from urllib.parse import unquote, urlsplit
 
 from .errors import (
     DigestMismatch,
     MirrorError,
+    NotFound,
     ProjectGone,
     StalePage,
     TruncatedDownload,
     UnsafePath,
 )
+from .global_index import HTML, JSON
 from .master import Master
-from .model import ReleaseFile, normalize
-from .published import read_project
-from .simple import page_files, page_serial, render_project_page
+from .model import ProjectMetadata, ProjectPage, ReleaseFile, normalize
+from .pages_json import (
+    json_page_files,
+    json_page_serial,
+    render_json_api,
+    render_project_json,
+)
+from .simple import page_files, page_serial, render_project_html
 from .storage import Storage, safe_relative
 
-__all__ = ["ProjectResult", "SyncOptions", "file_path", "project_page", "remove_project", "sync_project"]
+__all__ = [
+    "ProjectResult", "SyncOptions", "file_path", "json_api_copy", "project_folder", "project_page", "remove_project",
+    "sync_project",
+]  # fmt: skip
 
 logger = logging.getLogger(__name__)
 
 DOWNLOAD_ATTEMPTS = 3
+PAGE_HTML, PAGE_V1_HTML, PAGE_V1_JSON = "index.html", "index.v1_html", "index.v1_json"  # upstream's layout
+METADATA, PROVENANCE = ".metadata", ".provenance"  # PEP 658/714 and PEP 740, beside the file
 # PEP 508 names; anything else could not be a folder name we would dare to create.
 _VALID_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
 
@@ -59,6 +72,26 @@ class SyncOptions:
     storage: Storage
     delete_packages: bool
     verify_existing: bool  # re-hash files already published (full sync, resumed run)
+    formats: frozenset[str] = frozenset({HTML, JSON})  # simple-format: the page formats written
+    core_metadata: bool = True  # mirror PEP 658 .metadata files
+    json: bool = False  # also write web/pypi/{name}/json
+    root_uri: str = ""  # absolute prefix of file links instead of relative ones
+    release_files: bool = True  # false: pages only, the files stay on the master
+
+    @property
+    def marker(self) -> str:
+        """What the pages depend on beyond the master's data, for the ``options`` state file: a change
+        re-checks every project once (writing missing formats, fetching missing .metadata)."""
+        formats = "+".join(sorted(self.formats))
+        return (
+            f"pages={formats} core-metadata={self.core_metadata} json={self.json} "
+            f"root_uri={self.root_uri or '-'} release-files={self.release_files}"
+        )
+
+    @property
+    def base(self) -> Optional[str]:
+        """Where pages link files (ProjectPage.base): the master's URLs only when files stay there."""
+        return None if not self.release_files and not self.root_uri else self.root_uri
 
 
 def check_name(name: str) -> str:
@@ -67,9 +100,14 @@ def check_name(name: str) -> str:
     return name
 
 
+def project_folder(name: str) -> str:
+    """The folder of a project's pages, relative to web/."""
+    return f"simple/{normalize(check_name(name))}"
+
+
 def project_page(name: str) -> str:
-    """The page of a project, relative to web/."""
-    return f"simple/{normalize(check_name(name))}/index.html"
+    """The HTML page of a project, relative to web/."""
+    return f"{project_folder(name)}/{PAGE_HTML}"
 
 
 def file_path(release: ReleaseFile) -> str:
@@ -98,7 +136,7 @@ def sync_project(name: str, serial: int, options: SyncOptions) -> ProjectResult:
             logger.info("Keeping %s although the master deleted it (delete-packages = false)", name)
             return ProjectResult(name, serial)
         logger.info("Deleting %s: the master no longer has it", name)
-        remove_project(name, options.storage)
+        remove_project(name, options.storage, options.root_uri)
         return ProjectResult(name, serial, deleted=True)
     except StalePage as error:  # the runbook's line, which names the project itself
         return ProjectResult(name, serial, str(error), downloads.files, downloads.bytes)
@@ -114,25 +152,120 @@ class _Downloads:
     files: int = 0
     bytes: int = 0
 
+    def add(self, fetched: Optional[int]) -> None:
+        if fetched is not None:
+            self.files += 1
+            self.bytes += fetched
+
 
 def _sync(name: str, serial: int, options: SyncOptions, downloads: _Downloads) -> None:
-    page = project_page(name)
-    old_page = options.storage.read_web_text(page) or ""
+    folder = project_folder(name)
+    published, published_serial = _published(options.storage, folder, options.root_uri)
     # Serial 0 means "no promise from the master" (a project only we still list): then what we
     # published is the floor, so a stale CDN copy can never roll the page back.
-    metadata = options.master.project(name, serial or page_serial(old_page) or 0)
-    files = [(file_path(release), release) for release in metadata.files]  # all checked first
-    published = page_files(old_page)
-    for path, release in files:
-        fetched = _ensure_file(path, release, published.get(path) == release.sha256, options)
-        if fetched is not None:
-            downloads.files += 1
-            downloads.bytes += fetched
-    html = render_project_page(metadata.name, files, metadata.serial)
-    options.storage.write_web(page, [html.encode("utf-8")])
-    if options.delete_packages:
+    metadata = options.master.project(name, serial or published_serial or 0)
+    releases = () if metadata.quarantined else metadata.files  # PEP 792: nothing installable
+    files = [(file_path(release), release) for release in releases]  # all checked first
+    served = tuple(
+        (path, _serve(path, release, published.get(path) == release.sha256, options, downloads))
+        for path, release in files
+    )
+    page = ProjectPage(
+        name=metadata.name, serial=metadata.serial, files=served, versions=_versions(metadata),
+        status=metadata.status, status_reason=metadata.status_reason, info_json=metadata.info_json,
+        base=options.base,
+    )  # fmt: skip
+    _publish(folder, page, options)
+    if options.delete_packages or metadata.quarantined:
         for path in published.keys() - {path for path, _ in files}:
             _remove_file(path, options.storage)
+
+
+def _versions(metadata: ProjectMetadata) -> tuple[str, ...]:
+    """PEP 700: every version, and every file's version among them."""
+    versions = dict.fromkeys(metadata.versions)
+    versions.update(dict.fromkeys(f.version for f in metadata.files if f.version))
+    return tuple(versions)
+
+
+def _published(storage: Storage, folder: str, root_uri: str) -> tuple[dict[str, str], Optional[int]]:
+    """The files (path: sha256) and serial of the project's pages as the last sync wrote them."""
+    text = storage.read_web_text(f"{folder}/{PAGE_V1_JSON}")
+    if text is not None:
+        return json_page_files(text, root_uri), json_page_serial(text)
+    text = storage.read_web_text(f"{folder}/{PAGE_HTML}") or ""
+    return page_files(text, root_uri), page_serial(text)
+
+
+def _publish(folder: str, page: ProjectPage, options: SyncOptions) -> None:
+    """Write the page in every configured format, and drop those of formats no longer configured."""
+    storage = options.storage
+    if HTML in options.formats:
+        body = render_project_html(page).encode("utf-8")
+        storage.write_web(f"{folder}/{PAGE_HTML}", [body])
+        storage.write_web(f"{folder}/{PAGE_V1_HTML}", [body])
+    else:
+        storage.remove_web_file(f"{folder}/{PAGE_HTML}")
+        storage.remove_web_file(f"{folder}/{PAGE_V1_HTML}")
+    if JSON in options.formats:
+        storage.write_web(f"{folder}/{PAGE_V1_JSON}", [render_project_json(page).encode("utf-8")])
+    else:
+        storage.remove_web_file(f"{folder}/{PAGE_V1_JSON}")
+    copy = json_api_copy(page.name)
+    if options.json and page.status != "quarantined":  # PyPI's JSON API has no quarantined project
+        storage.write_web(copy, [render_json_api(page).encode("utf-8")])
+    else:
+        storage.remove_web_file(copy)
+
+
+def json_api_copy(name: str) -> str:
+    """Where ``json = true`` puts the project's JSON API copy, relative to web/."""
+    return f"pypi/{normalize(check_name(name))}/json"
+
+
+def _serve(
+    path: str, release: ReleaseFile, listed: bool, options: SyncOptions, downloads: _Downloads
+) -> ReleaseFile:
+    """Mirror the file and what goes beside it; the file as the pages may then describe it."""
+    if not options.release_files:
+        return release if options.core_metadata else replace(release, core_metadata_sha256=None)
+    downloads.add(_ensure_file(path, release, listed, options))
+    size = release.size if release.size is not None else options.storage.web_size(path)
+    metadata = release.core_metadata_sha256 if options.core_metadata else None
+    if metadata:
+        metadata = _ensure_beside(path, METADATA, release.url + METADATA, metadata, options)
+    provenance = release.provenance_url
+    if provenance:
+        provenance = _ensure_beside(path, PROVENANCE, provenance, None, options) and provenance
+    return replace(release, size=size, core_metadata_sha256=metadata, provenance_url=provenance)
+
+
+def _ensure_beside(path: str, suffix: str, url: str, sha256: Optional[str], options: SyncOptions) -> Optional[str]:
+    """A PEP 658 .metadata (checked against ``sha256``) or PEP 740 .provenance beside the file.
+
+    Returns what the page may promise (the hash, or "present"). When the master has no good copy
+    (404, a hash that keeps not matching, not JSON), None: the file loses its attribute, it is
+    logged, and nothing else fails. A transient failure fails the project instead, so the next
+    run fetches it rather than leaving the attribute off until the project changes again.
+    """
+    target, storage = path + suffix, options.storage
+    if sha256 is None and storage.web_exists(target):
+        return "present"
+    if sha256 is not None and storage.file_matches(target, sha256, None, verify=True):
+        return sha256
+    try:
+        if sha256 is not None:
+            _fetch_verified(target, url, sha256, None, options)
+            return sha256
+        body = options.master.fetch_small(url)
+        if not isinstance(json.loads(body), dict):
+            raise ValueError("not a JSON object")
+        storage.write_web(target, [body])
+        return "present"
+    except (NotFound, DigestMismatch, ValueError) as error:
+        logger.warning("Not mirroring %s: %s", url, error)
+        storage.remove_web_file(target)
+        return None
 
 
 def _ensure_file(path: str, release: ReleaseFile, listed: bool, options: SyncOptions) -> Optional[int]:
@@ -144,31 +277,40 @@ def _ensure_file(path: str, release: ReleaseFile, listed: bool, options: SyncOpt
     verify = options.verify_existing or not listed
     if options.storage.file_matches(path, release.sha256, release.size, verify=verify):
         return None
+    return _fetch_verified(path, release.url, release.sha256, release.size, options)
+
+
+def _fetch_verified(path: str, url: str, sha256: str, size: Optional[int], options: SyncOptions) -> int:
+    """Download ``url`` to ``path``, published only once its hash matched; a download that broke
+    off or came corrupt is tried again, up to DOWNLOAD_ATTEMPTS times. The bytes written."""
     for attempt in range(1, DOWNLOAD_ATTEMPTS):
         try:
-            return _download(path, release, options)
+            return _download(path, url, sha256, size, options)
         except (TruncatedDownload, DigestMismatch) as error:
             logger.warning("%s; retrying (%d of %d)", error, attempt, DOWNLOAD_ATTEMPTS)
-    return _download(path, release, options)
+    return _download(path, url, sha256, size, options)
 
 
-def _download(path: str, release: ReleaseFile, options: SyncOptions) -> int:
-    logger.debug("Downloading %s", release.url)
-    with options.master.stream(release.url) as chunks:
-        return options.storage.write_verified(path, chunks, release.sha256, release.size)
+def _download(path: str, url: str, sha256: str, size: Optional[int], options: SyncOptions) -> int:
+    logger.debug("Downloading %s", url)
+    with options.master.stream(url) as chunks:
+        return options.storage.write_verified(path, chunks, sha256, size)
 
 
 def _remove_file(path: str, storage: Storage) -> None:
+    """The file and what the mirror keeps beside it (.metadata, .provenance)."""
     if path.startswith("packages/"):  # our pages link nowhere else; never delete beyond that
         logger.info("Deleting %s: the master no longer lists it", path)
-        storage.remove_web_file(path)
+        for suffix in (METADATA, PROVENANCE, ""):
+            storage.remove_web_file(path + suffix)
 
 
-def remove_project(name: str, storage: Storage) -> None:
-    """Delete a project: its folder (every page form) first, so no page ever links a file that is
-    gone, then the files and ``.metadata`` its pages listed. The global index is the caller's."""
-    key = normalize(check_name(name))
-    published = read_project(storage, key)
-    storage.remove_web_tree(f"simple/{key}")
-    for item in published.files if published else ():
-        _remove_file(item.path, storage)
+def remove_project(name: str, storage: Storage, root_uri: str = "") -> None:
+    """Delete a project: its pages (every form) and JSON API copy first, so no page ever links a
+    file that is gone, then the files and what lies beside them. The global index is the caller's."""
+    folder = project_folder(name)
+    files = _published(storage, folder, root_uri)[0]
+    storage.remove_web_tree(folder)
+    storage.remove_web_tree(json_api_copy(name).rsplit("/", 1)[0])
+    for path in files:
+        _remove_file(path, storage)

@@ -1,4 +1,4 @@
-"""The simple index pages (PEP 503, 592, 629): pure functions from values to HTML and back.
+"""The HTML simple index pages (PEP 503, 592, 629, 658, 714, 740, 792): pure functions from values to HTML and back.
 
 The mirror reads its own pages again to learn what it published before (which files a project had,
 which projects the global index lists), so parsing lives beside rendering and the two are tested
@@ -12,69 +12,118 @@ import re
 from typing import Iterable, Iterator, Mapping, Optional
 from urllib.parse import quote, unquote
 
-from .model import ReleaseFile
+from .blockmerge import LineFormat, merge_lines
+from .model import ProjectPage, ReleaseFile
+
+REPOSITORY_VERSION = "1.1"  # PEP 629; 1.1 announces PEP 700 fields in the JSON form
 
 __all__ = [
+    "PAGE_PREFIX",
     "REPOSITORY_VERSION",
+    "api_version",
+    "file_href",
     "merge_index",
     "page_files",
     "page_links",
     "page_serial",
     "parse_index_line",
+    "provenance_href",
     "render_index",
+    "render_project_html",
     "render_project_page",
 ]
 
-REPOSITORY_VERSION = "1.1"  # PEP 629; 1.1 announces PEP 700 fields in the JSON form
 _HEAD = (
     '<!DOCTYPE html>\n<html><head><meta name="pypi:repository-version" content="{version}">'
-    "<title>{title}</title></head>\n"
+    "{extra}<title>{title}</title></head>\n"
 )
 _TAG = re.compile(r"<a ([^>]*)>")
 _ATTRIBUTE = re.compile(r'([a-z-]+)="([^"]*)"')
 _SERIAL = re.compile(r"<!--SERIAL (\d+)-->")
-_PAGE_PREFIX = "../../"
+PAGE_PREFIX = "../../"  # from simple/{name}/ (and pypi/{name}/json) back to web/
 
 
-def _file_link(path: str, release: ReleaseFile) -> str:
-    href = f"{_PAGE_PREFIX}{quote(path)}#sha256={release.sha256}"
+def api_version(page: ProjectPage) -> str:
+    """PEP 629/691: announce only what the page emits (PEP 700: 1.1, PEP 740: 1.3, PEP 792: 1.4)."""
+    if page.status:
+        return "1.4"
+    return "1.3" if any(release.provenance_url for _, release in page.files) else REPOSITORY_VERSION
+
+
+def file_href(page: ProjectPage, path: str, release: ReleaseFile) -> str:
+    """Where the page links a file: relative, under root_uri, or at the master (release-files = false)."""
+    if page.base is None:
+        return release.url
+    return f"{page.base + '/' if page.base else PAGE_PREFIX}{quote(path)}"
+
+
+def provenance_href(page: ProjectPage, path: str, release: ReleaseFile) -> Optional[str]:
+    """PEP 740: the mirror's copy beside the file, or the master's where files stay there."""
+    if release.provenance_url is None or page.base is None:
+        return release.provenance_url
+    return file_href(page, path, release) + ".provenance"
+
+
+def _file_link(page: ProjectPage, path: str, release: ReleaseFile) -> str:
+    href = f"{file_href(page, path, release)}#sha256={release.sha256}"
     attributes = [f'href="{html.escape(href)}"']
     if release.requires_python:
         attributes.append(f'data-requires-python="{html.escape(release.requires_python)}"')
     if release.yanked:  # PEP 592: a yanked file is never listed without its marker
         attributes.append(f'data-yanked="{html.escape(release.yanked_reason or "")}"')
+    if release.core_metadata_sha256:  # PEP 714's name and PEP 658's, for older clients
+        digest = f"sha256={release.core_metadata_sha256}"
+        attributes.append(f'data-core-metadata="{digest}" data-dist-info-metadata="{digest}"')
+    provenance = provenance_href(page, path, release)
+    if provenance:
+        attributes.append(f'data-provenance="{html.escape(provenance)}"')
     return f"<a {' '.join(attributes)}>{html.escape(release.filename)}</a><br/>\n"
 
 
-def render_project_page(name: str, files: Iterable[tuple[str, ReleaseFile]], serial: int) -> str:
-    """A project's page; ``files`` pairs each release file with its path relative to web/.
+def _status_meta(page: ProjectPage) -> str:
+    """PEP 792's meta tags; nothing for a project without a status."""
+    if not page.status:
+        return ""
+    meta = f'<meta name="pypi:project-status" content="{html.escape(page.status)}">'
+    if page.status_reason:
+        meta += f'<meta name="pypi:project-status-reason" content="{html.escape(page.status_reason)}">'
+    return meta
 
-    Links are relative so the mirror can be served under any prefix.
-    """
-    title = f"Links for {html.escape(name)}"
-    parts = [_HEAD.format(version=REPOSITORY_VERSION, title=title), f"<body><h1>{title}</h1>\n"]
-    parts.extend(_file_link(path, release) for path, release in files)
-    parts.append(f"</body></html>\n<!--SERIAL {serial}-->\n")
+
+def render_project_html(page: ProjectPage) -> str:
+    """A project's PEP 503 page (HTML5, the form PEP 833 freezes)."""
+    title = f"Links for {html.escape(page.name)}"
+    head = _HEAD.format(version=api_version(page), extra=_status_meta(page), title=title)
+    parts = [head, f"<body><h1>{title}</h1>\n"]
+    parts.extend(_file_link(page, path, release) for path, release in page.files)
+    parts.append(f"</body></html>\n<!--SERIAL {page.serial}-->\n")
     return "".join(parts)
 
 
-def page_links(page: str) -> Iterator[tuple[str, str, Optional[str]]]:
+def render_project_page(name: str, files: Iterable[tuple[str, ReleaseFile]], serial: int) -> str:
+    """The HTML page of a project whose files are linked relatively (tests and benchmarks)."""
+    return render_project_html(ProjectPage(name=name, serial=serial, files=tuple(files)))
+
+
+def page_links(page: str, base: str = "") -> Iterator[tuple[str, str, Optional[str]]]:
     """(path relative to web/, sha256, sha256 of its PEP 658 ``.metadata`` or None) of each file
-    a page we rendered links to; links outside the mirror (another host, root_uri) are skipped."""
+    a page we rendered links to under ``base`` (root_uri, or relative links when empty); links
+    elsewhere (the master's files when release-files = false) are skipped."""
+    prefix = base + "/" if base else PAGE_PREFIX
     for match in _TAG.finditer(page):
         attributes = dict(_ATTRIBUTE.findall(match.group(1)))
         location, _, fragment = html.unescape(attributes.get("href", "")).partition("#")
-        if not location.startswith(_PAGE_PREFIX):
+        if not location.startswith(prefix):
             continue
         digest = fragment[len("sha256=") :] if fragment.startswith("sha256=") else ""
         metadata = html.unescape(attributes.get("data-core-metadata", ""))
         metadata_digest = metadata[len("sha256=") :] if metadata.startswith("sha256=") else None
-        yield unquote(location[len(_PAGE_PREFIX) :]), digest, metadata_digest
+        yield unquote(location[len(prefix) :]), digest, metadata_digest
 
 
-def page_files(page: str) -> dict[str, str]:
-    """{path relative to web/: sha256} of the files a page we rendered links to."""
-    return {path: digest for path, digest, _ in page_links(page)}
+def page_files(page: str, base: str = "") -> dict[str, str]:
+    """{path relative to web/: sha256} of the files a page we rendered links to (see page_links)."""
+    return {path: digest for path, digest, _ in page_links(page, base)}
 
 
 def page_serial(page: str) -> Optional[int]:
@@ -86,7 +135,7 @@ def _project_line(normalized: str, display: str) -> str:
     return f'<a href="{html.escape(normalized)}/">{html.escape(display)}</a><br/>\n'
 
 
-_INDEX_HEAD = _HEAD.format(version=REPOSITORY_VERSION, title="Simple index") + "<body>\n"
+_INDEX_HEAD = _HEAD.format(version=REPOSITORY_VERSION, extra="", title="Simple index") + "<body>\n"
 _INDEX_TAIL = "</body></html>\n"
 
 
@@ -117,70 +166,26 @@ def _index_key(line: str) -> Optional[str]:
     return html.unescape(key) if "&" in key else key
 
 
-class _Merge:
-    """One merge: the sorted changes still to place, and the last project key passed."""
-
-    def __init__(self, changes: Mapping[str, Optional[str]]) -> None:
-        self.pending = sorted(changes.items())
-        self.position = 0
-        self.previous = ""
-
-    def block(self, lines: list[str]) -> Iterator[str]:
-        """A block of project lines with the changes that fall into it; the runs between changes
-        pass through as single strings, found by binary search."""
-        first, last = _index_key(lines[0]), _index_key(lines[-1])
-        if first is None or last is None or first <= self.previous or last < first:
-            raise ValueError(f"global index not sorted or damaged near {lines[0][:80]!r}")
-        start = 0
-        while self.position < len(self.pending) and self.pending[self.position][0] <= last:
-            name, display = self.pending[self.position]
-            self.position += 1
-            split = _first_at_or_after(lines, start, name)
-            yield "".join(lines[start:split])
-            if display is not None:
-                yield _project_line(name, display)
-            start = split + (_index_key(lines[split]) == name)
-        yield "".join(lines[start:])
-        self.previous = last
-
-    def rest(self) -> Iterator[str]:
-        for name, display in self.pending[self.position :]:
-            if display is not None:
-                yield _project_line(name, display)
+def _terminated(line: str) -> str:
+    return line if line.endswith("\n") else line + "\n"
 
 
-def _first_at_or_after(lines: list[str], start: int, name: str) -> int:
-    low, high = start, len(lines) - 1  # the last line's key is >= name
-    while low < high:
-        middle = (low + high) // 2
-        if (_index_key(lines[middle]) or "") < name:
-            low = middle + 1
-        else:
-            high = middle
-    return low
+_INDEX_LINES: LineFormat[str] = LineFormat(_index_key, _project_line, _terminated)
+
+
+def _checked_head(blocks: Iterable[list[str]], head: str) -> Iterator[list[str]]:
+    for number, lines in enumerate(blocks):
+        if number == 0 and "".join(lines[: head.count("\n")]) != head:
+            raise ValueError("the page was not written by this bandersnatch")
+        yield lines
 
 
 def merge_index(old_blocks: Iterable[list[str]], changes: Mapping[str, Optional[str]]) -> Iterator[str]:
     """The global index page with ``changes`` ({normalized: display, or None to drop}) applied.
 
-    The old index arrives in blocks of lines and only the changed projects are parsed and
-    rendered; everything between them is copied as it is, which keeps the end of an incremental
-    run cheap on a 740,000-project mirror. Raises ValueError when the old index is not one we wrote
-    (another head, not sorted): the caller then rebuilds it.
+    Raises ValueError when the old index is not one we wrote (another head, not sorted): the
+    caller then rebuilds it.
     """
-    merge = _Merge(changes)
-    head_lines = _INDEX_HEAD.count("\n")
     yield _INDEX_HEAD
-    for number, lines in enumerate(old_blocks):
-        if number == 0:
-            if "".join(lines[:head_lines]) != _INDEX_HEAD:
-                raise ValueError("the global index was not written by this bandersnatch")
-            lines = lines[head_lines:]
-        while lines and not lines[-1].startswith('<a href="'):
-            lines = lines[:-1]  # the tail of the page
-        if lines:
-            if not lines[-1].endswith("\n"):
-                lines[-1] += "\n"
-            yield from merge.block(lines)
-    yield from merge.rest()
+    yield from merge_lines(_checked_head(old_blocks, _INDEX_HEAD), changes, _INDEX_LINES, _INDEX_HEAD.count("\n"))
     yield _INDEX_TAIL

@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 
 GENERATION = "1"  # the on-disk format; a different value (or none) forces a full sync
 STATUS, TODO, DONE, GENERATION_FILE, LAST_RUN = "status", "todo", "todo.done", "generation", "last-run.json"
+OPTIONS = "options"  # the page and filter options the published pages were made with
 
 
 def utc_stamp(seconds: Optional[float] = None) -> str:
@@ -152,17 +153,24 @@ class StateFiles:
     def done(self) -> set[tuple[str, int]]:
         return parse_done(self.storage.read_state(DONE))
 
-    def start(self, plan: Plan, full: bool) -> None:
+    def options(self) -> Optional[str]:
+        text = self.storage.read_state(OPTIONS)
+        return None if text is None else text.strip()
+
+    def start(self, plan: Plan, full: bool, options: str) -> None:
         """Record the run's work before doing any of it, so a killed run is resumed, not forgotten.
 
         The journal goes after the new todo is in place: the todo already leaves out what the
-        journal said was done.
+        journal said was done. The options go last: once the todo holds every project they
+        affect, the change is owed work like any other.
         """
         if full:
             self.storage.remove_state(STATUS)
             self.storage.write_state(GENERATION_FILE, GENERATION + "\n")
         self.storage.write_state(TODO, format_todo(plan))
         self.storage.remove_state(DONE)
+        if options != self.options():
+            self.storage.write_state(OPTIONS, options + "\n")
 
     def finish(self, target: int, owed: dict[str, int]) -> None:
         """Move the status to ``target`` and keep only ``owed`` in the todo.

@@ -155,6 +155,11 @@ class Storage:
                 )
         return written
 
+    def copy_web(self, source: str, target: str) -> None:
+        """Publish a copy of a published file (index.v1_html: the same bytes as index.html)."""
+        with open(self.web_path(source), "rb") as handle, self._open_atomic(self.web_path(target)) as out:
+            shutil.copyfileobj(handle, out, HASH_CHUNK)
+
     # -- reading and checking ----------------------------------------------------------------
 
     def read_web_text(self, relative: str) -> Optional[str]:
@@ -192,6 +197,13 @@ class Storage:
             while chunk := handle.read(HASH_CHUNK):
                 digest.update(chunk)
         return digest.hexdigest() == sha256.lower()
+
+    def web_size(self, relative: str) -> Optional[int]:
+        """A published file's size, or None when it is not there."""
+        try:
+            return self.web_path(relative).stat().st_size
+        except (FileNotFoundError, NotADirectoryError):
+            return None
 
     def web_exists(self, relative: str) -> bool:
         return self.web_path(relative).exists()

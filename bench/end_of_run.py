@@ -30,6 +30,7 @@ if str(ROOT) not in sys.path:
 from bandersnatch.configuration import Settings  # noqa: E402
 from bandersnatch.mirror import Mirror  # noqa: E402
 from bandersnatch.model import ReleaseFile, normalize  # noqa: E402
+from bandersnatch.pages_json import render_root  # noqa: E402
 from bandersnatch.simple import render_index, render_project_page  # noqa: E402
 from bandersnatch.state import GENERATION  # noqa: E402
 from bandersnatch.storage import Storage  # noqa: E402
@@ -70,10 +71,11 @@ def seed(directory: Path, projects: int) -> list[str]:
     deleted = set(existing[:DELETED])
     touched = existing + [f"new-{word}-{k}" for k, word in zip(range(NEW), _WORDS * 2)]
     storage.write_web("simple/index.html", (line.encode() for line in render_index(index)))
+    roots = render_root(((key, (name, SERIAL - 1000)) for key, name in index), SERIAL - 1000)
+    storage.write_web("simple/index.v1_json", (line.encode() for line in roots))  # as a run leaves it
     for name in touched:
         if name not in deleted:
             storage.write_web(f"simple/{normalize(name)}/index.html", [_page(name, SERIAL)])
-    storage.write_state("generation", GENERATION + "\n")
     storage.write_state("status", f"{SERIAL - 1000}\n")
     listed = {key for key, _ in index} | {normalize(name) for name in touched if name not in deleted}
     _save_plan(directory, touched, len(listed - {normalize(name) for name in deleted}))

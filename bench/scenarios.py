@@ -262,5 +262,9 @@ class Bench:
 
 
 def count_files(folder: Path) -> int:
-    """Published files below ``folder`` (hidden temporary files are not published)."""
-    return sum(1 for _, _, files in os.walk(folder) for name in files if not name.startswith("."))
+    """Published release files below ``folder`` (hidden temporary files are not published; the
+    PEP 658 .metadata and PEP 740 .provenance files beside them are not release files)."""
+    return sum(
+        1 for _, _, files in os.walk(folder) for name in files
+        if not name.startswith(".") and not name.endswith((".metadata", ".provenance"))
+    )  # fmt: skip

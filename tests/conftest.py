@@ -83,12 +83,15 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def mirrored_files(web: Path) -> set[str]:
-    """Every file under web/packages/, relative to web/."""
+BESIDE = (".metadata", ".provenance")  # what the mirror keeps beside a release file (PEP 658, 740)
+
+
+def mirrored_files(web: Path, beside: bool = False) -> set[str]:
+    """Every release file under web/packages/, relative to web/ (``beside``: their .metadata and
+    .provenance files instead)."""
     root = web / "packages"
-    return (
-        {str(path.relative_to(web)) for path in root.rglob("*") if path.is_file()} if root.exists() else set()
-    )
+    found = {str(path.relative_to(web)) for path in root.rglob("*") if path.is_file()} if root.exists() else set()
+    return {path for path in found if path.endswith(BESIDE) == beside}
 
 
 def master_tree(pypi: PyPIMaster) -> dict[str, dict[str, str]]:
@@ -101,9 +104,20 @@ def master_tree(pypi: PyPIMaster) -> dict[str, dict[str, str]]:
     }
 
 
-def assert_mirror_matches(web: Path, pypi: PyPIMaster) -> None:
+def metadata_tree(pypi: PyPIMaster) -> dict[str, str]:
+    """{path of a .metadata file relative to web/: sha256} for every file the master offers one for."""
+    return {
+        unquote(urlsplit(entry["url"]).path)[1:] + ".metadata": entry["core-metadata"]["sha256"]
+        for name in pypi.projects()
+        for entry in pypi.files(name)
+        if entry["core-metadata"]
+    }
+
+
+def assert_mirror_matches(web: Path, pypi: PyPIMaster, dropped: frozenset[str] = frozenset()) -> None:
     """The tree is exactly the master's: every project page lists the master's files with their
-    hashes, every file has those bytes, and nothing else (no stray or temporary file) is there."""
+    hashes, every file has those bytes, and nothing else (no stray or temporary file) is there.
+    ``dropped``: .metadata files the run said it could not get a good copy of (they may be absent)."""
     tree = master_tree(pypi)
     for project, files in tree.items():
         assert page_files((web / "simple" / project / "index.html").read_text(encoding="utf-8")) == files, (
@@ -111,7 +125,9 @@ def assert_mirror_matches(web: Path, pypi: PyPIMaster) -> None:
         )
     expected = {path: sha for files in tree.values() for path, sha in files.items()}
     assert mirrored_files(web) == set(expected)
-    for path, sha in expected.items():
+    metadata = {path: sha for path, sha in metadata_tree(pypi).items() if path not in dropped}  # PEP 658
+    assert mirrored_files(web, beside=True) - dropped == set(metadata)
+    for path, sha in {**expected, **metadata}.items():
         assert sha256_of(web / path) == sha, path
     assert sorted(p.name for p in (web / "simple").iterdir() if p.is_dir()) == sorted(tree)
     index = (web / "simple" / "index.html").read_text(encoding="utf-8")

@@ -237,6 +237,11 @@ class _File:
     requires_python: str | None = None
     yanked: bool = False
     yanked_reason: str | None = None
+    metadata_sha256: str | None = None  # PEP 658: served at {url}.metadata (wheels)
+    provenance: str | None = None  # PEP 740: the provenance URL, listed only in PEP 691 pages
+
+    def _core_metadata(self) -> Any:
+        return {"sha256": self.metadata_sha256} if self.metadata_sha256 else False
 
     def as_json(self) -> dict[str, Any]:
         """The file as in PyPI's JSON API (`releases` / `urls`)."""
@@ -245,7 +250,7 @@ class _File:
             "size": self.blob.size, "requires_python": self.requires_python, "yanked": self.yanked,
             "yanked_reason": self.yanked_reason, "upload_time_iso_8601": self.upload_time,
             "packagetype": self.packagetype, "python_version": "source" if self.packagetype == "sdist" else "py3",
-            "core-metadata": False, "data-dist-info-metadata": False,
+            "core-metadata": self._core_metadata(), "data-dist-info-metadata": self._core_metadata(),
         }
 
     def as_simple(self) -> dict[str, Any]:
@@ -254,7 +259,8 @@ class _File:
             "filename": self.filename, "url": self.url, "hashes": {"sha256": self.blob.digests["sha256"]},
             "requires-python": self.requires_python, "yanked": (self.yanked_reason or True) if self.yanked else False,
             "size": self.blob.size, "upload-time": self.upload_time,
-            "core-metadata": False, "data-dist-info-metadata": False,
+            "core-metadata": self._core_metadata(), "data-dist-info-metadata": self._core_metadata(),
+            "provenance": self.provenance,
         }
 
 
@@ -280,6 +286,12 @@ class _Snapshot:
 class _Project:
     current: _Snapshot
     previous: _Snapshot | None = None
+    status: str | None = None  # PEP 792; as on PyPI, setting it moves no serial
+    status_reason: str | None = None
+
+    @property
+    def quarantined(self) -> bool:
+        return self.status == "quarantined"
 
 
 @dataclass
@@ -548,6 +560,7 @@ class PyPIMaster:
             releases = dict(project.current.releases)
             version, gone = next((v, f) for v, files in releases.items() for f in files if f.filename == filename)
             self._paths.pop(unquote(urlsplit(gone.url).path), None)
+            self._paths.pop(unquote(urlsplit(gone.url).path) + ".metadata", None)
             releases[version] = tuple(f for f in releases[version] if f is not gone)
             self._append(project, version, f"remove file {filename}")
             self._commit(project, releases)
@@ -557,8 +570,17 @@ class PyPIMaster:
             project = self._projects[normalize(name)]
             for f in project.current.files():
                 self._paths.pop(unquote(urlsplit(f.url).path), None)
+                self._paths.pop(unquote(urlsplit(f.url).path) + ".metadata", None)
             self._append(project, None, "remove project")
             self._commit(project, {}, removed=True)
+
+    def unyank(self, name: str, version: str) -> None:
+        with self._lock:
+            project = self._projects[normalize(name)]
+            releases = dict(project.current.releases)
+            releases[version] = tuple(replace(f, yanked=False, yanked_reason=None) for f in releases[version])
+            self._append(project, version, "unyank release")
+            self._commit(project, releases)
 
     def yank(self, name: str, version: str, reason: str = "") -> None:
         with self._lock:
@@ -567,6 +589,32 @@ class PyPIMaster:
             releases[version] = tuple(replace(f, yanked=True, yanked_reason=reason or None) for f in releases[version])
             self._append(project, version, "yank release")
             self._commit(project, releases)
+
+    def set_status(self, name: str, status: str | None, reason: str | None = None) -> None:
+        """PEP 792 (archived, deprecated, quarantined; None: active). As on PyPI no serial moves, except
+        that quarantine and its release are logged so mirrors learn of them."""
+        with self._lock:
+            project = self._projects[normalize(name)]
+            was_quarantined = project.quarantined
+            project.status, project.status_reason = status, reason
+            if project.quarantined or was_quarantined:
+                self._append(project, None, f"project status {status}")
+                self._commit(project, dict(project.current.releases))
+
+    def attest(self, name: str, filename: str, provenance: dict[str, Any] | None = None) -> str:
+        """PEP 740: publish a provenance object for the file, as PyPI's integrity API; returns its URL."""
+        with self._lock:
+            project = self._projects[normalize(name)]
+            releases = dict(project.current.releases)
+            version, old = next((v, f) for v, files in releases.items() for f in files if f.filename == filename)
+            path = f"/integrity/{quote(project.current.name)}/{quote(version)}/{quote(filename)}/provenance"
+            body = json.dumps(provenance or {"version": 1, "attestation_bundles": []}).encode()
+            self._paths[unquote(path)] = _Blob.stored(body)
+            releases[version] = tuple(replace(f, provenance=self.url + path) if f is old else f
+                                      for f in releases[version])
+            self._append(project, version, f"attest {filename}")
+            self._commit(project, releases)
+            return self.url + path
 
     # --------------------------------------------------------------------------------------- faults
     def fail(self, path_prefix: str, status: int = 500, times: int | None = 1,
@@ -627,7 +675,13 @@ class PyPIMaster:
         digest = blob.digests["blake2b_256"]
         path = f"/packages/{digest[:2]}/{digest[2:4]}/{digest[4:]}/{spec.filename}"
         self._paths[path] = blob
-        return _File(spec.filename, self.url + quote(path), blob, packagetype, _iso(serial), requires_python)
+        metadata_sha256 = None
+        if spec.filename.endswith(".whl"):  # PEP 658: as PyPI, the wheel's METADATA beside it
+            metadata = _Blob.stored(_metadata(project.current.name, version).encode())
+            self._paths[path + ".metadata"] = metadata
+            metadata_sha256 = metadata.digests["sha256"]
+        return _File(spec.filename, self.url + quote(path), blob, packagetype, _iso(serial), requires_python,
+                     metadata_sha256=metadata_sha256)
 
     def _project(self, name: str) -> _Project:
         """The project, created as 'never existed' on first use; its first spelling is its display name."""
@@ -686,7 +740,10 @@ class PyPIMaster:
         if method not in ("GET", "HEAD"):
             return _NOT_FOUND
         if json_route:
-            return self._project_json(unquote(json_route.group(1)))
+            name = unquote(json_route.group(1))
+            if name != normalize(name):  # as PyPI: one canonical URL per project
+                return _Response.of(301, b"", "text/plain", Location=f"/pypi/{quote(normalize(name))}/json")
+            return self._project_json(name)
         as_json = _wants_json(headers.get("Accept", ""))
         if path == "/simple/":
             return self._simple_root(as_json)
@@ -711,7 +768,7 @@ class PyPIMaster:
         with self._lock:
             project = self._projects.get(key)
             snap = project and (project.previous if key in self._stale else project.current)
-        if not snap or snap.removed:
+        if not snap or snap.removed or project.quarantined:  # PyPI: no JSON API for a quarantined project
             return _NOT_FOUND
         releases = {v: [f.as_json() for f in files] for v, files in snap.releases.items()}
         latest = snap.latest()
@@ -737,14 +794,18 @@ class PyPIMaster:
         if name != key:  # as PyPI: one canonical URL per project
             return _Response.of(301, b"", "text/plain", Location=f"/simple/{quote(key)}/")
         with self._lock:
-            snap = self._projects[key].current if key in self._projects else None
-        if not snap or snap.removed:
+            project = self._projects.get(key)
+            snap = project.current if project else None
+        if not project or not snap or snap.removed:
             return _NOT_FOUND
+        files = [] if project.quarantined else snap.files()  # PEP 792: nothing installable
         if as_json:
-            doc = {"meta": {"api-version": "1.1", "_last-serial": snap.serial}, "name": key,
-                   "files": [f.as_simple() for f in snap.files()], "versions": list(snap.releases)}
+            doc: dict[str, Any] = {"meta": {"api-version": "1.4", "_last-serial": snap.serial}, "name": key,
+                                   "files": [f.as_simple() for f in files], "versions": list(snap.releases)}
+            if project.status:
+                doc["project-status"] = {"status": project.status, "reason": project.status_reason}
             return _Response.json(doc, SIMPLE_JSON, snap.serial)
-        links = "".join(_html_link(f) for f in snap.files())
+        links = "".join(_html_link(f) for f in files)
         page = _html_page(f"Links for {snap.name}", links, snap.serial)
         return _Response.of(200, page, "text/html; charset=utf-8", snap.serial)
 
@@ -759,6 +820,8 @@ def _html_link(f: _File) -> str:
         attrs += f' data-requires-python="{html.escape(f.requires_python)}"'
     if f.yanked:
         attrs += f' data-yanked="{html.escape(f.yanked_reason or "")}"'
+    if f.metadata_sha256:
+        attrs += f' data-core-metadata="sha256={f.metadata_sha256}" data-dist-info-metadata="sha256={f.metadata_sha256}"'
     return f"    <a{attrs}>{html.escape(f.filename)}</a><br />\n"
 
 

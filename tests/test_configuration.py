@@ -89,10 +89,36 @@ def test_unreadable_config_is_one_line(tmp_path: Path) -> None:
 
 
 def test_unsupported_and_unknown_keys_warn(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    text = GOOD + "hash-index = false\nroot_uri = https://x\ncolour = blue\n[plugins]\nenabled = allowlist_project\n[x]\n"
+    text = GOOD + "hash-index = false\ndigest_name = sha256\ncolour = blue\n[plugins]\nenabled = allowlist_project\n[x]\n"
     with caplog.at_level(logging.WARNING):
         load_settings(write(tmp_path, text))
     assert "[mirror] hash-index: not supported yet, ignored" in caplog.text
-    assert "[mirror] root-uri: not supported yet, ignored" in caplog.text
+    assert "[mirror] digest-name: not supported yet, ignored" in caplog.text
     assert "[mirror] colour: unknown key, ignored" in caplog.text
     assert "[x]: unknown section, ignored" in caplog.text and "[plugins]" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        ("", {"simple_format": "ALL", "core_metadata": True, "json": False, "root_uri": "", "release_files": True}),
+        ("simple-format = json\ncore-metadata = false\njson = true\nroot_uri = https://m.example/\n"
+         "release-files = false\n",
+         {"simple_format": "JSON", "core_metadata": False, "json": True, "root_uri": "https://m.example",
+          "release_files": False}),
+    ],
+)  # fmt: skip
+def test_index_keys_are_honoured(tmp_path, lines: str, expected: dict) -> None:
+    path = tmp_path / "c.conf"
+    path.write_text(GOOD + lines)
+    settings = load_settings(path)
+    assert {key: getattr(settings, key) for key in expected} == expected
+
+
+@pytest.mark.parametrize(("line", "message"), [("simple-format = XML", "expected ALL, HTML or JSON"),
+                                               ("root_uri = /relative", "expected a URL")])  # fmt: skip
+def test_bad_index_keys_are_one_line(tmp_path, line: str, message: str) -> None:
+    path = tmp_path / "c.conf"
+    path.write_text(GOOD + line + "\n")
+    with pytest.raises(ConfigError, match=message):
+        load_settings(path)

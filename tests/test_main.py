@@ -11,6 +11,7 @@ import pytest
 
 from bandersnatch import __version__
 from bandersnatch.configuration import default_config_text
+from bandersnatch.state import GENERATION
 from bandersnatch.storage import Storage
 from tests.conftest import ROOT, MirrorSetup, bandersnatch_command
 
@@ -117,7 +118,7 @@ def test_a_second_run_exits_at_once_while_the_lock_is_held(mirror: MirrorSetup) 
 @pytest.mark.parametrize("content", ["garbage\n", "", "12 13\n"])
 def test_damaged_status_is_one_line_and_nothing_is_touched(mirror: MirrorSetup, content: str) -> None:
     mirror.directory.mkdir()
-    (mirror.directory / "generation").write_text("1\n")
+    (mirror.directory / "generation").write_text(GENERATION + "\n")
     (mirror.directory / "status").write_text(content)
     result = mirror.run("mirror")
     assert result.returncode == 1

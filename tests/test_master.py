@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import xmlrpc.client
 from typing import Any
 
@@ -48,6 +49,11 @@ def sleeps() -> list[float]:
 @pytest.fixture
 def client(sleeps: list[float]) -> Master:
     return Master(URL, timeout=5, session=make_session(2, backoff=0), stale_wait=0.5, sleep=sleeps.append)
+
+
+def no_pep691_pages() -> None:
+    """A master without PEP 691 pages: the JSON API alone describes the project."""
+    responses.get(re.compile(rf"{URL}/simple/.*"), status=404)
 
 
 def rpc_answer(value: Any) -> bytes:
@@ -100,7 +106,8 @@ def test_garbage_xmlrpc_is_one_upstream_error(client: Master, body: bytes) -> No
 
 @responses.activate
 def test_fresh_project_metadata_becomes_frozen_values(client: Master) -> None:
-    responses.get(f"{URL}/pypi/Foo/json", json=project_json(), headers={"X-PyPI-Last-Serial": "5"})
+    no_pep691_pages()
+    responses.get(f"{URL}/pypi/foo/json", json=project_json(), headers={"X-PyPI-Last-Serial": "5"})
     metadata = client.project("Foo", 5)
     assert metadata.name == "Foo" and metadata.serial == 5
     (release,) = metadata.files
@@ -111,12 +118,14 @@ def test_fresh_project_metadata_becomes_frozen_values(client: Master) -> None:
 
 @responses.activate
 def test_stale_page_is_purged_and_retried(client: Master, sleeps: list[float]) -> None:
-    url = f"{URL}/pypi/Foo/json"
+    no_pep691_pages()
+    no_pep691_pages()
+    url = f"{URL}/pypi/foo/json"
     responses.get(url, json=project_json(), headers={"X-PyPI-Last-Serial": "4"})
     responses.get(url, json=project_json(), headers={"X-PyPI-Last-Serial": "6"})
     responses.add("PURGE", url)
     assert client.project("Foo", 5).serial == 6
-    assert [call.request.method for call in responses.calls] == ["GET", "PURGE", "GET"]
+    assert [call.request.method for call in responses.calls] == ["GET", "PURGE", "GET", "GET"]  # + PEP 691
     assert sleeps == [0.5]
 
 
@@ -134,7 +143,8 @@ def test_stale_forever_gives_up_with_the_runbook_message(client: Master, sleeps:
 
 @responses.activate
 def test_404_means_the_project_is_gone(client: Master) -> None:
-    responses.get(f"{URL}/pypi/Foo/json", status=404, json={"message": "Not Found"})
+    no_pep691_pages()
+    responses.get(f"{URL}/pypi/foo/json", status=404, json={"message": "Not Found"})
     with pytest.raises(ProjectGone):
         client.project("Foo", 1)
 
@@ -142,8 +152,8 @@ def test_404_means_the_project_is_gone(client: Master) -> None:
 @pytest.mark.parametrize(
     ("body", "headers", "message"),
     [
-        (project_json(), {}, "no valid X-PyPI-Last-Serial"),
-        (project_json(), {"X-PyPI-Last-Serial": "abc"}, "no valid X-PyPI-Last-Serial"),
+        ({"info": {"name": "Foo"}, "releases": {}}, {}, "no serial"),
+        ({**project_json(), "last_serial": "5"}, {"X-PyPI-Last-Serial": "abc"}, "where a serial belongs"),
         ({"info": {}}, {"X-PyPI-Last-Serial": "9"}, "malformed JSON metadata"),
         (project_json("Other"), {"X-PyPI-Last-Serial": "9"}, "answered for 'Other'"),
         (project_json(digests={"sha256": "xyz"}), {"X-PyPI-Last-Serial": "9"}, "bad sha256"),
@@ -155,8 +165,9 @@ def test_404_means_the_project_is_gone(client: Master) -> None:
 def test_misbehaving_metadata_is_one_upstream_error(
     client: Master, body: Any, headers: dict, message: str
 ) -> None:
+    no_pep691_pages()
     text = body if isinstance(body, str) else json.dumps(body)
-    responses.get(f"{URL}/pypi/Foo/json", body=text, headers=headers)
+    responses.get(f"{URL}/pypi/foo/json", body=text, headers=headers)
     with pytest.raises(UpstreamUnavailable, match=message):
         client.project("Foo", 1)
 

@@ -128,7 +128,7 @@ def test_simple_html_and_pep691_json(master):
     assert page.headers["Content-Type"].startswith("text/html")
     assert page.headers["X-PyPI-Last-Serial"] == str(master.serial)
     wheel = master.files("foo-bar-baz")[0]
-    assert f'<a href="{wheel["url"]}#sha256={wheel["digests"]["sha256"]}" data-requires-python="&gt;=3.8">' in page.text
+    assert f'<a href="{wheel["url"]}#sha256={wheel["digests"]["sha256"]}" data-requires-python="&gt;=3.8"' in page.text
     assert 'data-yanked="bad &lt;build&gt;"' in page.text
     accept = {"Accept": f"{SIMPLE_JSON}, text/html;q=0.1"}
     doc = requests.get(f"{master.url}/simple/Foo.Bar_baz/", headers=accept)  # redirected to the normalized name
@@ -205,3 +205,29 @@ def test_standalone_tls_server_prints_cert_and_url_and_stops_on_sigterm():
     finally:
         process.terminate()
         assert process.wait(timeout=10) == 0
+
+
+def test_pep_658_metadata_provenance_and_project_status_as_pypi_serves_them(master):
+    master.add_release("Meta.Demo", "1.0")
+    wheel, sdist = master.files("meta-demo")
+    assert wheel["filename"].endswith(".whl") and sdist["core-metadata"] is False
+    metadata = requests.get(wheel["url"] + ".metadata").content
+    assert wheel["core-metadata"] == {"sha256": hashlib.sha256(metadata).hexdigest()}
+    assert b"Name: Meta.Demo" in metadata
+    provenance = master.attest("meta-demo", wheel["filename"])
+    accept = {"Accept": SIMPLE_JSON}
+    files = requests.get(f"{master.url}/simple/meta-demo/", headers=accept).json()["files"]
+    assert files[0]["provenance"] == provenance and requests.get(provenance).json()["version"] == 1
+    assert "provenance" not in master.files("meta-demo")[0]  # the JSON API has no provenance
+
+    moved = requests.get(f"{master.url}/pypi/Meta.Demo/json", allow_redirects=False)
+    assert moved.status_code == 301 and moved.headers["Location"] == "/pypi/meta-demo/json"
+    serial = master.serial
+    master.set_status("meta-demo", "archived", "no longer maintained")
+    assert master.serial == serial  # archiving moves no serial on PyPI
+    page = requests.get(f"{master.url}/simple/meta-demo/", headers=accept).json()
+    assert page["project-status"] == {"status": "archived", "reason": "no longer maintained"}
+    master.set_status("meta-demo", "quarantined")
+    assert requests.get(f"{master.url}/pypi/meta-demo/json").status_code == 404
+    page = requests.get(f"{master.url}/simple/meta-demo/", headers=accept).json()
+    assert page["files"] == [] and page["project-status"]["status"] == "quarantined"

@@ -299,7 +299,11 @@ def test_pip_download_requires_the_mirrors_hashes(site: Site, pip_client: Client
 def logged_downloads(access_log: Path) -> Counter:
     """{(filename, client): count} of the successful release-file GETs in nginx's own log."""
     found = (_DOWNLOAD.search(line) for line in access_log.read_text(encoding="utf-8").splitlines())
-    return Counter((unquote(match[1]), match[2].lower()) for match in found if match)
+    return Counter(
+        (unquote(match[1]), match[2].lower())
+        for match in found
+        if match and not match[1].endswith((".metadata", ".provenance"))  # PEP 658/740 beside the files
+    )
 
 
 def day_files(web: Path) -> list[tuple[str, str, str, int]]:

@@ -37,7 +37,8 @@ def test_a_journal_line_cut_short_is_skipped() -> None:
 
 def test_finish_keeps_only_the_owed_projects(tmp_path: Path) -> None:
     state = StateFiles(Storage(tmp_path))
-    state.start(Plan(20, {"a": 20, "b": 18, "c": 19}), full=True)
+    state.start(Plan(20, {"a": 20, "b": 18, "c": 19}), full=True, options="pages=html")
+    assert state.options() == "pages=html"
     state.finish(20, {"b": 18})
     assert state.status() == 20 and state.todo() == Plan(20, {"b": 18})
     assert state.done() == set()

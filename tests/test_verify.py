@@ -11,12 +11,18 @@ import pytest
 from bandersnatch.model import normalize
 from bandersnatch.published import read_project
 from bandersnatch.storage import Storage
-from tests.conftest import MirrorSetup, assert_mirror_matches, master_tree, mirrored_files
+from tests.conftest import (
+    MirrorSetup,
+    assert_mirror_matches,
+    master_tree,
+    mirrored_files,
+)
 from tests.pypi_master import PyPIMaster, generate_corpus
 
 
-def synced(pypi: PyPIMaster, mirror: MirrorSetup) -> None:
+def synced(pypi: PyPIMaster, mirror: MirrorSetup, **options: str) -> None:
     generate_corpus(pypi, 8, seed=3, files_per_project=(2, 3))
+    mirror.write_config(pypi.url, **options)
     result = mirror.run()
     assert result.returncode == 0, result.stderr
 
@@ -39,18 +45,26 @@ def owner(pypi: PyPIMaster, path: str) -> str:
     return next(normalize(n) for n in pypi.projects() if any(f["url"].endswith(quote(path)) for f in pypi.files(n)))
 
 
-def add_metadata_link(page: Path) -> str:
-    """Announce a PEP 658 .metadata file for the page's first link (which nobody wrote)."""
-    text = page.read_text(encoding="utf-8")
-    anchor = text.index("<a href=")
-    page.write_text(text[:anchor] + text[anchor:].replace(">", f' data-core-metadata="sha256={"0" * 64}">', 1))
-    return read_project(Storage(page.parent.parent.parent.parent), page.parent.name).files[0].path
+def remove_a_metadata_file(web: Path, project: str) -> str:
+    """Delete the PEP 658 .metadata file that the project's page announces for its first wheel."""
+    published = read_project(Storage(web.parent), project)
+    path = next(item.path for item in published.files if item.path.endswith(".metadata"))
+    (web / path).unlink()
+    return path
+
+
+def beside(paths: set[str], web: Path) -> set[str]:
+    """The paths and the .metadata files the mirror keeps beside them."""
+    return paths | {f"{path}.metadata" for path in paths if (web / f"{path}.metadata").exists()}
 
 
 @pytest.fixture
 def damaged(pypi: PyPIMaster, mirror: MirrorSetup) -> dict[str, tuple[str, str, str | None]]:
-    """The mirror, damaged once in each way; {case: (kind, path, project)} of what verify must name."""
-    synced(pypi, mirror)
+    """The mirror, damaged once in each way; {case: (kind, path, project)} of what verify must name.
+
+    HTML pages only: they carry no sizes, so a truncated file is a hash problem (JSON pages are
+    tested on their own below)."""
+    synced(pypi, mirror, simple_format="HTML")
     web = mirror.web
     names = sorted(normalize(name) for name in pypi.projects())
     deleted, truncated, flipped = (path_of(pypi, name) for name in names[4:7])
@@ -66,7 +80,7 @@ def damaged(pypi: PyPIMaster, mirror: MirrorSetup) -> dict[str, tuple[str, str, 
     (web / "simple" / names[0] / "index.html").unlink()
     index = web / "simple" / "index.html"
     index.write_text("".join(line for line in index.read_text().splitlines(True) if f'"{names[1]}/"' not in line))
-    linked = add_metadata_link(web / "simple" / names[2] / "index.html")
+    metadata = remove_a_metadata_file(web, names[2])
     return {
         "deleted": ("missing", deleted, owner(pypi, deleted)),
         "truncated": ("hash", truncated, owner(pypi, truncated)),
@@ -74,7 +88,7 @@ def damaged(pypi: PyPIMaster, mirror: MirrorSetup) -> dict[str, tuple[str, str, 
         "orphan": ("orphan", orphan, None),
         "missing page": ("no-page", f"simple/{names[0]}/index.html", names[0]),
         "not in index": ("not-in-index", "simple/index.html", names[1]),
-        "missing .metadata": ("missing", f"{linked}.metadata", names[2]),
+        "missing .metadata": ("missing", metadata, names[2]),
     }
 
 
@@ -85,7 +99,7 @@ def found(report: dict) -> set[tuple[str, str, str | None]]:
 def test_verify_names_each_damage_and_exits_1(pypi: PyPIMaster, mirror: MirrorSetup, damaged: dict) -> None:
     status, report = verify_json(mirror, "--hash")
     assert status == 1
-    unpaged = {("orphan", path, None) for path in master_tree(pypi)[damaged["missing page"][2]]}
+    unpaged = {("orphan", path, None) for path in beside(set(master_tree(pypi)[damaged["missing page"][2]]), mirror.web)}
     assert found(report) == set(damaged.values()) | unpaged  # a page's loss leaves its files unclaimed
     assert report["summary"] == {"missing": 2, "hash": 2, "no-page": 1, "not-in-index": 1, "orphan": 1 + len(unpaged)}
     plain = mirror.run("verify")
@@ -115,7 +129,7 @@ def test_repair_heals_each_with_only_the_needed_downloads(
     result = mirror.run("verify", "--hash", "--repair")
     assert result.returncode == 1, result.stderr  # the orphan is still there: --delete was not given
     downloads = {unquote(path)[1:] for method, path in pypi.requests if path.startswith("/packages/")}
-    assert downloads == {damaged[case][1] for case in ("deleted", "truncated", "flipped")}
+    assert downloads == {damaged[case][1] for case in ("deleted", "truncated", "flipped", "missing .metadata")}
     assert (mirror.web / damaged["orphan"][1]).exists()
     status, report = verify_json(mirror, "--hash")
     assert found(report) == {damaged["orphan"]} and status == 1
@@ -148,19 +162,16 @@ def test_delete_removes_only_orphans(pypi: PyPIMaster, mirror: MirrorSetup, dama
     assert result.returncode == 1, result.stderr  # the other problems remain
     unpaged = set(master_tree(pypi)[damaged["missing page"][2]])
     assert mirrored_files(mirror.web) == before - {damaged["orphan"][1]} - unpaged
+    assert not any((mirror.web / f"{path}.metadata").exists() for path in unpaged)
 
 
 def test_json_pages_give_sizes(mirror: MirrorSetup, pypi: PyPIMaster) -> None:
-    synced(pypi, mirror)
+    synced(pypi, mirror)  # all formats: the JSON page is read first
     name = sorted(normalize(n) for n in pypi.projects())[5]
-    files = [{"filename": f["filename"], "url": "../../" + quote(path_of_url(f["url"])), "hashes": {"sha256": f["digests"]["sha256"]},
-              "size": f["size"], "core-metadata": False} for f in pypi.files(name)]  # fmt: skip
-    page = {"meta": {"api-version": "1.1", "_last-serial": 1}, "name": name, "versions": [], "files": files}
-    (mirror.web / "simple" / name / "index.v1_json").write_text(json.dumps(page))
-    target = mirror.web / path_of_url(files[0]["url"][6:])
-    target.write_bytes(target.read_bytes() + b"x")
-    _, report = verify_json(mirror)
-    assert found(report) == {("size", path_of_url(files[0]["url"][6:]), name)}
+    path = path_of(pypi, name)
+    (mirror.web / path).write_bytes((mirror.web / path).read_bytes() + b"x")
+    _, report = verify_json(mirror)  # sizes only, no hashing
+    assert found(report) == {("size", path, name)}
 
 
 def path_of_url(url: str) -> str:
