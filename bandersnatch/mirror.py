@@ -32,6 +32,7 @@ from .package import (
     sync_project,
 )
 from .report import summary_line
+from .scope import Scope, fingerprint, plan_scope
 from .state import (
     DONE,
     LAST_RUN,
@@ -143,7 +144,8 @@ class Mirror:
             summary = RunSummary()
             work = self._accepted(((name, 0) for name in names), summary)
             known = {name for name in work if self.storage.web_exists(project_folder(name))}
-            summary.owed = self._execute(work, set(work), summary)
+            scope = plan_scope(self.settings.subset, self.master, self.storage, work)
+            summary.owed = self._execute(work, set(work), summary, scope)
             self._write_index(work)
             for name in work.keys() - known:
                 if not self.storage.web_exists(project_folder(name)):
@@ -183,7 +185,9 @@ class Mirror:
                 projects = {**self._everything(), **projects}  # changed ones keep their newer serial
         if owed:
             logger.info("%d projects owed by earlier runs are retried", len(owed))
-        work = self._accepted([*owed.items(), *projects.items()], summary)
+        scope = plan_scope(self.settings.subset, self.master, self.storage, projects)
+        asked = [*owed.items(), *projects.items(), *scope.reselected.items()]
+        work = self._scoped(self._accepted(asked, summary), scope)
         if not work:
             if todo is not None or target != status:
                 self._finish(target, {}, summary)  # only refused names changed, or the todo is done
@@ -194,9 +198,17 @@ class Mirror:
         # Re-hash existing files of a full sync and of owed work: a power loss may have left an
         # interrupted run's files at their names before their data reached the disk.
         recheck = work.keys() if status is None else owed.keys()
-        pending = self._execute(work, set(recheck), summary)
+        pending = self._execute(work, set(recheck), summary, scope)
         self._write_index(work)
         self._finish(target, pending, summary)
+
+    def _scoped(self, work: dict[str, int], scope: Scope) -> dict[str, int]:
+        """What the filters hold, and what the mirror has that they no longer hold (to be dropped,
+        without asking the master): a filtered full sync does not visit 740,000 projects."""
+        if scope.everything:
+            return work
+        local = set(self.storage.list_web_dirs("simple"))
+        return {name: serial for name, serial in work.items() if scope.holds(name) or normalize(name) in local}
 
     def _everything(self) -> dict[str, int]:
         """Every project the master lists and, to be deleted, those only the mirror still has."""
@@ -235,10 +247,12 @@ class Mirror:
 
     # -- running -----------------------------------------------------------------------------
 
-    def _execute(self, projects: dict[str, int], recheck: set[str], summary: RunSummary) -> dict[str, int]:
+    def _execute(
+        self, projects: dict[str, int], recheck: set[str], summary: RunSummary, scope: Scope
+    ) -> dict[str, int]:
         """Sync ``projects`` in the pool; the ones still owed afterwards (failed, or never started
         because stop-on-error halted the run)."""
-        options = self._options(verify=False)
+        options = self._options(verify=False, scope=scope)
         rechecking = replace(options, verify_existing=True)
         pending = dict(projects)
         journal = self.storage.open_journal(DONE)
@@ -320,9 +334,12 @@ class Mirror:
         )  # fmt: skip
         return record
 
-    def _options(self, verify: bool) -> SyncOptions:
+    def _options(self, verify: bool, scope: Optional[Scope] = None) -> SyncOptions:
         settings = self.settings
+        scoped = {} if scope is None or scope.everything else {"holds": scope.holds, "select": scope.select}
         return SyncOptions(
+            **scoped,  # type: ignore[arg-type]
+            prefetched=scope.prefetched if scope else {},
             master=self.master,
             storage=self.storage,
             delete_packages=settings.delete_packages,
@@ -335,8 +352,9 @@ class Mirror:
         )
 
     def _marker(self) -> str:
-        """What the pages depend on beyond the master's data (state.StateFiles.options)."""
-        return self._options(False).marker
+        """What the pages depend on beyond the master's data (state.StateFiles.options): the page
+        options and the filters; a change re-checks every project once."""
+        return f"{self._options(False).marker} subset={fingerprint(self.settings.subset)}"
 
     # -- the global index --------------------------------------------------------------------
 

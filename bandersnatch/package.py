@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import re
-from dataclasses import dataclass, replace
-from typing import Optional
+from dataclasses import dataclass, field, replace
+from typing import Callable, Mapping, Optional
 from urllib.parse import unquote, urlsplit
 
 from .errors import (
@@ -77,6 +77,11 @@ class SyncOptions:
     json: bool = False  # also write web/pypi/{name}/json
     root_uri: str = ""  # absolute prefix of file links instead of relative ones
     release_files: bool = True  # false: pages only, the files stay on the master
+    # Whether the mirror holds a project, and which of its files (filters, dependency closure:
+    # scope.Scope); a project it does not hold, or none of whose files it keeps, gets no page.
+    holds: Callable[[str], bool] = lambda name: True
+    select: Callable[[str, tuple[ReleaseFile, ...]], tuple[ReleaseFile, ...]] = lambda name, files: files
+    prefetched: Mapping[str, ProjectMetadata] = field(default_factory=dict)  # fetched while planning
 
     @property
     def marker(self) -> str:
@@ -161,17 +166,21 @@ class _Downloads:
 def _sync(name: str, serial: int, options: SyncOptions, downloads: _Downloads) -> None:
     folder = project_folder(name)
     published, published_serial = _published(options.storage, folder, options.root_uri)
+    if not options.holds(name):
+        return _drop(name, "it is outside the filters", published, options)
     # Serial 0 means "no promise from the master" (a project only we still list): then what we
     # published is the floor, so a stale CDN copy can never roll the page back.
-    metadata = options.master.project(name, serial or published_serial or 0)
-    releases = () if metadata.quarantined else metadata.files  # PEP 792: nothing installable
+    metadata = _metadata(name, serial or published_serial or 0, options)
+    releases = () if metadata.quarantined else options.select(metadata.name, metadata.files)
+    if metadata.files and not releases and not metadata.quarantined:
+        return _drop(name, "the filters keep none of its files", published, options)
     files = [(file_path(release), release) for release in releases]  # all checked first
     served = tuple(
         (path, _serve(path, release, published.get(path) == release.sha256, options, downloads))
         for path, release in files
     )
     page = ProjectPage(
-        name=metadata.name, serial=metadata.serial, files=served, versions=_versions(metadata),
+        name=metadata.name, serial=metadata.serial, files=served, versions=_versions(metadata, releases),
         status=metadata.status, status_reason=metadata.status_reason, info_json=metadata.info_json,
         base=options.base,
     )  # fmt: skip
@@ -181,8 +190,28 @@ def _sync(name: str, serial: int, options: SyncOptions, downloads: _Downloads) -
             _remove_file(path, options.storage)
 
 
-def _versions(metadata: ProjectMetadata) -> tuple[str, ...]:
-    """PEP 700: every version, and every file's version among them."""
+def _drop(name: str, reason: str, published: Mapping[str, str], options: SyncOptions) -> None:
+    """A project the mirror does not hold gets no page (and no index entry); its files go with
+    delete-packages."""
+    if published or options.storage.web_exists(project_folder(name)):
+        logger.info("Not mirroring %s: %s", name, reason)
+    _remove_pages(name, options.storage)
+    if options.delete_packages:
+        for path in published:
+            _remove_file(path, options.storage)
+
+
+def _metadata(name: str, serial: int, options: SyncOptions) -> ProjectMetadata:
+    """The project's metadata: what planning fetched already when it is recent enough, else the master's."""
+    known = options.prefetched.get(normalize(name))
+    return known if known is not None and known.serial >= serial else options.master.project(name, serial)
+
+
+def _versions(metadata: ProjectMetadata, kept: tuple[ReleaseFile, ...]) -> tuple[str, ...]:
+    """PEP 700: every version, and every file's version among them; of a filtered project only the
+    versions the mirror holds files of (a client must not see releases it cannot get here)."""
+    if kept is not metadata.files:
+        return tuple(dict.fromkeys(f.version for f in kept if f.version))
     versions = dict.fromkeys(metadata.versions)
     versions.update(dict.fromkeys(f.version for f in metadata.files if f.version))
     return tuple(versions)
@@ -308,9 +337,12 @@ def _remove_file(path: str, storage: Storage) -> None:
 def remove_project(name: str, storage: Storage, root_uri: str = "") -> None:
     """Delete a project: its pages (every form) and JSON API copy first, so no page ever links a
     file that is gone, then the files and what lies beside them. The global index is the caller's."""
-    folder = project_folder(name)
-    files = _published(storage, folder, root_uri)[0]
-    storage.remove_web_tree(folder)
-    storage.remove_web_tree(json_api_copy(name).rsplit("/", 1)[0])
+    files = _published(storage, project_folder(name), root_uri)[0]
+    _remove_pages(name, storage)
     for path in files:
         _remove_file(path, storage)
+
+
+def _remove_pages(name: str, storage: Storage) -> None:
+    storage.remove_web_tree(project_folder(name))
+    storage.remove_web_tree(json_api_copy(name).rsplit("/", 1)[0])

@@ -1,0 +1,211 @@
+"""Which part of the master this mirror holds, for one run: the filters and the dependency closure.
+
+The engine asks two questions of a Scope: does the mirror hold this project, and which of its files.
+The answers come from the pure modules (``filters``, ``closure``); what they need from outside (the
+master's metadata of the projects the closure reaches, their core metadata) is fetched here once,
+kept in the ``closure.json`` state file between runs, and handed to the project syncs so a project
+the closure looked at is not fetched twice. Requires-Dist of a release never changes, so it is
+fetched once per release; a project's list of releases is refreshed when its serial moves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from packaging.utils import NormalizedName
+
+from .closure import closure, environments, installable, requires_dist
+from .errors import MirrorError, ProjectGone
+from .filter_config import SubsetSettings
+from .filters import project_allowed, release_version, select_files
+from .master import Master
+from .model import ProjectMetadata, ReleaseFile, normalize
+from .storage import Storage
+
+__all__ = ["CLOSURE", "Scope", "fingerprint", "plan_scope"]
+
+logger = logging.getLogger(__name__)
+
+CLOSURE = "closure.json"  # state: releases and Requires-Dist seen, and the last closure
+
+
+@dataclass
+class Scope:
+    """The filters and, with [dependencies], the releases the closure needs of each project."""
+
+    subset: SubsetSettings
+    needed: Optional[dict[NormalizedName, frozenset[str]]] = None  # None: no dependency closure
+    prefetched: dict[NormalizedName, ProjectMetadata] = field(default_factory=dict)
+    # Projects whose needed releases differ from the last run's (newly needed included), with the
+    # serial they were seen at, and those the closure no longer reaches: both are work this run.
+    reselected: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def everything(self) -> bool:
+        """No filter and no closure: the whole master, and no per-project work to decide it."""
+        return not self.subset.filters.enabled and self.needed is None
+
+    def _root(self, name: str) -> bool:
+        return project_allowed(self.subset.filters, name)
+
+    def holds(self, name: str) -> bool:
+        if self.everything or self._root(name):
+            return True
+        return bool(self.needed and normalize(name) in self.needed and self._dependency_allowed(name))
+
+    def _dependency_allowed(self, name: str) -> bool:
+        return project_allowed(self.subset.filters, name, dependency=True)
+
+    def select(self, name: str, files: tuple[ReleaseFile, ...]) -> tuple[ReleaseFile, ...]:
+        """The files of ``name`` the mirror keeps; empty: the project gets no page."""
+        if self.everything:
+            return files
+        root = self._root(name)
+        kept = select_files(self.subset.filters, name, files, dependency=not root)
+        if self.needed is None:
+            return tuple(kept)  # type: ignore[arg-type]
+        versions = self.needed.get(normalize(name), frozenset())
+        envs = environments(self.subset.dependencies)
+        return tuple(
+            f for f in kept if installable(f.filename, envs) and release_version(name, f) in versions
+        )  # type: ignore[misc]
+
+
+def fingerprint(subset: SubsetSettings) -> str:
+    """A short digest of the filter settings that is the same in every run (sets sorted, patterns
+    as text), so a changed filter is noticed and an unchanged one never is."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, (set, frozenset)):
+            return sorted(str(plain(item)) for item in value)
+        if isinstance(value, (list, tuple)):
+            return [plain(item) for item in value]
+        if dataclasses.is_dataclass(value):
+            return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value) if f.repr}
+        if isinstance(value, re.Pattern):
+            return value.pattern
+        return value if isinstance(value, (int, bool)) or value is None else str(value)
+
+    return hashlib.sha256(json.dumps(plain(subset), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def plan_scope(subset: SubsetSettings, master: Master, storage: Storage, changed: Mapping[str, int]) -> Scope:
+    """The run's Scope; with [dependencies], the closure recomputed from the roots, refreshing the
+    projects that ``changed`` since the last run (their serials) and any the closure newly reaches."""
+    if not subset.dependencies.enabled:
+        return Scope(subset)
+    cache = _ClosureCache.load(storage)
+    fetcher = _Fetcher(subset, master, cache, {normalize(name): serial for name, serial in changed.items()})
+    needed = closure(subset.roots, fetcher, subset.dependencies)
+    before = {name: frozenset(versions) for name, versions in cache.needed.items()}
+    reselected = {
+        name: cache.releases.get(name, {}).get("serial", 0)
+        for name in needed.keys() | before.keys()
+        if needed.get(name) != before.get(name)
+    }
+    cache.needed = {name: sorted(versions) for name, versions in needed.items()}
+    storage.write_state(CLOSURE, cache.dump())
+    logger.info("The dependency closure holds %d projects (%d changed)", len(needed), len(reselected))
+    return Scope(subset, needed, fetcher.fetched, reselected)
+
+
+@dataclass
+class _ClosureCache:
+    releases: dict[str, dict[str, Any]] = field(default_factory=dict)  # name: {"serial", "versions"}
+    requires: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # name: {version: lines}
+    needed: dict[str, list[str]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, storage: Storage) -> _ClosureCache:
+        text = storage.read_state(CLOSURE)
+        try:
+            data = json.loads(text) if text else {}
+            return cls(dict(data.get("releases", {})), dict(data.get("requires", {})), dict(data.get("needed", {})))
+        except (ValueError, TypeError, AttributeError):
+            logger.warning("Ignoring damaged %s; the closure is computed afresh", storage.root / CLOSURE)
+            return cls()
+
+    def dump(self) -> str:
+        return json.dumps({"releases": self.releases, "requires": self.requires, "needed": self.needed})
+
+
+class _Fetcher:
+    """closure's ``fetch``: a project's candidate releases, each with its Requires-Dist, read lazily."""
+
+    def __init__(self, subset: SubsetSettings, master: Master, cache: _ClosureCache, changed: dict[str, int]):
+        self.subset, self.master, self.cache, self.changed = subset, master, cache, changed
+        self.fetched: dict[NormalizedName, ProjectMetadata] = {}
+        self.envs = environments(subset.dependencies)
+
+    def __call__(self, name: NormalizedName) -> Mapping[str, tuple[str, ...]]:
+        known = self.cache.releases.get(name)
+        if known is None or name in self.changed:
+            known = self._refresh(name)
+        return _Requires(self, name, known["versions"])
+
+    def _refresh(self, name: NormalizedName) -> dict[str, Any]:
+        try:
+            metadata = self.master.project(name, self.changed.get(name, 0))
+        except ProjectGone:
+            metadata = ProjectMetadata(name, 0, ())
+        except MirrorError as error:  # the closure goes on without it; the project's own sync reports
+            logger.warning("Dependency closure: cannot read %s: %s", name, error)
+            return {"serial": 0, "versions": {}}
+        self.fetched[name] = metadata
+        root = project_allowed(self.subset.filters, name)
+        kept = select_files(self.subset.filters, name, metadata.files, dependency=not root)
+        versions: dict[str, Optional[list[str]]] = {}
+        for release in kept:
+            version = release_version(name, release)
+            if version and installable(release.filename, self.envs):
+                versions.setdefault(version, None)
+                if release.core_metadata_sha256 and not versions[version]:
+                    versions[version] = [release.url, release.core_metadata_sha256]
+        entry = {"serial": metadata.serial, "versions": versions}
+        self.cache.releases[name] = entry
+        return entry
+
+    def requires(self, name: NormalizedName, version: str, source: Optional[list[str]]) -> tuple[str, ...]:
+        """Requires-Dist of one release, from its wheel's PEP 658 metadata (cached for good); a
+        release with no wheel metadata (an sdist only) counts as needing nothing, said in DEBUG."""
+        cached = self.cache.requires.get(name, {}).get(version)
+        if cached is not None:
+            return tuple(cached)
+        if source is None:
+            logger.debug("Dependency closure: %s %s has no core metadata; taken as needing nothing", name, version)
+            return ()
+        url, sha256 = source
+        try:
+            body = self.master.fetch_small(url + ".metadata")
+        except MirrorError as error:
+            logger.warning("Dependency closure: no metadata for %s %s: %s", name, version, error)
+            return ()
+        if hashlib.sha256(body).hexdigest() != sha256:
+            logger.warning("Dependency closure: metadata of %s %s does not match its sha256", name, version)
+            return ()
+        lines = requires_dist(body.decode("utf-8", "replace"))
+        self.cache.requires.setdefault(name, {})[version] = list(lines)
+        return lines
+
+
+class _Requires(Mapping[str, tuple[str, ...]]):
+    """{version: Requires-Dist} whose values are fetched only for the versions the closure selects."""
+
+    def __init__(self, fetcher: _Fetcher, name: NormalizedName, versions: dict[str, Optional[list[str]]]):
+        self.fetcher, self.name, self.versions = fetcher, name, versions
+
+    def __getitem__(self, version: str) -> tuple[str, ...]:
+        return self.fetcher.requires(self.name, version, self.versions[version])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.versions)
+
+    def __len__(self) -> int:
+        return len(self.versions)
