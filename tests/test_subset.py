@@ -210,3 +210,31 @@ def _wheel(name: str, version: str, requires: tuple[str, ...]) -> bytes:
     from tests.pypi_master import make_wheel
 
     return make_wheel(name, version, requires_dist=requires)
+
+
+@pytest.mark.parametrize(
+    ("filename", "text"),
+    [
+        ("requirements.txt", "# pip-compile output\nframework==2.0 \\\n    --hash=sha256:0000\nhelpers>=1.2\n"),
+        ("uv.lock", 'version = 1\n[[package]]\nname = "framework"\nversion = "2.0"\nsource = { registry = "x" }\n'
+                    '[[package]]\nname = "helpers"\nversion = "1.2"\nsource = { registry = "x" }\n'),
+    ],
+)  # fmt: skip
+def test_requirements_files_pick_projects_and_pinned_releases(
+    pypi: PyPIMaster, mirror: MirrorSetup, tmp_path: Path, filename: str, text: str
+) -> None:
+    add_dependency_corpus(pypi)
+    (tmp_path / filename).write_text(text)
+    configure(mirror, pypi, f"""
+[plugins]
+enabled =
+    project_requirements
+    project_requirements_pinned
+[allowlist]
+requirements_path = {tmp_path}
+requirements = {filename}
+""")  # fmt: skip
+    result = mirror.run()
+    assert result.returncode == 0, result.stderr
+    expected_helpers = {"1.2", "2.0"} if filename == "requirements.txt" else {"1.2"}
+    assert held(mirror) == {"framework": {"2.0"}, "helpers": expected_helpers}
