@@ -240,7 +240,7 @@ class Mirror:
         return dict(accepted.values())
 
     def _finish(self, target: int, owed: dict[str, int], summary: RunSummary) -> None:
-        self.state.finish(target, owed)
+        self.state.finish(target, owed, self._marker())
         summary.serial, summary.owed = target, owed
         if owed:
             logger.error("%d projects are owed; they stay in %s for the next run", len(owed), self.storage.root / TODO)

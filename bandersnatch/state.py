@@ -169,10 +169,13 @@ class StateFiles:
             self.storage.write_state(GENERATION_FILE, GENERATION + "\n")
         self.storage.write_state(TODO, format_todo(plan))
         self.storage.remove_state(DONE)
+        self._record_options(options)
+
+    def _record_options(self, options: str) -> None:
         if options != self.options():
             self.storage.write_state(OPTIONS, options + "\n")
 
-    def finish(self, target: int, owed: dict[str, int]) -> None:
+    def finish(self, target: int, owed: dict[str, int], options: str) -> None:
         """Move the status to ``target`` and keep only ``owed`` in the todo.
 
         The status first: a kill before the todo is rewritten leaves the run's todo and journal,
@@ -185,6 +188,7 @@ class StateFiles:
         else:
             self.storage.remove_state(TODO)
         self.storage.remove_state(DONE)
+        self._record_options(options)
 
     def last_run(self) -> Optional[LastRun]:
         """The previous run's record; a damaged one is ignored (it only carries failure counts)."""

@@ -113,7 +113,7 @@ def run(directory: Path) -> float:
     settings = Settings(directory=directory, master="http://127.0.0.1:9", allow_non_https=True)
     mirror = Mirror(settings, master=None, storage=Storage(directory), changes=None)  # type: ignore[arg-type]
     mirror._write_index(touched)
-    mirror.state.finish(SERIAL, {})
+    mirror.state.finish(SERIAL, {}, mirror._marker())
     return time.perf_counter() - start
 
 

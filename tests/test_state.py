@@ -39,10 +39,11 @@ def test_finish_keeps_only_the_owed_projects(tmp_path: Path) -> None:
     state = StateFiles(Storage(tmp_path))
     state.start(Plan(20, {"a": 20, "b": 18, "c": 19}), full=True, options="pages=html")
     assert state.options() == "pages=html"
-    state.finish(20, {"b": 18})
+    state.finish(20, {"b": 18}, "pages=html")
     assert state.status() == 20 and state.todo() == Plan(20, {"b": 18})
     assert state.done() == set()
-    state.finish(21, {})
+    state.finish(21, {}, "pages=json")
+    assert state.options() == "pages=json"
     assert state.status() == 21 and state.todo() is None
 
 
