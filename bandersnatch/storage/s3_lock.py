@@ -5,7 +5,9 @@ object is created with ``If-None-Match: *`` (only one creator wins), renewed wit
 its ETag (only its holder can), and says until when it holds. A run killed without releasing it
 stops renewing; once the lease has run out, the next run replaces it, again with ``If-Match``, so
 two successors cannot both take over. A store that ignores the conditions would let two runs in
-at once: that is detected when the lock is taken (a second create must fail) and refused.
+at once: that is detected when the lock is taken (a second create must fail) and refused. A lock
+left by a run on this very host whose process is gone (cron's next run after a kill or a crash) is
+taken over at once, without waiting for its lease.
 """
 
 from __future__ import annotations
@@ -33,6 +35,17 @@ class PreconditionFailed(Exception):
 
 
 Put = Callable[..., dict[str, Any]]  # put(body: bytes, if_match=None, if_none_match=None) -> response
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process of this host has that pid (signal 0 checks without sending anything)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
 
 
 class Lease:
@@ -82,9 +95,10 @@ class Lease:
         try:
             holder = json.loads(current)
             expires, who = float(holder["expires"]), f"{holder['host']} pid {holder['pid']}"
+            dead = holder["host"] == socket.gethostname() and not _alive(int(holder["pid"]))
         except (ValueError, KeyError, TypeError):
-            expires, who = 0.0, "an unreadable holder"
-        if expires > self.clock():
+            expires, who, dead = 0.0, "an unreadable holder", True
+        if expires > self.clock() and not dead:
             raise LockHeld(
                 f"another bandersnatch run ({who}) holds {self.where} for {expires - self.clock():.0f} s more "
                 "(it renews while alive); not starting a second one"
@@ -93,7 +107,7 @@ class Lease:
             self._etag = self._put(body, if_match=etag)["ETag"]
         except PreconditionFailed:
             raise LockHeld(f"another bandersnatch run took over {self.where} just now; not starting a second one") from None
-        logger.warning("Took over %s from %s, whose lease ran out (a run that died)", self.where, who)
+        logger.warning("Took over %s from %s, a run that died", self.where, who)
 
     def _renew(self) -> None:
         while not self._stop.wait(RENEW):
