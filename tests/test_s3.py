@@ -207,3 +207,60 @@ def test_s3rver_holds_a_synced_mirror_too(pypi: PyPIMaster, tmp_path: Path) -> N
         setup.synced()
         setup.copy()
         assert_mirror_matches(setup.local / "web", pypi)
+
+
+def test_nginx_serves_the_bucket_with_the_readme_block_and_pip_and_uv_install(
+    pypi: PyPIMaster, bucket_mirror: BucketMirror, tmp_path: Path
+) -> None:
+    import shutil
+    import sys
+
+    import requests
+
+    from tests.nginx import nginx_binary, serving_bucket
+    from tests.test_serving import clean_env
+
+    binary = nginx_binary()
+    if binary is None:
+        pytest.skip("nginx is not installed (CI's .ci/run installs nginx-light)")
+    pypi.add_release("serving-demo", "1.0")
+    pypi.add_release("serving-sdist", "1.0", [FileSpec("serving_sdist-1.0.tar.gz")])
+    bucket_mirror.synced()
+    web_path = f"/{bucket_mirror.bucket}/{PREFIX}/web"
+    public_web = {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+                  "Resource": f"arn:aws:s3:::{bucket_mirror.bucket}/{PREFIX}/web/*"}  # the README's policy
+    bucket_mirror.server.client().put_bucket_policy(
+        Bucket=bucket_mirror.bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [public_web]})
+    )
+    with serving_bucket(binary, bucket_mirror.server.endpoint, web_path, tmp_path / "nginx") as served:
+        html = requests.get(f"{served.url}/simple/serving-demo/", timeout=10)
+        assert html.status_code == 200 and html.headers["Content-Type"].startswith("text/html")
+        assert html.headers["Vary"] == "Accept" and "Links for serving-demo" in html.text
+        as_json = requests.get(
+            f"{served.url}/simple/serving-demo/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}, timeout=10
+        )
+        assert as_json.headers["Content-Type"] == "application/vnd.pypi.simple.v1+json"
+        assert as_json.json()["name"] == "serving-demo"
+        assert requests.get(f"{served.url}/simple/", timeout=10).text.count("<a href=") == 2
+        assert requests.get(f"{served.url}/simple/no-such-project/", timeout=10).status_code == 404
+        assert requests.get(f"{served.url}/../status", timeout=10).status_code in (400, 404)  # state stays private
+        index = f"{served.url}/simple/"
+        pip = subprocess.run(
+            [sys.executable, "-m", "pip", "--isolated", "--disable-pip-version-check", "--no-cache-dir", "download",
+             "--no-deps", "-d", str(tmp_path / "pip"), "--index-url", index, "serving-demo", "serving-sdist"],
+            capture_output=True, text=True, timeout=300, env=clean_env(),
+        )  # fmt: skip
+        assert pip.returncode == 0, pip.stdout + pip.stderr
+        assert sorted(path.name for path in (tmp_path / "pip").iterdir()) == [
+            "serving_demo-1.0-py3-none-any.whl", "serving_sdist-1.0.tar.gz"
+        ]  # fmt: skip
+        uv = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
+        if uv:
+            target = tmp_path / "uv-target"
+            installed = subprocess.run(
+                [uv, "pip", "install", "--no-config", "--no-cache", "--python", sys.executable, "--target",
+                 str(target), "--index-url", index, "serving-demo"],
+                capture_output=True, text=True, timeout=300, env=clean_env(),
+            )  # fmt: skip
+            assert installed.returncode == 0, installed.stderr
+            assert any(path.name.startswith("serving_demo") for path in target.iterdir())
