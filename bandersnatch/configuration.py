@@ -38,6 +38,7 @@ UNSUPPORTED_KEYS = frozenset(
 # S3 bucket names (AWS's rules, which MinIO and the others follow): 3-63 of a-z 0-9 . -
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _S3_KEYS = ("endpoint-url", "region-name", "aws-access-key-id", "aws-secret-access-key", "signature-version")
+_CONDITIONAL = "require-conditional-writes"  # false: a store without them (s3rver) on one host only
 _CONFIG_PARAM = "config-param-"
 
 
@@ -57,6 +58,7 @@ class S3Settings:
     aws_secret_access_key: Optional[str] = field(default=None, repr=False)
     signature_version: Optional[str] = None
     config_params: tuple[tuple[str, Any], ...] = ()  # botocore.config.Config keyword arguments
+    require_conditional_writes: bool = True  # false: the lock only warns on a store that ignores them
 
 
 @dataclass(frozen=True)
@@ -225,7 +227,7 @@ def _s3_settings(parser: configparser.ConfigParser, values: dict[str, object], e
     if isinstance(diff_file, Path) and not diff_file.is_absolute():
         errors.append(f"[mirror] diff-file = {str(diff_file)!r}: with storage-backend = s3, expected an absolute path")
     for key in section:
-        if key not in _S3_KEYS and not key.startswith(_CONFIG_PARAM):
+        if key not in (*_S3_KEYS, _CONDITIONAL) and not key.startswith(_CONFIG_PARAM):
             logger.warning("[s3] %s: unknown key, ignored", key)
     known = {key.replace("-", "_"): str(section[key]).strip() or None for key in _S3_KEYS if key in section}
     params = tuple(
@@ -233,9 +235,15 @@ def _s3_settings(parser: configparser.ConfigParser, values: dict[str, object], e
         for key, raw in section.items()
         if key.startswith(_CONFIG_PARAM)
     )
+    try:
+        conditional = _boolean(str(section.get(_CONDITIONAL, "true")).strip())
+    except ValueError as error:
+        errors.append(f"[s3] {_CONDITIONAL}: {error}")
     if errors:
         return None
-    return S3Settings(bucket=bucket, prefix=prefix.strip("/"), config_params=params, **known)
+    return S3Settings(
+        bucket=bucket, prefix=prefix.strip("/"), config_params=params, require_conditional_writes=conditional, **known
+    )
 
 
 def load_settings(path: Path) -> Settings:

@@ -204,7 +204,12 @@ def test_s3rver_holds_a_synced_mirror_too(pypi: PyPIMaster, tmp_path: Path) -> N
         setup = BucketMirror(server, server.new_bucket(), tmp_path / "b.conf", tmp_path / "copy")
         setup.write_config(pypi.url)
         generate_corpus(pypi, 5, seed=26)
-        setup.synced()
+        refused = setup.run()  # s3rver ignores If-None-Match: the lock says so before anything is written
+        assert refused.returncode == 1 and "ignores conditional writes" in refused.stderr
+        assert "Traceback" not in refused.stderr and setup.keys("") == []
+        setup.write_config(pypi.url, "")
+        setup.config.write_text(setup.config.read_text() + "require_conditional_writes = false\n")
+        assert "the lock cannot keep out a run on another host" in setup.synced().stderr
         setup.copy()
         assert_mirror_matches(setup.local / "web", pypi)
 

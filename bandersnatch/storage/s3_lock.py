@@ -58,8 +58,10 @@ class Lease:
         delete: Callable[[], None],
         where: str,
         clock: Callable[[], float] = time.time,
+        require_conditional: bool = True,
     ) -> None:
         self._put, self._get, self._delete, self.where, self.clock = put, get, delete, where, clock
+        self.require_conditional = require_conditional
         self._etag: Optional[str] = None
         self._stop = threading.Event()
         self._renewer: Optional[threading.Thread] = None
@@ -81,11 +83,15 @@ class Lease:
         except PreconditionFailed:
             pass  # as it must: the store honours conditional writes
         else:
-            self._delete()
-            raise StorageUnavailable(
-                f"the object store ignores conditional writes (If-None-Match) at {self.where}: it cannot keep "
-                "a second run out; use a store that supports them (AWS S3, MinIO, Ceph RGW, ...)"
-            )
+            said = f"the object store ignores conditional writes (If-None-Match) at {self.where}"
+            if not self.require_conditional:
+                logger.warning("%s: the lock cannot keep out a run on another host; run on one host only", said)
+            else:
+                self._delete()
+                raise StorageUnavailable(
+                    f"{said}: it cannot keep a second run out; use a store that supports them (AWS S3, MinIO, "
+                    "Ceph RGW, ...) or, with one host only, [s3] require_conditional_writes = false"
+                )
         self._renewer = threading.Thread(target=self._renew, name="s3-lock-lease", daemon=True)
         self._renewer.start()
 
