@@ -26,7 +26,8 @@ setup(
         "urllib3>=1.26",
     ],
     extras_require={
-        "test": ["pytest>=7", "responses>=0.23", "uv"],
+        "s3": ["boto3>=1.35.10"],  # conditional writes (If-None-Match / If-Match) on put_object
+        "test": ["pytest>=7", "responses>=0.23", "uv", "boto3>=1.35.10", "moto[server]>=5.0.20"],
     },
     entry_points={"console_scripts": ["bandersnatch = bandersnatch.main:main"]},
     classifiers=[

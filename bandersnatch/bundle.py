@@ -73,7 +73,7 @@ def export_bundle(storage: Storage, bundle: Path, since: Optional[int]) -> Trans
         state = StateFiles(storage)
         status = state.status()
         if status is None:
-            raise MirrorError(f"{storage.root} has never finished a sync: nothing to export yet")
+            raise MirrorError(f"{storage.location} has never finished a sync: nothing to export yet")
         last, floor, owed_then = _last_export(storage)
         start = last if since is None else since
         floor = floor if start == last and start else None  # file times only mean something then
@@ -96,7 +96,7 @@ def _last_export(storage: Storage) -> tuple[int, Optional[int], set[str]]:
     lines = (storage.read_state(LAST_EXPORT) or "0 -\n").splitlines()
     parts = lines[0].split() if lines else []
     if len(parts) != 2 or not parts[0].isdigit():
-        raise StateError(f"{storage.root / LAST_EXPORT} is damaged; pass --since SERIAL")
+        raise StateError(f"{storage.state_location(LAST_EXPORT)} is damaged; pass --since SERIAL")
     return int(parts[0]), int(parts[1]) if parts[1].isdigit() else None, set(lines[1:])
 
 
@@ -120,9 +120,9 @@ def _written_since(storage: Storage, name: str, floor: Optional[int]) -> bool:
     if floor is None:
         return False
     return any(
-        path.stat().st_mtime_ns >= floor
-        for path in (storage.web_path(f"simple/{name}/{page}") for page in PAGE_NAMES)
-        if path.exists()
+        mtime >= floor
+        for mtime in (storage.mtime_ns(f"simple/{name}/{page}") for page in PAGE_NAMES)
+        if mtime is not None
     )
 
 
@@ -141,19 +141,19 @@ def _write_tar(
     try:
         with tarfile.open(partial, "w", format=tarfile.PAX_FORMAT) as tar:
             for pages, item in ((pages, item) for pages in changed for item in pages.files):
-                path = storage.web_path(item.path)
-                if not path.exists():
+                mtime = storage.mtime_ns(item.path)
+                if mtime is None:
                     raise MirrorError(f"{item.path} is linked but missing; run `bandersnatch verify --repair` first")
-                if floor is None or pages.name in whole or path.stat().st_mtime_ns >= floor:
-                    entry = _add(tar, path, f"web/{item.path}")
+                if floor is None or pages.name in whole or mtime >= floor:
+                    entry = _add(tar, storage, item.path)
                     if entry["sha256"] != item.sha256.lower():
                         raise DigestMismatch(f"{item.path} does not match its page; run `verify --hash --repair`")
                     members[f"web/{item.path}"] = entry
             for pages in changed:
                 for page in PAGE_NAMES:
-                    path = storage.web_path(f"simple/{pages.name}/{page}")
-                    if path.exists():
-                        members[f"web/simple/{pages.name}/{page}"] = _add(tar, path, f"web/simple/{pages.name}/{page}")
+                    relative = f"simple/{pages.name}/{page}"
+                    if storage.web_size(relative) is not None:
+                        members[f"web/{relative}"] = _add(tar, storage, relative)
             data = json.dumps({**header, "changed": [p.name for p in changed], "members": members}).encode()
             info = tarfile.TarInfo(MANIFEST)
             info.size, info.mode, info.mtime = len(data), 0o644, int(time.time())
@@ -187,14 +187,17 @@ class _Hashing:
         return chunk
 
 
-def _add(tar: tarfile.TarFile, path: Path, name: str) -> dict[str, Any]:
-    info = tarfile.TarInfo(name)
-    stat = path.stat()
-    info.size, info.mode, info.mtime = stat.st_size, 0o644, int(stat.st_mtime)
-    with open(path, "rb") as handle:
+def _add(tar: tarfile.TarFile, storage: Storage, relative: str) -> dict[str, Any]:
+    """The published file ``relative`` as the member ``web/{relative}``; its manifest entry."""
+    info = tarfile.TarInfo(f"web/{relative}")
+    size, mtime = storage.web_size(relative), storage.mtime_ns(relative)
+    if size is None or mtime is None:
+        raise MirrorError(f"{relative} vanished while exporting; is another run writing the mirror?")
+    info.size, info.mode, info.mtime = size, 0o644, mtime // 1_000_000_000
+    with storage.open_web(relative) as handle:
         reader = _Hashing(handle)
         tar.addfile(info, reader)
-    return {"sha256": reader.digest.hexdigest(), "size": stat.st_size}
+    return {"sha256": reader.digest.hexdigest(), "size": size}
 
 
 # -------------------------------------------------------------------------------------- import
@@ -283,9 +286,8 @@ def _check_follows(storage: Storage, manifest: dict[str, Any]) -> None:
     origin = (storage.read_state(ORIGIN) or "").strip()
     span = f"serials {manifest['from']} to {manifest['to']}"
     if status is None:
-        strangers = [entry.name for entry in storage.root.iterdir() if entry.name != ".lock"]
-        if strangers and not storage.web.exists():
-            raise BundleRefused(f"{storage.root} is neither empty nor a mirror; refusing to import into it")
+        if not storage.is_empty() and not storage.is_mirror():
+            raise BundleRefused(f"{storage.location} is neither empty nor a mirror; refusing to import into it")
         if manifest["from"] != 0:
             raise BundleRefused(f"the bundle covers {span}, but this mirror is empty: import a full export first")
     elif origin and origin != manifest["mirror"]:

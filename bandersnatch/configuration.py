@@ -7,17 +7,19 @@ once per run. Upstream bandersnatch's spellings are accepted so an existing conf
 from __future__ import annotations
 
 import configparser
+import json
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
 from .filter_config import SECTIONS as SUBSET_SECTIONS
 from .filter_config import SubsetSettings, read_subset_settings
 
-__all__ = ["DEFAULT_CONFIG_PATH", "Settings", "default_config_text", "load_settings"]
+__all__ = ["DEFAULT_CONFIG_PATH", "S3Settings", "Settings", "default_config_text", "load_settings"]
 
 logger = logging.getLogger(__name__)
 
@@ -29,9 +31,35 @@ UNSUPPORTED_KEYS = frozenset(
     {
         "cleanup", "compare-method", "digest-name",
         "download-mirror", "download-mirror-no-fallback", "global-timeout", "hash-index",
-        "keep-index-versions", "log-config", "proxy", "storage-backend", "verifiers", "vm",
+        "keep-index-versions", "log-config", "proxy", "verifiers", "vm",
     }
 )  # fmt: skip
+
+# S3 bucket names (AWS's rules, which MinIO and the others follow): 3-63 of a-z 0-9 . -
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_S3_KEYS = ("endpoint-url", "region-name", "aws-access-key-id", "aws-secret-access-key", "signature-version")
+_CONDITIONAL = "require-conditional-writes"  # false: a store without them (s3rver) on one host only
+_CONFIG_PARAM = "config-param-"
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    """Where an S3 mirror lives and how to reach it (upstream's ``[s3]`` keys).
+
+    Credentials left out here come from boto3's usual sources (environment, profile, instance
+    role); the secret is kept out of repr so no log line or traceback can show it.
+    """
+
+    bucket: str
+    prefix: str  # "" or "some/folder", no slashes at either end
+    endpoint_url: Optional[str] = None
+    region_name: Optional[str] = None
+    aws_access_key_id: Optional[str] = None
+    aws_secret_access_key: Optional[str] = field(default=None, repr=False)
+    signature_version: Optional[str] = None
+    config_params: tuple[tuple[str, Any], ...] = ()  # botocore.config.Config keyword arguments
+    require_conditional_writes: bool = True  # false: the lock only warns on a store that ignores them
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -54,6 +82,7 @@ class Settings:
     root_uri: str = ""  # absolute prefix for file URLs instead of relative ones
     release_files: bool = True  # false: pages only, files stay on the master
     subset: SubsetSettings = field(default_factory=SubsetSettings)  # filters and dependency closure
+    s3: Optional[S3Settings] = None  # storage-backend = s3: the bucket; None: the directory
 
 
 def default_config_text() -> str:
@@ -153,6 +182,7 @@ _MIRROR_KEYS: dict[str, Callable[[str], object]] = {
     "json": _boolean,
     "root-uri": _root_uri,
     "release-files": _boolean,
+    "storage-backend": _choice("filesystem", "s3"),
 }
 
 
@@ -174,17 +204,60 @@ def _mirror_values(section: configparser.SectionProxy, errors: list[str]) -> dic
     return values
 
 
+def _config_param(raw: str) -> Any:
+    """A Config argument as botocore wants it: numbers, booleans and JSON objects (``retries``)
+    from their text, anything else as the string it is."""
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def _s3_settings(parser: configparser.ConfigParser, values: dict[str, object], errors: list[str]) -> Optional[S3Settings]:
+    """``directory = /BUCKET/PREFIX`` and the [s3] section, as upstream bandersnatch reads them."""
+    section = parser["s3"] if parser.has_section("s3") else {}
+    directory = values.get("directory")
+    bucket, _, prefix = str(directory or "").strip("/").partition("/")
+    if isinstance(directory, Path) and not _BUCKET.match(bucket):
+        errors.append(f"[mirror] directory = {str(directory)!r}: with storage-backend = s3, expected /BUCKET/PREFIX")
+    endpoint = str(section.get("endpoint-url", "")).strip()
+    if endpoint and urlsplit(endpoint).scheme not in ("http", "https"):
+        errors.append(f"[s3] endpoint_url = {endpoint!r}: expected a URL such as https://s3.example.com")
+    diff_file = values.get("diff_file")
+    if isinstance(diff_file, Path) and not diff_file.is_absolute():
+        errors.append(f"[mirror] diff-file = {str(diff_file)!r}: with storage-backend = s3, expected an absolute path")
+    for key in section:
+        if key not in (*_S3_KEYS, _CONDITIONAL) and not key.startswith(_CONFIG_PARAM):
+            logger.warning("[s3] %s: unknown key, ignored", key)
+    known = {key.replace("-", "_"): str(section[key]).strip() or None for key in _S3_KEYS if key in section}
+    params = tuple(
+        (key[len(_CONFIG_PARAM) :].replace("-", "_"), _config_param(str(raw).strip()))
+        for key, raw in section.items()
+        if key.startswith(_CONFIG_PARAM)
+    )
+    try:
+        conditional = _boolean(str(section.get(_CONDITIONAL, "true")).strip())
+    except ValueError as error:
+        errors.append(f"[s3] {_CONDITIONAL}: {error}")
+    if errors:
+        return None
+    return S3Settings(
+        bucket=bucket, prefix=prefix.strip("/"), config_params=params, require_conditional_writes=conditional, **known
+    )
+
+
 def load_settings(path: Path) -> Settings:
     """Read and check the config at ``path``; raise ConfigError naming every bad value at once."""
     parser = _read(path)
     for section in parser.sections():
-        if section not in ("mirror", "statistics", *SUBSET_SECTIONS):
+        if section not in ("mirror", "statistics", "s3", *SUBSET_SECTIONS):
             logger.warning("[%s]: unknown section, ignored", section)
     if not parser.has_section("mirror"):
         raise ConfigError(f"config {str(path)!r} has no [mirror] section")
     errors: list[str] = []
     values = _mirror_values(parser["mirror"], errors)
     subset = read_subset_settings(parser, path.parent, errors)
+    s3 = _s3_settings(parser, values, errors) if values.pop("storage_backend", None) == "s3" else None
     master = values.get("master")
     if isinstance(master, str) and master.startswith("http:") and not values.get("allow_non_https"):
         errors.append(f"[mirror] master = {master!r}: https only, unless allow-non-https = true")
@@ -195,4 +268,4 @@ def load_settings(path: Path) -> Settings:
     diff_file = values.get("diff_file")
     if isinstance(diff_file, Path) and isinstance(values.get("directory"), Path):
         values["diff_file"] = values["directory"] / diff_file  # type: ignore[operator]  # relative: in directory
-    return Settings(**values, access_log_pattern=pattern or None, subset=subset)  # type: ignore[arg-type]
+    return Settings(**values, access_log_pattern=pattern or None, subset=subset, s3=s3)  # type: ignore[arg-type]

@@ -48,7 +48,7 @@ def delete_projects(settings: Settings, storage: Storage, names: Iterable[str], 
     for name in names:
         key = normalize(check_name(name))
         if read_project(storage, key) is None and key not in storage.list_web_dirs("simple"):
-            raise UnknownProject(f"no project {name!r} on the mirror at {storage.root}; nothing deleted")
+            raise UnknownProject(f"no project {name!r} on the mirror at {storage.location}; nothing deleted")
         keys.append(key)
     for key in keys:
         logger.info("%s project %s", "Would delete" if dry_run else "Deleting", key)

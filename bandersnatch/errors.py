@@ -14,6 +14,7 @@ __all__ = [
     "ProjectGone",
     "StalePage",
     "StateError",
+    "StorageUnavailable",
     "TruncatedDownload",
     "UnsafePath",
     "UpstreamUnavailable",
@@ -41,6 +42,10 @@ class LockHeld(MirrorError):
 
 class StateError(MirrorError):
     """A state file (status, todo, generation) is damaged beyond a safe reading."""
+
+
+class StorageUnavailable(MirrorError):
+    """The object store refused us (credentials, a missing bucket) or stayed unreachable after retries."""
 
 
 class NotAMirror(MirrorError):

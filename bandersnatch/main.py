@@ -34,7 +34,7 @@ from .package import SyncOptions
 from .report import mirror_status, render_status, status_json
 from .state import StateFiles
 from .statistics import update_stats as collect_statistics
-from .storage import Storage
+from .storage import Storage, open_storage
 from .verify import format_problem, repair, summary_line, verify_mirror
 
 __all__ = ["cli", "main"]
@@ -94,7 +94,7 @@ def _master(settings: Settings) -> Master:
 
 
 def _engine(settings: Settings) -> Mirror:
-    master, storage = _master(settings), Storage(settings.directory)
+    master, storage = _master(settings), open_storage(settings)
     progress = _tty_progress if sys.stderr.isatty() else None
     return Mirror(settings, master, storage, _changes(settings, master, storage), progress)
 
@@ -161,7 +161,7 @@ def status(obj: dict[str, Any], as_json: bool) -> int:
     Exit 0 when healthy, 1 when projects are owed or the last run did not succeed.
     """
     settings = _settings(obj["config"], write_default=False)
-    storage = Storage(settings.directory)
+    storage = open_storage(settings)
     master = _master(settings)
     try:
         master_serial: Optional[int] = _changes(settings, master, storage).master_serial()
@@ -181,7 +181,7 @@ def update_stats(obj: dict[str, Any]) -> int:
     settings = _settings(obj["config"], write_default=False)
     if not settings.access_log_pattern:
         raise ConfigError(f"config {str(obj['config'])!r} has no [statistics] access-log-pattern")
-    summary = collect_statistics(Storage(settings.directory), settings.access_log_pattern)
+    summary = collect_statistics(open_storage(settings), settings.access_log_pattern)
     logger.info("%s", summary)
     return 0
 
@@ -199,7 +199,7 @@ def verify(
 ) -> int:
     """Check the mirror against its own pages; exit 1 when something is wrong."""
     settings = _settings(obj["config"], write_default=False)
-    storage = Storage(settings.directory)
+    storage = open_storage(settings)
     writes = (repair_ or delete) and not dry_run
     progress = functools.partial(_tty_progress, label="Verifying projects") if sys.stderr.isatty() else None
     with storage.lock() if writes else contextlib.nullcontext():
@@ -222,7 +222,7 @@ def verify(
 def delete(obj: dict[str, Any], dry_run: bool, names: tuple[str, ...]) -> int:
     """Remove these projects: pages, files, .metadata and index entries."""
     settings = _settings(obj["config"], write_default=False)
-    deleted = delete_projects(settings, Storage(settings.directory), names, dry_run)
+    deleted = delete_projects(settings, open_storage(settings), names, dry_run)
     click.echo(f"{'would delete' if dry_run else 'deleted'} {len(deleted)} projects: {' '.join(deleted)}")
     return 0
 
@@ -242,7 +242,7 @@ def _transfer_line(verb: str, bundle: Path, transfer: Transfer) -> str:
 def export(obj: dict[str, Any], since: Optional[int], bundle: Path) -> int:
     """Air gap: write everything changed since SERIAL to one file."""
     settings = _settings(obj["config"], write_default=False)
-    click.echo(_transfer_line("exported to", bundle, export_bundle(Storage(settings.directory), bundle, since)))
+    click.echo(_transfer_line("exported to", bundle, export_bundle(open_storage(settings), bundle, since)))
     return 0
 
 
@@ -253,7 +253,7 @@ def export(obj: dict[str, Any], since: Optional[int], bundle: Path) -> int:
 def import_(obj: dict[str, Any], bundle: Path) -> int:
     """Air gap: check a bundle whole, then apply it to this mirror."""
     settings = _settings(obj["config"], write_default=False)
-    click.echo(_transfer_line("imported", bundle, import_bundle(Storage(settings.directory), settings, bundle)))
+    click.echo(_transfer_line("imported", bundle, import_bundle(open_storage(settings), settings, bundle)))
     return 0
 
 

@@ -43,7 +43,7 @@ from .state import (
     StateFiles,
     utc_stamp,
 )
-from .storage import Journal, Storage
+from .storage import Storage
 
 __all__ = ["Mirror", "RunSummary"]
 
@@ -243,7 +243,7 @@ class Mirror:
         self.state.finish(target, owed, self._marker())
         summary.serial, summary.owed = target, owed
         if owed:
-            logger.error("%d projects are owed; they stay in %s for the next run", len(owed), self.storage.root / TODO)
+            logger.error("%d projects are owed; they stay in %s for the next run", len(owed), self.storage.state_location(TODO))
 
     # -- running -----------------------------------------------------------------------------
 
@@ -255,7 +255,6 @@ class Mirror:
         options = self._options(verify=False, scope=scope)
         rechecking = replace(options, verify_existing=True)
         pending = dict(projects)
-        journal = self.storage.open_journal(DONE)
         finished: list[str] = []
         last_batch = time.monotonic()
         halt = threading.Event()  # set by the failing worker itself, before its thread takes more work
@@ -268,34 +267,31 @@ class Mirror:
                 halt.set()
             return result
 
-        try:
-            with (
-                self.progress(len(projects)) as advance,
-                ThreadPoolExecutor(self.settings.workers, thread_name_prefix="sync") as pool,
-            ):
-                for result in _bounded(pool, work, projects.items(), self.settings.workers * 2, halt.is_set):
-                    advance(1)
-                    if result is None:
-                        continue
-                    summary.add(result)
-                    if result.ok:
-                        del pending[result.name]
-                        finished.append(f"{result.name} {result.serial}")
-                    else:
-                        logger.error("%s", result.error)
-                    if finished and time.monotonic() - last_batch > JOURNAL_INTERVAL:
-                        self._journal(journal, finished)
-                        last_batch = time.monotonic()
-            self._journal(journal, finished)
-        finally:
-            journal.close()
+        with (
+            self.progress(len(projects)) as advance,
+            ThreadPoolExecutor(self.settings.workers, thread_name_prefix="sync") as pool,
+        ):
+            for result in _bounded(pool, work, projects.items(), self.settings.workers * 2, halt.is_set):
+                advance(1)
+                if result is None:
+                    continue
+                summary.add(result)
+                if result.ok:
+                    del pending[result.name]
+                    finished.append(f"{result.name} {result.serial}")
+                else:
+                    logger.error("%s", result.error)
+                if finished and time.monotonic() - last_batch > JOURNAL_INTERVAL:
+                    self._journal(finished)
+                    last_batch = time.monotonic()
+        self._journal(finished)
         return pending
 
-    def _journal(self, journal: Journal, finished: list[str]) -> None:
+    def _journal(self, finished: list[str]) -> None:
         """Mark projects done only once their files are on disk, so a power loss cannot skip them."""
         if finished:
             self.storage.flush_all()
-            journal.append(finished)
+            self.storage.append_journal(DONE, finished)
             finished.clear()
 
     # -- the record --------------------------------------------------------------------------
@@ -306,7 +302,7 @@ class Mirror:
         try:
             self.state.write_last_run(record)
         except OSError as error:  # a full disk must not hide the run's own error
-            logger.warning("Cannot write %s: %s", self.storage.root / LAST_RUN, error)
+            logger.warning("Cannot write %s: %s", self.storage.state_location(LAST_RUN), error)
         if record.result in ("ok", "failed"):  # an error is its own one line, printed by the CLI
             logger.info("%s", summary_line(record))
 

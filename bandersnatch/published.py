@@ -79,5 +79,5 @@ def _from_json(name: str, page: dict[str, Any]) -> ProjectPages:
 def require_mirror(storage: Storage) -> None:
     """Refuse to act on a directory that holds no mirror: a typo in the config must not read as
     "every file is missing" or, worse, have files deleted."""
-    if not (storage.web / "simple").is_dir():
-        raise NotAMirror(f"{storage.root} holds no mirror (no web/simple/); check [mirror] directory")
+    if not storage.is_mirror():
+        raise NotAMirror(f"{storage.location} holds no mirror (no web/simple/); check [mirror] directory")

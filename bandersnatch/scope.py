@@ -129,7 +129,7 @@ class _ClosureCache:
             data = json.loads(text) if text else {}
             return cls(dict(data.get("releases", {})), dict(data.get("requires", {})), dict(data.get("needed", {})))
         except (ValueError, TypeError, AttributeError):
-            logger.warning("Ignoring damaged %s; the closure is computed afresh", storage.root / CLOSURE)
+            logger.warning("Ignoring damaged %s; the closure is computed afresh", storage.state_location(CLOSURE))
             return cls()
 
     def dump(self) -> str:

@@ -136,7 +136,7 @@ class StateFiles:
             return None
         if not text.strip().isdigit():
             raise StateError(
-                f"status file {self.storage.root / STATUS} holds {text[:40]!r}, not a serial; "
+                f"status file {self.storage.state_location(STATUS)} holds {text[:40]!r}, not a serial; "
                 "delete it and todo to force a full resync"
             )
         return int(text)
@@ -147,11 +147,11 @@ class StateFiles:
             return None
         plan = parse_todo(text)
         if plan is None:
-            logger.warning("Ignoring damaged todo file %s; its work is found again", self.storage.root / TODO)
+            logger.warning("Ignoring damaged todo file %s; its work is found again", self.storage.state_location(TODO))
         return plan
 
     def done(self) -> set[tuple[str, int]]:
-        return parse_done(self.storage.read_state(DONE))
+        return parse_done(self.storage.read_journal(DONE))
 
     def options(self) -> Optional[str]:
         text = self.storage.read_state(OPTIONS)
@@ -168,7 +168,7 @@ class StateFiles:
             self.storage.remove_state(STATUS)
             self.storage.write_state(GENERATION_FILE, GENERATION + "\n")
         self.storage.write_state(TODO, format_todo(plan))
-        self.storage.remove_state(DONE)
+        self.storage.clear_journal(DONE)
         self._record_options(options)
 
     def _record_options(self, options: str) -> None:
@@ -187,7 +187,7 @@ class StateFiles:
             self.storage.write_state(TODO, format_todo(Plan(target, owed)))
         else:
             self.storage.remove_state(TODO)
-        self.storage.remove_state(DONE)
+        self.storage.clear_journal(DONE)
         self._record_options(options)
 
     def last_run(self) -> Optional[LastRun]:
@@ -198,7 +198,7 @@ class StateFiles:
         try:
             return LastRun.from_json(text)
         except (ValueError, TypeError, AttributeError) as error:
-            logger.warning("Ignoring damaged %s: %s", self.storage.root / LAST_RUN, error)
+            logger.warning("Ignoring damaged %s: %s", self.storage.state_location(LAST_RUN), error)
             return None
 
     def write_last_run(self, record: LastRun) -> None:

@@ -358,7 +358,8 @@ class _OldDay(NamedTuple):
 def _read_day_file(storage: Storage, day: str) -> tuple[bytes, list[tuple[str, str, str, int]]]:
     """The CSV text and rows of an existing day file; empty when it is missing or not one of ours."""
     try:
-        data = bz2.decompress(storage.web_path(f"{DAYS_FOLDER}/{day}.bz2").read_bytes())
+        with storage.open_web(f"{DAYS_FOLDER}/{day}.bz2") as handle:
+            data = bz2.decompress(handle.read())
         reader = csv.reader(io.StringIO(data.decode("utf-8"), newline=""))
         return data, [(p, f, a, int(c)) for p, f, a, c in reader if not p.startswith("#")]
     except FileNotFoundError:

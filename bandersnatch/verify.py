@@ -9,9 +9,7 @@ one batch plus the set of linked paths, never a model of the whole mirror.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
-import os
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,7 +21,7 @@ from .delete import refresh_index
 from .package import ProjectResult, SyncOptions, sync_project
 from .published import PublishedFile, read_project, require_mirror
 from .simple import parse_index_line
-from .storage import HASH_CHUNK, Storage
+from .storage import Storage
 
 __all__ = ["KINDS", "Problem", "Report", "format_problem", "repair", "summary_line", "verify_mirror"]
 
@@ -118,23 +116,14 @@ def _check_project(
 
 def _check_file(storage: Storage, item: PublishedFile, check_hash: bool) -> Optional[str]:
     """The kind of problem the file has, or None when it is as its page says."""
-    try:
-        size = storage.web_path(item.path).stat().st_size
-    except (FileNotFoundError, NotADirectoryError):
+    size = storage.web_size(item.path)
+    if size is None:
         return "missing"
     if item.size is not None and size != item.size:
         return "size"
-    if check_hash and _sha256(storage, item.path) != item.sha256.lower():
+    if check_hash and not storage.file_matches(item.path, item.sha256, None, verify=True):
         return "hash"
     return None
-
-
-def _sha256(storage: Storage, relative: str) -> str:
-    digest = hashlib.sha256()
-    with open(storage.web_path(relative), "rb") as handle:
-        while chunk := handle.read(HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _index_problems(storage: Storage, paged: set[str]) -> Iterator[Problem]:
@@ -151,13 +140,9 @@ def _index_problems(storage: Storage, paged: set[str]) -> Iterator[Problem]:
 
 def _orphans(storage: Storage, linked: set[str]) -> Iterator[Problem]:
     """Files under packages/ that no page links. Hidden names are a sync's temporary files."""
-    for folder, folders, files in os.walk(storage.web / "packages"):
-        folders[:] = [name for name in folders if not name.startswith(".")]
-        relative = os.path.relpath(folder, storage.web)
-        for name in files:
-            path = f"{relative}/{name}"
-            if not name.startswith(".") and path not in linked:
-                yield Problem("orphan", path, None)
+    for path in storage.iter_files("packages"):
+        if path not in linked:
+            yield Problem("orphan", path, None)
 
 
 def repair(

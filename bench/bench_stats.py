@@ -28,7 +28,7 @@ from bandersnatch import statistics  # noqa: E402
 from bandersnatch.model import ReleaseFile  # noqa: E402
 from bandersnatch.simple import render_project_page  # noqa: E402
 from bandersnatch.statistics import update_stats  # noqa: E402
-from bandersnatch.storage import Storage  # noqa: E402
+from bandersnatch.storage import FilesystemStorage, Storage  # noqa: E402
 
 PROJECTS = 400
 START = datetime(2026, 11, 22, 9, 0, tzinfo=timezone(timedelta(hours=-7)))  # crosses a UTC midnight
@@ -142,7 +142,7 @@ def main() -> None:
     counting: list[float] = []
     timed_counting(counting)
     with tempfile.TemporaryDirectory() as temp:
-        storage = Storage(Path(temp) / "mirror")
+        storage = FilesystemStorage(Path(temp) / "mirror")
         paths = build_mirror(storage, rng)
         log_path = Path(temp) / ("access.log" + ("" if args.compress == "none" else f".{args.compress}"))
         write_log(log_path, log_lines(rng, paths, args.lines), args.compress)

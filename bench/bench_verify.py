@@ -22,7 +22,7 @@ from pathlib import Path
 from bandersnatch.bundle import export_bundle
 from bandersnatch.model import ReleaseFile
 from bandersnatch.simple import render_index, render_project_page
-from bandersnatch.storage import Storage
+from bandersnatch.storage import FilesystemStorage, Storage
 from bandersnatch.verify import verify_mirror
 
 
@@ -57,7 +57,7 @@ def main() -> None:
     options = parser.parse_args()
     projects = [f"project-{i:06d}" for i in range(options.files // options.per_project)]
     with tempfile.TemporaryDirectory() as scratch:
-        storage = Storage(Path(scratch) / "mirror")
+        storage = FilesystemStorage(Path(scratch) / "mirror")
         for name in projects:
             write_project(storage, name, range(options.per_project), 1)
         storage.write_web("simple/index.html", [("".join(render_index((n, n) for n in projects))).encode()])

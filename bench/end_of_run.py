@@ -33,7 +33,7 @@ from bandersnatch.model import ReleaseFile, normalize  # noqa: E402
 from bandersnatch.pages_json import render_root  # noqa: E402
 from bandersnatch.simple import render_index, render_project_page  # noqa: E402
 from bandersnatch.state import GENERATION  # noqa: E402
-from bandersnatch.storage import Storage  # noqa: E402
+from bandersnatch.storage import FilesystemStorage  # noqa: E402
 
 __all__ = ["SERIAL", "expected_index", "seed", "seed_dirs"]
 
@@ -63,7 +63,7 @@ def _page(name: str, serial: int) -> bytes:
 
 def seed(directory: Path, projects: int) -> list[str]:
     """A mirror of ``projects`` projects at SERIAL, index only; returns the touched names."""
-    storage = Storage(directory)
+    storage = FilesystemStorage(directory)
     names = list(_names(projects))
     index = sorted((normalize(name), name) for name in names)
     step = len(names) // (TOUCHED - NEW) or 1
@@ -89,7 +89,7 @@ def seed_dirs(directory: Path, projects: int) -> None:
     for name in _names(projects):
         os.mkdir(simple / normalize(name))
     touched = list(_names(TOUCHED, seed=741))
-    storage = Storage(directory)
+    storage = FilesystemStorage(directory)
     for name in touched:
         storage.write_web(f"simple/{normalize(name)}/index.html", [_page(name, SERIAL)])
     storage.write_state("generation", GENERATION + "\n")
@@ -111,7 +111,7 @@ def run(directory: Path) -> float:
     touched = json.loads((directory / "touched.json").read_text(encoding="utf-8"))["touched"]
     start = time.perf_counter()
     settings = Settings(directory=directory, master="http://127.0.0.1:9", allow_non_https=True)
-    mirror = Mirror(settings, master=None, storage=Storage(directory), changes=None)  # type: ignore[arg-type]
+    mirror = Mirror(settings, master=None, storage=FilesystemStorage(directory), changes=None)  # type: ignore[arg-type]
     mirror._write_index(touched)
     mirror.state.finish(SERIAL, {}, mirror._marker())
     return time.perf_counter() - start

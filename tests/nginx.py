@@ -23,9 +23,12 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
-__all__ = ["Served", "nginx_binary", "readme_server_block", "render_config", "serving", "world_readable_tempdir"]
+__all__ = [
+    "Served", "nginx_binary", "readme_s3_block", "readme_server_block", "render_config", "render_s3_config", "serving",
+    "serving_bucket", "world_readable_tempdir",
+]  # fmt: skip
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 NOT_INSTALLED = (
@@ -33,6 +36,9 @@ NOT_INSTALLED = (
     "CI's .ci/run installs Debian's nginx-light as root, elsewhere: apt-get install nginx-light"
 )
 _BLOCK = re.compile(r"^```nginx\n(.*?)^```", re.S | re.M)
+_S3_BLOCK = re.compile(r"^```nginx-s3\n(.*?)^```", re.S | re.M)
+_MAP = re.compile(r"^map .*?^}\n", re.S | re.M)
+_S3_BASE = re.compile(r"proxy_pass (http://[^/\s;]+)(/[^\s;]*)/web/;")
 _LISTEN = re.compile(r"^(\s*)listen\s[^;]*;", re.M)
 _ROOT = re.compile(r"^(\s*)root\s[^;]*;", re.M)
 _ACCESS_LOG = re.compile(r"^(\s*)access_log\s+\S+(\s[^;]*)?;", re.M)
@@ -95,6 +101,11 @@ def render_config(block: str, *, port: int, web: Path, prefix: Path) -> str:
     server = _substitute(_LISTEN, rf"\g<1>listen 127.0.0.1:{port};", block, "listen")
     server = _substitute(_ROOT, rf"\g<1>root {_quoted(web)};", server, "root")
     server = _substitute(_ACCESS_LOG, rf"\g<1>access_log {_quoted(prefix / 'access.log')}\g<2>;", server, "access_log")
+    return _wrap(server, prefix)
+
+
+def _wrap(server: str, prefix: Path) -> str:
+    """The smallest nginx.conf around ``server`` (http-level text) that runs below ``prefix``."""
     temp = "\n".join(
         f"    {kind}_temp_path {_quoted(prefix / (kind + '_temp'))};"
         for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
@@ -111,6 +122,31 @@ def render_config(block: str, *, port: int, web: Path, prefix: Path) -> str:
         "    default_type application/octet-stream;\n"
         f"{temp}\n" + "".join(f"    {line}\n" if line.strip() else "\n" for line in server.splitlines()) + "}\n"
     )
+
+
+def readme_s3_block(readme: Path = README) -> str:
+    """The one ```nginx-s3 fenced block of the README: serving the mirror from a bucket."""
+    blocks = _S3_BLOCK.findall(readme.read_text(encoding="utf-8"))
+    if len(blocks) != 1:
+        raise ReadmeBlockChanged(f"{readme} has {len(blocks)} ```nginx-s3 blocks; the tests serve exactly one")
+    return blocks[0]
+
+
+def render_s3_config(block: str, *, port: int, endpoint: str, web_path: str, prefix: Path) -> str:
+    """A whole nginx.conf around the README's S3 block, beside the `map` of its first block.
+
+    The README's example endpoint and /BUCKET/PREFIX (read from its `proxy_pass .../web/;`) become
+    ``endpoint`` (http://127.0.0.1:PORT) and ``web_path`` (/BUCKET/PREFIX/web) everywhere.
+    """
+    found = _S3_BASE.findall(block)
+    maps = _MAP.findall(readme_server_block())
+    if len(found) != 1 or len(maps) != 1:
+        raise ReadmeBlockChanged("the README's nginx-s3 block needs one `proxy_pass ENDPOINT/BUCKET/PREFIX/web/;`")
+    (example_endpoint, example_path), = found
+    server = block.replace(example_endpoint, endpoint).replace(f"{example_path}/web", web_path)
+    server = _substitute(_LISTEN, rf"\g<1>listen 127.0.0.1:{port};", server, "listen")
+    server = _substitute(_ACCESS_LOG, rf"\g<1>access_log {_quoted(prefix / 'access.log')}\g<2>;", server, "access_log")
+    return _wrap(maps[0] + server, prefix)
 
 
 @dataclass(frozen=True)
@@ -194,11 +230,31 @@ def _stop(process: subprocess.Popen, prefix: Path) -> None:
 def serving(binary: str, web: Path, prefix: Path, *, timeout: float = 10) -> Iterator[Served]:
     """nginx serving `web` with the README's block until the block exits; its files go to `prefix`."""
     _check_readable_by_workers(web)
+    with _running(binary, prefix, lambda port: render_config(readme_server_block(), port=port, web=web, prefix=prefix),
+                  timeout) as served:  # fmt: skip
+        yield served
+
+
+@contextlib.contextmanager
+def serving_bucket(binary: str, endpoint: str, web_path: str, prefix: Path, *, timeout: float = 10) -> Iterator[Served]:
+    """nginx serving a bucket's web/ (``web_path`` = /BUCKET/PREFIX/web at ``endpoint``) with the
+    README's nginx-s3 block."""
+    block = readme_s3_block()
+
+    def render(port: int) -> str:
+        return render_s3_config(block, port=port, endpoint=endpoint, web_path=web_path, prefix=prefix)
+
+    with _running(binary, prefix, render, timeout) as served:
+        yield served
+
+
+@contextlib.contextmanager
+def _running(binary: str, prefix: Path, render: Callable[[int], str], timeout: float) -> Iterator[Served]:
     prefix.mkdir(parents=True, exist_ok=True)
     conf = prefix / "nginx.conf"
     for _ in range(5):
         port = _free_port()
-        conf.write_text(render_config(readme_server_block(), port=port, web=web, prefix=prefix), encoding="utf-8")
+        conf.write_text(render(port), encoding="utf-8")
         process = _start(binary, conf, prefix, port, timeout)
         if process is not None:
             break

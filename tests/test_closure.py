@@ -7,7 +7,13 @@ from collections.abc import Mapping, Sequence
 import pytest
 from packaging.requirements import Requirement
 
-from bandersnatch.closure import DependencySettings, closure, environments, installable, requires_dist
+from bandersnatch.closure import (
+    DependencySettings,
+    closure,
+    environments,
+    installable,
+    requires_dist,
+)
 
 GRAPH: dict[str, dict[str, list[str]]] = {
     "app": {

@@ -122,3 +122,38 @@ def test_bad_index_keys_are_one_line(tmp_path, line: str, message: str) -> None:
     path.write_text(GOOD + line + "\n")
     with pytest.raises(ConfigError, match=message):
         load_settings(path)
+
+
+S3 = "[mirror]\ndirectory = /pypi-mirror/mirror\nmaster = https://pypi.org\nstorage-backend = s3\n"
+
+
+def test_s3_settings_are_read_as_upstream_writes_them(tmp_path: Path) -> None:
+    text = S3 + (
+        "[s3]\nendpoint_url = http://127.0.0.1:9000\nregion_name = eu-west-1\naws_access_key_id = AK\n"
+        "aws_secret_access_key = SECRET\nsignature_version = s3v4\nconfig_param_connect_timeout = 5\n"
+        'config_param_retries = {"max_attempts": 3}\nconfig_param_addressing_style = path\n'
+    )
+    s3 = load_settings(write(tmp_path, text)).s3
+    assert s3 is not None and (s3.bucket, s3.prefix, s3.endpoint_url) == ("pypi-mirror", "mirror", "http://127.0.0.1:9000")
+    assert (s3.region_name, s3.aws_access_key_id, s3.aws_secret_access_key) == ("eu-west-1", "AK", "SECRET")
+    assert dict(s3.config_params) == {"connect_timeout": 5, "retries": {"max_attempts": 3}, "addressing_style": "path"}
+    assert "SECRET" not in repr(s3)  # never in a log line or traceback
+
+
+def test_the_filesystem_is_the_default_backend(tmp_path: Path) -> None:
+    assert load_settings(write(tmp_path, GOOD + "storage-backend = filesystem\n")).s3 is None
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (S3.replace("/pypi-mirror/mirror", "/No_Such/x"), "with storage-backend = s3, expected /BUCKET/PREFIX"),
+        (S3 + "[s3]\nendpoint_url = minio:9000\n", "[s3] endpoint_url = 'minio:9000': expected a URL"),
+        (S3 + "diff-file = changes.txt\n", "expected an absolute path"),
+        (GOOD + "storage-backend = gcs\n", "expected one of filesystem, s3"),
+    ],
+)
+def test_bad_s3_settings_are_one_line(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings(write(tmp_path, text))
+    assert message in str(raised.value) and "\n" not in str(raised.value)

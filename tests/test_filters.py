@@ -8,7 +8,13 @@ from typing import Any
 import pytest
 from packaging.requirements import Requirement
 
-from bandersnatch.filters import FilterSettings, platform_rules, project_allowed, release_version, select_files
+from bandersnatch.filters import (
+    FilterSettings,
+    platform_rules,
+    project_allowed,
+    release_version,
+    select_files,
+)
 from bandersnatch.model import ReleaseFile
 
 

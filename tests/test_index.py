@@ -17,7 +17,13 @@ import requests
 from bandersnatch.errors import ProjectGone
 from bandersnatch.master import Master, make_session
 from tests.conftest import MirrorSetup
-from tests.nginx import NOT_INSTALLED, Served, nginx_binary, serving, world_readable_tempdir
+from tests.nginx import (
+    NOT_INSTALLED,
+    Served,
+    nginx_binary,
+    serving,
+    world_readable_tempdir,
+)
 from tests.pypi_master import PyPIMaster
 from tests.test_serving import clean_env, uv_binary
 

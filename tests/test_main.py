@@ -12,7 +12,7 @@ import pytest
 from bandersnatch import __version__
 from bandersnatch.configuration import default_config_text
 from bandersnatch.state import GENERATION
-from bandersnatch.storage import Storage
+from bandersnatch.storage import FilesystemStorage
 from tests.conftest import ROOT, MirrorSetup, bandersnatch_command
 
 LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (DEBUG|INFO|WARNING|ERROR): ")
@@ -106,7 +106,7 @@ def test_update_stats_without_statistics_section(tmp_path: Path) -> None:
 
 
 def test_a_second_run_exits_at_once_while_the_lock_is_held(mirror: MirrorSetup) -> None:
-    with Storage(mirror.directory).lock():
+    with FilesystemStorage(mirror.directory).lock():
         result = mirror.run("mirror")
     assert result.returncode == 3
     assert error_line(result) == (

@@ -8,7 +8,7 @@ from bandersnatch.errors import UnsafePath
 from bandersnatch.master import Master, make_session
 from bandersnatch.model import ReleaseFile
 from bandersnatch.package import SyncOptions, check_name, file_path, sync_project
-from bandersnatch.storage import Storage
+from bandersnatch.storage import FilesystemStorage
 from tests.conftest import MirrorSetup
 from tests.pypi_master import PyPIMaster
 
@@ -61,7 +61,7 @@ def test_invalid_names_are_refused(name: str) -> None:
 
 def options_for(pypi: PyPIMaster, mirror: MirrorSetup) -> SyncOptions:
     master = Master(pypi.url, timeout=5, session=make_session(1, backoff=0), stale_wait=0)
-    return SyncOptions(master=master, storage=Storage(mirror.directory), delete_packages=True, verify_existing=False)
+    return SyncOptions(master=master, storage=FilesystemStorage(mirror.directory), delete_packages=True, verify_existing=False)
 
 
 def test_a_project_without_a_promised_serial_never_goes_back(pypi: PyPIMaster, mirror: MirrorSetup) -> None:

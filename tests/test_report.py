@@ -6,7 +6,13 @@ import json
 
 import pytest
 
-from bandersnatch.report import MirrorStatus, human_bytes, render_status, status_json, summary_line
+from bandersnatch.report import (
+    MirrorStatus,
+    human_bytes,
+    render_status,
+    status_json,
+    summary_line,
+)
 from bandersnatch.state import LastRun, OwedProject
 
 FOO = OwedProject("foo", 120, "Failed to sync foo: GET http://m/foo-1.0.whl answered HTTP 500",

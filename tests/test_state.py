@@ -7,8 +7,16 @@ from pathlib import Path
 import pytest
 
 from bandersnatch.errors import StateError
-from bandersnatch.state import LastRun, OwedProject, Plan, StateFiles, format_todo, parse_done, parse_todo
-from bandersnatch.storage import Storage
+from bandersnatch.state import (
+    LastRun,
+    OwedProject,
+    Plan,
+    StateFiles,
+    format_todo,
+    parse_done,
+    parse_todo,
+)
+from bandersnatch.storage import FilesystemStorage
 
 
 @pytest.mark.parametrize(
@@ -36,7 +44,7 @@ def test_a_journal_line_cut_short_is_skipped() -> None:
 
 
 def test_finish_keeps_only_the_owed_projects(tmp_path: Path) -> None:
-    state = StateFiles(Storage(tmp_path))
+    state = StateFiles(FilesystemStorage(tmp_path))
     state.start(Plan(20, {"a": 20, "b": 18, "c": 19}), full=True, options="pages=html")
     assert state.options() == "pages=html"
     state.finish(20, {"b": 18}, "pages=html")
@@ -51,11 +59,11 @@ def test_finish_keeps_only_the_owed_projects(tmp_path: Path) -> None:
 def test_a_damaged_status_is_an_error_naming_the_file(tmp_path: Path, content: str) -> None:
     (tmp_path / "status").write_text(content)
     with pytest.raises(StateError, match="delete it and todo"):
-        StateFiles(Storage(tmp_path)).status()
+        StateFiles(FilesystemStorage(tmp_path)).status()
 
 
 def test_last_run_round_trip(tmp_path: Path) -> None:
-    state = StateFiles(Storage(tmp_path))
+    state = StateFiles(FilesystemStorage(tmp_path))
     record = LastRun(started="2026-12-01T10:00:00Z", finished="2026-12-01T10:00:05Z", result="failed",
                      serial=5, synced=3, files=4, bytes=1000, deleted=1,
                      owed=[OwedProject("foo", 5, "HTTP 500", "2026-11-30T10:02:00Z", 3)])  # fmt: skip
@@ -66,5 +74,5 @@ def test_last_run_round_trip(tmp_path: Path) -> None:
 @pytest.mark.parametrize("content", ["{", "[]", '{"owed": [{"nope": 1}]}', '{"started": 1, "bogus": 2}'])
 def test_a_damaged_last_run_is_ignored(tmp_path: Path, content: str) -> None:
     (tmp_path / "last-run.json").write_text(content)
-    record = StateFiles(Storage(tmp_path)).last_run()
+    record = StateFiles(FilesystemStorage(tmp_path)).last_run()
     assert record is None or record.owed == []

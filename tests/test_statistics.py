@@ -17,7 +17,7 @@ from bandersnatch.errors import MirrorError
 from bandersnatch.model import ReleaseFile, normalize
 from bandersnatch.simple import render_project_page
 from bandersnatch.statistics import Download, StatsSummary, parse_line, update_stats
-from bandersnatch.storage import Storage
+from bandersnatch.storage import FilesystemStorage, Storage
 
 TODAY = date(2026, 11, 24)
 STAMP = "23/Nov/2026:13:55:36 +0000"
@@ -132,7 +132,7 @@ def test_summary_is_one_line() -> None:
 
 @pytest.fixture
 def storage(tmp_path: Path) -> Storage:
-    return Storage(tmp_path / "mirror")
+    return FilesystemStorage(tmp_path / "mirror")
 
 
 @pytest.fixture
@@ -258,7 +258,7 @@ def test_files_are_placed_by_the_page_their_name_points_to(
     paths = publish(storage, "Zope2", "Zope2-2.13.tgz", "zope2-2.13-py2.7.egg", "Zope2-2.13.win32.exe")
     publish(storage, "unrelated", "unrelated-1.0.tar.gz")
     (logs / "access.log").write_bytes(b"".join(get(path) for path in paths))
-    monkeypatch.setattr(Storage, "list_web_dirs", lambda *args: pytest.fail("read every page"))
+    monkeypatch.setattr(FilesystemStorage, "list_web_dirs", lambda *args: pytest.fail("read every page"))
     assert run(storage, logs).lines_counted == 3
     assert {key[:2] for key in read_day(storage, "2026-11-23")[1]} == {
         ("Zope2", "Zope2-2.13.tgz"), ("Zope2", "zope2-2.13-py2.7.egg"), ("Zope2", "Zope2-2.13.win32.exe"),

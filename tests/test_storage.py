@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bandersnatch.errors import DigestMismatch, LockHeld, TruncatedDownload, UnsafePath
-from bandersnatch.storage import Storage, safe_relative
+from bandersnatch.storage import FilesystemStorage, Storage, safe_relative
 
 DATA = b"x" * 3000
 SHA = hashlib.sha256(DATA).hexdigest()
@@ -18,7 +18,7 @@ SHA = hashlib.sha256(DATA).hexdigest()
 
 @pytest.fixture
 def storage(tmp_path: Path) -> Storage:
-    return Storage(tmp_path / "mirror")
+    return FilesystemStorage(tmp_path / "mirror")
 
 
 @pytest.mark.parametrize(
@@ -116,9 +116,7 @@ def test_state_files_are_replaced_whole_and_journal_appends(storage: Storage) ->
     storage.write_state("status", "12\n")
     storage.write_state("status", "13\n")
     assert storage.read_state("status") == "13\n"
-    journal = storage.open_journal("todo.done")
-    journal.append(["a 1", "b 2"])
-    journal.append(["c 3"])
-    journal.close()
-    assert storage.read_state("todo.done") == "a 1\nb 2\nc 3\n"
+    storage.append_journal("todo.done", ["a 1", "b 2"])
+    storage.append_journal("todo.done", ["c 3"])
+    assert storage.read_journal("todo.done") == "a 1\nb 2\nc 3\n"
     assert sorted(os.listdir(storage.root)) == ["status", "todo.done"]

@@ -14,7 +14,13 @@ import pytest
 
 from tests.conftest import MirrorSetup, mirrored_files
 from tests.corpus_deps import add_dependency_corpus
-from tests.nginx import NOT_INSTALLED, Served, nginx_binary, serving, world_readable_tempdir
+from tests.nginx import (
+    NOT_INSTALLED,
+    Served,
+    nginx_binary,
+    serving,
+    world_readable_tempdir,
+)
 from tests.pypi_master import PyPIMaster
 from tests.test_serving import clean_env, uv_binary
 

@@ -10,7 +10,7 @@ import pytest
 
 from bandersnatch.model import normalize
 from bandersnatch.published import read_project
-from bandersnatch.storage import Storage
+from bandersnatch.storage import FilesystemStorage
 from tests.conftest import (
     MirrorSetup,
     assert_mirror_matches,
@@ -47,7 +47,7 @@ def owner(pypi: PyPIMaster, path: str) -> str:
 
 def remove_a_metadata_file(web: Path, project: str) -> str:
     """Delete the PEP 658 .metadata file that the project's page announces for its first wheel."""
-    published = read_project(Storage(web.parent), project)
+    published = read_project(FilesystemStorage(web.parent), project)
     path = next(item.path for item in published.files if item.path.endswith(".metadata"))
     (web / path).unlink()
     return path
