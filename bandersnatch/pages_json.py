@@ -26,6 +26,7 @@ from .simple import (
 
 __all__ = [
     "json_page_files",
+    "root_key",
     "json_page_serial",
     "merge_root",
     "render_json_api",
@@ -167,7 +168,8 @@ def _root_line(normalized: str, value: tuple[str, int]) -> str:
     return json.dumps({"name": display, "_last-serial": serial}, ensure_ascii=False) + ",\n"
 
 
-def _root_key(line: str) -> Optional[str]:
+def root_key(line: str) -> Optional[str]:
+    """The normalized project name of one line of the JSON root we write, None for other lines."""
     if not line.startswith('{"name": '):
         return None
     try:
@@ -180,7 +182,7 @@ def _terminated(line: str) -> str:
     return line if line.endswith(",\n") else line.rstrip("\n") + ",\n"
 
 
-_ROOT_LINES: LineFormat[tuple[str, int]] = LineFormat(_root_key, _root_line, _terminated)
+_ROOT_LINES: LineFormat[tuple[str, int]] = LineFormat(root_key, _root_line, _terminated)
 
 
 def _closed(body: Iterable[str]) -> Iterator[str]:

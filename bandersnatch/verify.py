@@ -3,13 +3,17 @@
 It never walks the master: the pages say what must be there, a stat says whether it is (a hash with
 ``--hash``), and one walk of ``packages/`` finds what no page links. Pages are read and files
 stat'ed by a few threads (stat and hashing release the GIL), projects in batches so memory holds
-one batch plus the set of linked paths, never a model of the whole mirror.
+one batch plus an 8-byte digest per linked path (about 100 MB at PyPI's 12 million files), never
+a model of the whole mirror.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
+from array import array
+from bisect import bisect_left
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -19,6 +23,7 @@ from typing import Callable, ContextManager, Iterable, Iterator, Optional
 from .configuration import Settings
 from .delete import refresh_index
 from .package import ProjectResult, SyncOptions, sync_project
+from .pages_json import root_key
 from .published import PublishedFile, read_project, require_mirror
 from .simple import parse_index_line
 from .storage import Storage
@@ -84,7 +89,7 @@ def verify_mirror(storage: Storage, *, check_hash: bool, progress: Optional[Prog
     require_mirror(storage)
     report = Report()
     projects = sorted(storage.list_web_dirs("simple"))
-    linked: set[str] = set()
+    linked = _PathSet()
     paged: set[str] = set()
     with (progress or _no_progress)(len(projects)) as advance, ThreadPoolExecutor(THREADS) as pool:
         names = iter(projects)
@@ -93,7 +98,7 @@ def verify_mirror(storage: Storage, *, check_hash: bool, progress: Optional[Prog
                 report.projects += 1
                 report.files += len(files)
                 report.problems.extend(problems)
-                linked.update(item.path for item in files)
+                linked.add(item.path for item in files)
                 if not problems or problems[0].kind != "no-page":
                     paged.add(name)
             advance(len(batch))
@@ -127,18 +132,53 @@ def _check_file(storage: Storage, item: PublishedFile, check_hash: bool) -> Opti
 
 
 def _index_problems(storage: Storage, paged: set[str]) -> Iterator[Problem]:
-    """Pages the global index misses, and index entries whose page is gone."""
+    """Pages the global index misses, and index entries whose page is gone (the HTML root, or the
+    JSON one on a mirror that writes only JSON)."""
+    index, key = "simple/index.html", lambda line: (entry[0] if (entry := parse_index_line(line)) else None)
+    if not storage.web_exists(index):
+        index, key = "simple/index.v1_json", root_key
     listed: set[str] = set()
-    for block in storage.read_web_blocks("simple/index.html") or ():
-        listed.update(entry[0] for line in block if (entry := parse_index_line(line)))
+    for block in storage.read_web_blocks(index) or ():
+        listed.update(name for line in block if (name := key(line)))
     for name in sorted(paged - listed):
-        yield Problem("not-in-index", "simple/index.html", name)
+        yield Problem("not-in-index", index, name)
     for name in sorted(listed - paged):
         if not storage.web_exists(f"simple/{name}"):  # a folder without a page was reported already
             yield Problem("no-page", f"simple/{name}/index.html", name)
 
 
-def _orphans(storage: Storage, linked: set[str]) -> Iterator[Problem]:
+class _PathSet:
+    """The paths the pages link, as 8-byte digests in sorted buckets: a set of 12 million path
+    strings would take gigabytes. A collision (about 1 in 10^11 per orphan at that size) can only
+    hide an orphan, never make a linked file one, so ``--delete`` stays safe."""
+
+    BUCKET_BITS = 12  # sorted a bucket at a time: the temporary list stays small
+
+    def __init__(self) -> None:
+        self._buckets = [array("Q") for _ in range(1 << self.BUCKET_BITS)]
+        self._sorted = False
+
+    def add(self, paths: Iterable[str]) -> None:
+        for path in paths:
+            value = _digest(path)
+            self._buckets[value >> (64 - self.BUCKET_BITS)].append(value)
+
+    def __contains__(self, path: object) -> bool:
+        if not self._sorted:
+            for number, bucket in enumerate(self._buckets):
+                self._buckets[number] = array("Q", sorted(bucket))
+            self._sorted = True
+        value = _digest(str(path))
+        bucket = self._buckets[value >> (64 - self.BUCKET_BITS)]
+        position = bisect_left(bucket, value)
+        return position < len(bucket) and bucket[position] == value
+
+
+def _digest(path: str) -> int:
+    return int.from_bytes(hashlib.blake2b(path.encode("utf-8", "surrogateescape"), digest_size=8).digest(), "big")
+
+
+def _orphans(storage: Storage, linked: _PathSet) -> Iterator[Problem]:
     """Files under packages/ that no page links. Hidden names are a sync's temporary files."""
     for path in storage.iter_files("packages"):
         if path not in linked:

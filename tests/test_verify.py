@@ -9,6 +9,7 @@ from urllib.parse import quote, unquote, urlsplit
 import pytest
 
 from bandersnatch.model import normalize
+from bandersnatch.pages_json import root_key
 from bandersnatch.published import read_project
 from bandersnatch.storage import FilesystemStorage
 from tests.conftest import (
@@ -207,3 +208,13 @@ def test_delete_removes_pages_files_and_index_entries(pypi: PyPIMaster, mirror: 
     pypi.remove_project(victim)  # now the mirror should equal a master without it
     assert_mirror_matches(mirror.web, pypi)
     assert verify_json(mirror, "--hash")[0] == 0
+
+
+def test_a_json_only_mirror_is_checked_against_its_json_root(pypi: PyPIMaster, mirror: MirrorSetup) -> None:
+    synced(pypi, mirror, simple_format="JSON")
+    assert verify_json(mirror, "--hash")[0] == 0
+    root = mirror.web / "simple" / "index.v1_json"
+    name = sorted(normalize(n) for n in pypi.projects())[3]
+    root.write_text("".join(line for line in root.read_text().splitlines(True) if root_key(line) != name))
+    status, report = verify_json(mirror)
+    assert status == 1 and found(report) == {("not-in-index", "simple/index.v1_json", name)}
