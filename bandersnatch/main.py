@@ -89,8 +89,8 @@ def _settings(config: Path, write_default: bool) -> Settings:
 
 
 def _master(settings: Settings) -> Master:
-    session = make_session(settings.workers, settings.master)
-    return Master(settings.master, timeout=settings.timeout, session=session)
+    session = make_session(settings.workers, settings.master, downloads=settings.download_workers)
+    return Master(settings.master, timeout=settings.timeout, session=session, workers=settings.workers)
 
 
 def _engine(settings: Settings) -> Mirror:
