@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SCENARIOS = ("1", "2", "3", "4", "5", "5r", "6")
+SCENARIOS = ("1", "2", "3", "4", "5", "5r", "6", "wa", "wb", "wc", "wd")
 
 
 def test_quick_benchmark_prints_a_row_for_every_scenario(tmp_path: Path) -> None:
@@ -28,4 +28,5 @@ def test_quick_benchmark_prints_a_row_for_every_scenario(tmp_path: Path) -> None
         assert row[-1].startswith(("ok", "in-process")), row  # the mirror matched the master
     if shutil.which("curl") and shutil.which("openssl"):
         assert "Machine limit for scenario 1" in result.stdout
-    assert output.read_text(encoding="utf-8").count("| ours ") == len(SCENARIOS)
+    assert output.read_text(encoding="utf-8").count("| ours ") == len(SCENARIOS) + 2  # + the projection's rows
+    assert "Projection of a first full sync" in result.stdout
