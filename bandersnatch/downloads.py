@@ -15,7 +15,9 @@ from typing import Callable, Sequence, TypeVar
 
 __all__ = ["DEFAULT_DOWNLOAD_WORKERS", "MAX_DOWNLOAD_WORKERS", "Transfers"]
 
-DEFAULT_DOWNLOAD_WORKERS = 10  # measured on a 50 ms link: more adds nothing once the link is busy
+# Measured on a 50 ms, 200 Mbit/s link, 600 projects x 4 files (README, Benchmarks): 4 -> 52 s,
+# 10 -> 21 s, 20 -> 13 s, 30 -> 15 s; beyond 20 the metadata of `workers` projects is the bound.
+DEFAULT_DOWNLOAD_WORKERS = 20
 MAX_DOWNLOAD_WORKERS = 50
 
 T = TypeVar("T")

@@ -26,7 +26,7 @@ def test_defaults_fill_what_the_config_leaves_out(tmp_path: Path) -> None:
 
 def test_the_shipped_default_config_loads_with_every_key(tmp_path: Path) -> None:
     settings = load_settings(write(tmp_path, default_config_text()))
-    assert settings.workers == 3 and settings.download_workers == 10 and settings.delete_packages and not settings.stop_on_error
+    assert settings.workers == 3 and settings.download_workers == 20 and settings.delete_packages and not settings.stop_on_error
     assert settings.access_log_pattern == "/var/log/nginx/*pypi*access*"
 
 

@@ -161,7 +161,8 @@ def test_changelog_paging_beyond_one_page(pypi: PyPIMaster, mirror: MirrorSetup)
 
 def test_sigkill_mid_run_then_resume(pypi: PyPIMaster, mirror: MirrorSetup) -> None:
     generate_corpus(pypi, 40, seed=4, files_per_project=(2, 3))
-    pypi.slow("/packages/", 0.5)  # 100 files, 10 in flight: longer than a journal batch
+    mirror.write_config(pypi.url, download_workers=4)
+    pypi.slow("/packages/", 0.3)  # 100 files and their .metadata, 4 in flight: several journal batches
     process = subprocess.Popen(
         bandersnatch_command() + ["-c", str(mirror.config), "mirror"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from tests.pypi_master import SIMPLE_JSON, WAN_PIECE, PyPIMaster, WanLink, make_wheel
+from tests.pypi_master import SIMPLE_JSON, WAN_BUFFER, WAN_PIECE, PyPIMaster, WanLink, make_wheel
 
 
 @pytest.fixture
@@ -247,9 +247,9 @@ class _FakeClock:
 @pytest.mark.parametrize(
     "bandwidth, sizes, expected",
     [
-        (WAN_PIECE, [WAN_PIECE], [1.0]),  # one piece: its time on the link
-        (WAN_PIECE, [2 * WAN_PIECE], [1.0, 1.0]),  # paced piece by piece
-        (WAN_PIECE, [WAN_PIECE // 2, WAN_PIECE // 2], [0.5, 0.5]),
+        (WAN_PIECE, [WAN_PIECE], [1 - WAN_BUFFER]),  # one piece: its time on the link (an idle link's buffer)
+        (WAN_PIECE, [2 * WAN_PIECE], [1 - WAN_BUFFER, 1.0]),  # paced piece by piece
+        (WAN_PIECE, [WAN_PIECE // 2, WAN_PIECE // 2], [0.5 - WAN_BUFFER, 0.5]),
         (None, [10 * WAN_PIECE], []),  # no cap: no waiting at all
     ],
 )
@@ -268,6 +268,18 @@ def test_wan_link_bandwidth_is_shared_by_every_connection():
     next(link.pieces(b"a" * WAN_PIECE))
     next(link.pieces(b"b" * WAN_PIECE))
     assert sleeps == [1.0, 2.0]
+
+
+def test_a_late_sender_catches_up_only_within_the_links_buffer():
+    now, sleeps = [0.0], []
+    link = WanLink(0.0, WAN_PIECE, clock=lambda: now[0], sleep=sleeps.append)
+    pieces = link.pieces(b"a" * 3 * WAN_PIECE)
+    next(pieces)  # leaves at 1.0
+    now[0] = 1.005  # the sender comes back a little late: the buffer covers it, no time lost
+    next(pieces)
+    now[0] = 5.0  # far too late: the link idled, that time is gone
+    next(pieces)
+    assert sleeps == pytest.approx([1.0, 0.995, 1 - WAN_BUFFER])
 
 
 def test_wan_link_delays_every_answer_and_each_new_connection():
