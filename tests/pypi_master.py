@@ -402,8 +402,9 @@ class WanLink:
             with self._lock:
                 now = self._clock()
                 self._free_at = max(now - WAN_BUFFER, self._free_at) + len(piece) / self.bandwidth
-                wait = self._free_at - now
-            self._sleep(wait)
+                wait = self._free_at - now  # below zero when the buffer absorbs the piece
+            if wait > 0:
+                self._sleep(wait)
             yield piece
 
 
