@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 from urllib.parse import urlsplit
 
+from .downloads import DEFAULT_DOWNLOAD_WORKERS, MAX_DOWNLOAD_WORKERS
 from .errors import ConfigError
 from .filter_config import SECTIONS as SUBSET_SECTIONS
 from .filter_config import SubsetSettings, read_subset_settings
@@ -69,7 +70,8 @@ class Settings:
     master: str
     allow_non_https: bool = False
     timeout: float = 10.0
-    workers: int = 3
+    workers: int = 3  # projects whose metadata is fetched at once
+    download_workers: int = DEFAULT_DOWNLOAD_WORKERS  # files (and .metadata, provenance) in flight at once
     stop_on_error: bool = False
     delete_packages: bool = True
     api_method: str = "xmlrpc"  # how changes are found: the XML-RPC changelog, or the PEP 691 root
@@ -172,6 +174,7 @@ _MIRROR_KEYS: dict[str, Callable[[str], object]] = {
     "allow-non-https": _boolean,
     "timeout": _number(float, 0.1, 3600),
     "workers": _number(int, 1, MAX_WORKERS),
+    "download-workers": _number(int, 1, MAX_DOWNLOAD_WORKERS),
     "stop-on-error": _boolean,
     "delete-packages": _boolean,
     "api-method": _choice("xmlrpc", "simple"),

@@ -11,8 +11,10 @@ import json
 import logging
 import os
 import re
+import threading
 import time
 import xmlrpc.client
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any, Callable, Iterator, Optional
 from urllib.parse import quote, urljoin
@@ -63,8 +65,13 @@ class _Retry(Retry):
         return None if value is None else min(value, MAX_RETRY_AFTER)
 
 
-def make_session(workers: int, master_url: str = "", backoff: float = 0.25) -> requests.Session:
-    """One session for the run: User-Agent, a pool per worker, retries of transient failures.
+def make_session(workers: int, master_url: str = "", backoff: float = 0.25, downloads: int = 0) -> requests.Session:
+    """One session for the run: User-Agent, a connection for every request in flight, retries of
+    transient failures.
+
+    In flight at once: two metadata requests per worker (the JSON API and the PEP 691 page beside
+    it), ``downloads`` files, and the XML-RPC call. A pool smaller than that would close and reopen
+    connections all run long, and on a WAN every new connection costs a round trip (two with TLS).
 
     Retried statuses: 429 (rate limited, honouring Retry-After), 500/502/503/504 (the master or its
     CDN having a bad moment). POST is retried too because our only POSTs are XML-RPC reads.
@@ -79,7 +86,7 @@ def make_session(workers: int, master_url: str = "", backoff: float = 0.25) -> r
         respect_retry_after_header=True,
         raise_on_status=False,
     )
-    adapter = HTTPAdapter(max_retries=retry, pool_connections=4, pool_maxsize=workers + 2)
+    adapter = HTTPAdapter(max_retries=retry, pool_connections=4, pool_maxsize=2 * workers + downloads + 2)
     session = requests.Session()
     session.headers["User-Agent"] = USER_AGENT
     session.proxies = requests.utils.get_environ_proxies(master_url) if master_url else {}
@@ -101,6 +108,7 @@ class Master:
         session: requests.Session,
         stale_wait: float = 1.0,
         sleep: Callable[[float], None] = time.sleep,
+        workers: int = 1,
     ) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
@@ -108,6 +116,9 @@ class Master:
         self.stale_wait = stale_wait
         self.sleep = sleep
         self.pep691_only = False  # set once the master showed it has no JSON API
+        # At most ``workers`` projects' metadata in flight, however many projects wait for it.
+        self._gate = threading.BoundedSemaphore(workers)
+        self._pages = ThreadPoolExecutor(workers, thread_name_prefix="pep691")  # threads start on first use
 
     # -- XML-RPC -----------------------------------------------------------------------------
 
@@ -182,29 +193,41 @@ class Master:
         404: a quarantined project on PyPI, or a master without a JSON API at all (another mirror
         with ``json = false``). The first 404 of the JSON API for a project whose PEP 691 page
         exists and is not quarantined switches this Master to PEP 691 pages for the rest of the run.
+        Both are requested at once: on a WAN the page costs a request but no round trip of its own.
+        At most ``workers`` calls run at once; the others wait their turn.
         """
         normalized = normalize(name)
-        if not self.pep691_only:
+        page_url = f"{self.url}/simple/{quote(normalized)}/"
+        with self._gate:
+            if self.pep691_only:
+                return _parse_pep691(name, self._fresh(page_url, name, serial, SIMPLE_JSON))
+            page = self._pages.submit(self._fresh, page_url, name, serial, SIMPLE_JSON)
             try:
                 found = self._fresh(f"{self.url}/pypi/{quote(normalized)}/json", name, serial, None)
             except ProjectGone:
-                page = self._pep691(normalized, name, serial)
-                if not page.quarantined:
+                metadata = _parse_pep691(name, page.result())
+                if not metadata.quarantined:
                     logger.info("%s has no JSON API: reading PEP 691 pages for the rest of the run", self.url)
                     self.pep691_only = True
-                return page
+                return metadata
+            except BaseException:
+                if not page.cancel():
+                    page.exception()  # wait for it: nothing of this call outlives it
+                raise
             metadata = _parse_project(name, found)
-            return _with_page_extras(metadata, self._beside(normalized, name, metadata.serial))
-        return self._pep691(normalized, name, serial)
+            return _with_page_extras(metadata, self._beside(page, page_url, name, metadata.serial))
 
-    def _pep691(self, normalized: str, name: str, serial: int) -> ProjectMetadata:
-        found = self._fresh(f"{self.url}/simple/{quote(normalized)}/", name, serial, SIMPLE_JSON)
-        return _parse_pep691(name, found)
+    def _beside(self, page: Future[tuple[requests.Response, int]], url: str, name: str, serial: int
+                ) -> Optional[ProjectMetadata]:
+        """The PEP 691 page for its extras; a master that has none (404, or HTML only) has no extras.
 
-    def _beside(self, normalized: str, name: str, serial: int) -> Optional[ProjectMetadata]:
-        """The PEP 691 page for its extras; a master that has none (404, or HTML only) has no extras."""
+        The page was asked for at the changelog's serial; when the JSON API answered a newer one,
+        the page is asked for again at that serial, so status and provenance never lag the files.
+        """
         try:
-            found = self._fresh(f"{self.url}/simple/{quote(normalized)}/", name, serial, SIMPLE_JSON)
+            found = page.result()
+            if found[1] < serial:
+                found = self._fresh(url, name, serial, SIMPLE_JSON)
         except ProjectGone:
             return None
         if not found[0].headers.get("Content-Type", "").startswith(SIMPLE_JSON):

@@ -20,6 +20,7 @@ from typing import Callable, ContextManager, Iterable, Iterator, Optional
 
 from .changes import ChangeSource
 from .configuration import Settings
+from .downloads import Transfers
 from .errors import MirrorError, UpstreamUnavailable
 from .global_index import HTML, JSON, project_changes, write_global_index
 from .master import Master
@@ -252,7 +253,8 @@ class Mirror:
     ) -> dict[str, int]:
         """Sync ``projects`` in the pool; the ones still owed afterwards (failed, or never started
         because stop-on-error halted the run)."""
-        options = self._options(verify=False, scope=scope)
+        transfers = Transfers(self.settings.download_workers)
+        options = replace(self._options(verify=False, scope=scope), transfers=transfers)
         rechecking = replace(options, verify_existing=True)
         pending = dict(projects)
         finished: list[str] = []
@@ -267,11 +269,16 @@ class Mirror:
                 halt.set()
             return result
 
+        # Projects waiting on their files must not keep the next ones from fetching metadata, so
+        # there is a project thread per download as well; the master lets only ``workers`` of them
+        # fetch metadata at once, the transfers only ``download-workers`` files.
+        threads = self.settings.workers + self.settings.download_workers
         with (
+            transfers,
             self.progress(len(projects)) as advance,
-            ThreadPoolExecutor(self.settings.workers, thread_name_prefix="sync") as pool,
+            ThreadPoolExecutor(threads, thread_name_prefix="sync") as pool,
         ):
-            for result in _bounded(pool, work, projects.items(), self.settings.workers * 2, halt.is_set):
+            for result in _bounded(pool, work, projects.items(), threads * 2, halt.is_set):
                 advance(1)
                 if result is None:
                     continue

@@ -9,10 +9,13 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Callable, Mapping, Optional
 from urllib.parse import unquote, urlsplit
 
+from .downloads import Transfers
 from .errors import (
     DigestMismatch,
     MirrorError,
@@ -82,6 +85,7 @@ class SyncOptions:
     holds: Callable[[str], bool] = lambda name: True
     select: Callable[[str, tuple[ReleaseFile, ...]], tuple[ReleaseFile, ...]] = lambda name, files: files
     prefetched: Mapping[str, ProjectMetadata] = field(default_factory=dict)  # fetched while planning
+    transfers: Optional[Transfers] = None  # the run's download pool; None: one file after another
 
     @property
     def marker(self) -> str:
@@ -152,15 +156,18 @@ def sync_project(name: str, serial: int, options: SyncOptions) -> ProjectResult:
 
 @dataclass
 class _Downloads:
-    """What one project sync fetched, counted even when the sync fails halfway."""
+    """What one project sync fetched, counted even when the sync fails halfway; its files are
+    fetched by several download threads at once, hence the lock."""
 
     files: int = 0
     bytes: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, fetched: Optional[int]) -> None:
         if fetched is not None:
-            self.files += 1
-            self.bytes += fetched
+            with self._lock:
+                self.files += 1
+                self.bytes += fetched
 
 
 def _sync(name: str, serial: int, options: SyncOptions, downloads: _Downloads) -> None:
@@ -175,10 +182,7 @@ def _sync(name: str, serial: int, options: SyncOptions, downloads: _Downloads) -
     if metadata.files and not releases and not metadata.quarantined:
         return _drop(name, "the filters keep none of its files", published, options)
     files = [(file_path(release), release) for release in releases]  # all checked first
-    served = tuple(
-        (path, _serve(path, release, published.get(path) == release.sha256, options, downloads))
-        for path, release in files
-    )
+    served = _serve_all(files, published, options, downloads)
     page = ProjectPage(
         name=metadata.name, serial=metadata.serial, files=served, versions=_versions(metadata, releases),
         status=metadata.status, status_reason=metadata.status_reason, info_json=metadata.info_json,
@@ -252,21 +256,50 @@ def json_api_copy(name: str) -> str:
     return f"pypi/{normalize(check_name(name))}/json"
 
 
-def _serve(
-    path: str, release: ReleaseFile, listed: bool, options: SyncOptions, downloads: _Downloads
-) -> ReleaseFile:
-    """Mirror the file and what goes beside it; the file as the pages may then describe it."""
+def _serve_all(
+    files: list[tuple[str, ReleaseFile]], published: dict[str, str], options: SyncOptions, downloads: _Downloads
+) -> tuple[tuple[str, ReleaseFile], ...]:
+    """Mirror every file and what goes beside it; the files as the pages may then describe them.
+
+    Each file, .metadata and .provenance is one transfer, all handed to the run's pool at once: on
+    a WAN a project costs one round trip for all its files instead of one per file and sidecar.
+    Any failure fails the project only after every transfer ended, so its page is never written.
+    """
     if not options.release_files:
-        return release if options.core_metadata else replace(release, core_metadata_sha256=None)
+        return tuple((path, _listed_only(release, options)) for path, release in files)
+    tasks: dict[tuple[int, str], Callable[[], object]] = {}
+    for index, (path, release) in enumerate(files):
+        listed = published.get(path) == release.sha256
+        tasks[index, ""] = partial(_fetch_file, path, release, listed, options, downloads)
+        if release.core_metadata_sha256 and options.core_metadata:
+            url, digest = release.url + METADATA, release.core_metadata_sha256
+            tasks[index, METADATA] = partial(_ensure_beside, path, METADATA, url, digest, options)
+        if release.provenance_url:
+            tasks[index, PROVENANCE] = partial(_ensure_beside, path, PROVENANCE, release.provenance_url, None, options)
+    run = options.transfers.run_all if options.transfers else _one_after_another
+    done = dict(zip(tasks, run(list(tasks.values()))))
+    return tuple(
+        (path, replace(
+            release,
+            size=release.size if release.size is not None else options.storage.web_size(path),
+            core_metadata_sha256=done.get((index, METADATA)),  # type: ignore[arg-type]
+            provenance_url=done.get((index, PROVENANCE)) and release.provenance_url,
+        ))  # fmt: skip
+        for index, (path, release) in enumerate(files)
+    )
+
+
+def _listed_only(release: ReleaseFile, options: SyncOptions) -> ReleaseFile:
+    """release-files = false: the page links the master's file; its .metadata only when wanted."""
+    return release if options.core_metadata else replace(release, core_metadata_sha256=None)
+
+
+def _one_after_another(tasks: list[Callable[[], object]]) -> list[object]:
+    return [task() for task in tasks]
+
+
+def _fetch_file(path: str, release: ReleaseFile, listed: bool, options: SyncOptions, downloads: _Downloads) -> None:
     downloads.add(_ensure_file(path, release, listed, options))
-    size = release.size if release.size is not None else options.storage.web_size(path)
-    metadata = release.core_metadata_sha256 if options.core_metadata else None
-    if metadata:
-        metadata = _ensure_beside(path, METADATA, release.url + METADATA, metadata, options)
-    provenance = release.provenance_url
-    if provenance:
-        provenance = _ensure_beside(path, PROVENANCE, provenance, None, options) and provenance
-    return replace(release, size=size, core_metadata_sha256=metadata, provenance_url=provenance)
 
 
 def _ensure_beside(path: str, suffix: str, url: str, sha256: Optional[str], options: SyncOptions) -> Optional[str]:

@@ -91,11 +91,12 @@ def _requirements() -> list[str]:
     """The checkout's install_requires, read from setup.py (which stays the one place they live)."""
     text = (ROOT / "setup.py").read_text(encoding="utf-8")
     block = re.search(r"install_requires\s*=\s*\[(.*?)\]", text, re.S)
-    return re.findall(r"[\"']([^\"']+)[\"']", block.group(1)) if block else []
+    # Each entry is one quoted string; a marker may hold quotes of the other kind ('x; python_version < "3.11"').
+    return [a or b for a, b in re.findall(r'"([^"]+)"|\'([^\']+)\'', block.group(1))] if block else []
 
 
 def _version(python: Path, module: str) -> Optional[str]:
-    result = subprocess.run([str(python), "-c", f"import importlib.metadata as m; print(m.version({module!r}))"],
+    result = subprocess.run([str(python), "-c", f"import importlib.metadata as m; print(m.version({module!r}))"], cwd="/",
                             capture_output=True, text=True)  # fmt: skip
     return result.stdout.strip() if result.returncode == 0 else None
 

@@ -4,12 +4,14 @@ The master must not share a GIL with anything measured, and scenario 3 must chan
 master that is already serving, so the benchmark starts this module as a child process:
 
     python -m bench.master_driver --projects 600 --files-per-project 1,3 --size-range 4K,4M --big-file 100M
+    python -m bench.master_driver ... --rtt 0.05 --mbit 200     # answers shaped like a WAN link
 
 It builds the corpus, prints ``URL http://127.0.0.1:PORT`` (``CERT path`` first with ``--tls``)
 and ``READY {stats}``, then answers one line per command:
 
     change N      add a release with one small file to N projects spread over the corpus
-    stats         {"projects", "files", "bytes", "serial"} of the corpus now, "cpu" the master used so far
+    stats         {"projects", "files", "bytes", "serial"} of the corpus now, "cpu" the master used so far,
+                  "requests" answered so far, "file_requests" of them under /packages/
     urls PATH     write "url<TAB>size" for every file of the corpus to PATH
     quit          stop (so does end of input)
 
@@ -37,6 +39,7 @@ if str(ROOT) not in sys.path:
 from tests.pypi_master import (  # noqa: E402
     FileSpec,
     PyPIMaster,
+    WanLink,
     _pair,
     _self_signed,
     _size,
@@ -73,6 +76,8 @@ class _Corpus:
             "bytes": sum(entry["size"] for entry in files),
             "serial": self.master.serial,
             "cpu": round(time.process_time(), 3),
+            "requests": self.master.count(),
+            "file_requests": self.master.count(path_prefix="/packages/"),
         }
 
     def change(self, count: int) -> dict[str, Any]:
@@ -121,13 +126,16 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--size-range", type=_pair, default=(2_000, 50_000), metavar="MIN,MAX")
     parser.add_argument("--big-file", type=_size, action="append", default=[], metavar="SIZE")
     parser.add_argument("--tls", action="store_true")
+    parser.add_argument("--rtt", type=float, default=0.0, help="seconds of round trip before every answer")
+    parser.add_argument("--mbit", type=float, help="the link's bandwidth in Mbit/s, shared by all connections")
     args = parser.parse_args(argv)
+    link = WanLink(args.rtt, args.mbit * 1e6 / 8 if args.mbit else None)
     with contextlib.ExitStack() as stack:
         context = None
         if args.tls:
             cert, context = _self_signed(stack.enter_context(tempfile.TemporaryDirectory()))
             print(f"CERT {cert}", flush=True)
-        master = stack.enter_context(_BenchMaster(ssl_context=context))
+        master = stack.enter_context(_BenchMaster(ssl_context=context, link=link))
         names = generate_corpus(master, args.projects, seed=args.seed, files_per_project=args.files_per_project,
                                 size_range=args.size_range, big_files=args.big_file)
         corpus = _Corpus(master, [n for n in names if not n.startswith("big-file-")] or names)
@@ -142,10 +150,12 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
 # ------------------------------------------------------------------------------------ parent's side
 def corpus_args(projects: int, files: tuple[int, int], sizes: tuple[int, int], big: Sequence[int] = (),
-                seed: int = 1) -> list[str]:
-    """The command-line flags for a corpus (sizes in bytes)."""
+                seed: int = 1, wan: Optional[tuple[float, float]] = None) -> list[str]:
+    """The command-line flags for a corpus (sizes in bytes), behind a (rtt s, Mbit/s) link if ``wan``."""
     args = ["--projects", str(projects), "--seed", str(seed), "--files-per-project", f"{files[0]},{files[1]}",
             "--size-range", f"{sizes[0]},{sizes[1]}"]
+    if wan:
+        args += ["--rtt", str(wan[0]), "--mbit", str(wan[1])]
     for size in big:
         args += ["--big-file", str(size)]
     return args

@@ -31,6 +31,8 @@ class Sample:
     log: Optional[Path] = None
     sys: float = 0.0  # seconds in the kernel (part of cpu)
     master_cpu: Optional[float] = None  # what the master process used meanwhile (the cores are shared)
+    requests: Optional[int] = None  # what the master answered meanwhile (the projection's per-request cost)
+    file_requests: Optional[int] = None  # of them, files and what lies beside them (/packages/)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ from the same invocation, then the issue's targets with PASS/FAIL. It is a bench
 the exit status says whether the harness worked (ours synced every corpus), not whether the
 targets were met. Scenarios: 1 full sync of ~1 GB, 2 no-op run, 3 incremental after 200 changes,
 4 full sync of 5,000 small projects, 5 end of run on a 740,000-project index (5r: the index
-rebuilt by listing folders), 6 one 2 GiB file.
+rebuilt by listing folders), 6 one 2 GiB file; behind a 50 ms, 200 Mbit/s link (w: all four):
+wa full sync of 600 projects x 4 files of 16 KiB, wb 512 MiB of big files, wc no-op, wd incremental.
 """
 
 from __future__ import annotations
@@ -29,11 +30,12 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.clients import find_upstream, ours, setup_upstream  # noqa: E402
+from bench.projection import measured_plan_memory, project_lines  # noqa: E402
 from bench.report import render  # noqa: E402
 from bench.scenarios import FULL, QUICK, Bench  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
-SCENARIOS = ("1", "2", "3", "4", "5", "5r", "6")
+SCENARIOS = ("1", "2", "3", "4", "5", "5r", "6", "wa", "wb", "wc", "wd")
 NOTES = [
     "Every number is the whole process (interpreter start-up and imports included); each client runs "
     "as its own process against the same master, which runs in a third process.",
@@ -53,6 +55,9 @@ def _scenarios(text: str) -> set[str]:
     wanted = {part.strip() for part in text.split(",") if part.strip()}
     if "5" in wanted:
         wanted.add("5r")
+    if "w" in wanted:  # every WAN scenario
+        wanted.discard("w")
+        wanted |= {"wa", "wb", "wc", "wd"}
     unknown = wanted - set(SCENARIOS)
     if unknown:
         raise argparse.ArgumentTypeError(f"unknown scenario(s) {sorted(unknown)}; choose from {','.join(SCENARIOS)}")
@@ -64,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--quick", action="store_true", help="tiny sizes, 1 run each: a smoke test (seconds)")
     parser.add_argument("--runs", type=int, help="runs per scenario and client (default 3, quick 1)")
     parser.add_argument("--scenarios", type=_scenarios, default=set(SCENARIOS), metavar="1,2,...",
-                        help=f"which to run, of {','.join(SCENARIOS)} (5 includes 5r)")  # fmt: skip
+                        help=f"which to run, of {','.join(SCENARIOS)} (5 includes 5r, w all w*)")  # fmt: skip
     parser.add_argument("--no-upstream", action="store_true", help="measure ours only")
     parser.add_argument("--setup-upstream", action="store_true",
                         help="create bench/.upstream-venv/pyXY with upstream from PyPI, then run")  # fmt: skip
@@ -103,11 +108,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             bench.end_of_run(wanted)
         if "6" in wanted:
             bench.big_file()
+        if wanted & {"wa", "wb", "wc", "wd"}:
+            bench.wan(wanted)
     finally:
         order = {name: number for number, name in enumerate(SCENARIOS)}
         bench.results.sort(key=lambda r: order[r.scenario])  # stable: ours before upstream
+        projection = project_lines(bench.results)
+        if projection and not args.quick:
+            projection += [measured_plan_memory(), ""]
         notes.append(f"The whole benchmark took {time.monotonic() - started:.0f} s.")
-        table = render(bench.results, bench.limit, runs=runs, quick=args.quick, notes=notes)
+        table = render(bench.results, bench.limit, runs=runs, quick=args.quick, notes=notes, projection=projection)
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(table, encoding="utf-8")
         print("\n" + table + f"(also in {args.output})", flush=True)

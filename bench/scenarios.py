@@ -22,7 +22,7 @@ from .limit import Limit, machine_limit
 from .master_driver import CHANGED_FILE_SIZE, MasterProcess, corpus_args
 from .measure import Sample, Summary, measure, summarize
 
-__all__ = ["Bench", "Result", "Sizes", "FULL", "QUICK"]
+__all__ = ["Bench", "Result", "Sizes", "FULL", "QUICK", "WAN"]
 
 ROOT = Path(__file__).resolve().parent.parent
 KIB, MIB, GIB = 1 << 10, 1 << 20, 1 << 30
@@ -39,11 +39,15 @@ class Sizes:
     index_projects: int  # scenario 5
     rebuild_projects: int  # scenario 5r (folders to list; 740,000 would take minutes to create)
     big_file: int  # scenario 6
+    wan_projects: int  # scenarios wa, wc, wd: projects of 4 files of 16 KiB behind the WAN link
+    wan_changed: int  # scenario wd
+    wan_big: int  # scenario wb: bytes of big files behind the WAN link
 
 
+WAN = (0.05, 200.0)  # the link of scenarios w*: round trip in seconds, bandwidth in Mbit/s
 FULL = Sizes(600, (1, 3), (4 * KIB, 4 * MIB), (100 * MIB, 60 * MIB, 40 * MIB, 25 * MIB, 15 * MIB, 10 * MIB),
-             200, 5000, 740_000, 100_000, 2 * GIB)  # fmt: skip
-QUICK = Sizes(30, (1, 2), (4 * KIB, 256 * KIB), (4 * MIB,), 10, 200, 20_000, 500, 32 * MIB)
+             200, 5000, 740_000, 100_000, 2 * GIB, 600, 200, 512 * MIB)  # fmt: skip
+QUICK = Sizes(30, (1, 2), (4 * KIB, 256 * KIB), (4 * MIB,), 10, 200, 20_000, 500, 32 * MIB, 12, 4, 4 * MIB)
 
 
 @dataclass
@@ -56,6 +60,7 @@ class Result:
     samples: list[Sample] = field(default_factory=list)
     bytes: int = 0
     projects: int = 0
+    files: int = 0
     problem: Optional[str] = None  # the mirror did not match the master, or a run failed
     note: str = ""
 
@@ -84,10 +89,13 @@ class Bench:
         folder.mkdir(parents=True, exist_ok=True)
         text = client.config(folder / "mirror", master.url, workers=self.workers, timeout=self.timeout)
         config.write_text(text, encoding="utf-8")
-        before = master.command("stats")["cpu"]
+        before = master.command("stats")
         sample = measure(client.mirror_command(config), log=folder / f"{label}.log", env=client.env(master.cert),
                          cwd=folder)  # fmt: skip
-        sample = dataclasses.replace(sample, master_cpu=master.command("stats")["cpu"] - before)
+        after = master.command("stats")
+        sample = dataclasses.replace(sample, master_cpu=after["cpu"] - before["cpu"],
+                                     requests=after["requests"] - before["requests"],
+                                     file_requests=after["file_requests"] - before["file_requests"])
         self.say(f"  {scenario:>2} {client.label:<26} {label:<10} {sample.wall:8.2f} s  exit {sample.status}")
         return sample
 
@@ -134,9 +142,9 @@ class Bench:
             elif all(limits):  # a limit is a best case: the fastest run, not the median
                 self.limit = min(limits, key=lambda limit: limit.seconds)  # type: ignore[union-attr]
             if "2" in wanted:
-                self._noop(master)
+                self._noop(master, "2", "1")
             if "3" in wanted:
-                self._incremental(master)
+                self._incremental(master, "3", "1", s.changed)
 
     def _machine_limit(self, urls: Path, cert: Optional[str]) -> Optional[Limit]:
         os.sync()
@@ -149,26 +157,56 @@ class Bench:
             self.say(f"   1 machine limit {' ' * 26}{limit.seconds:8.2f} s")
         return limit
 
-    def _noop(self, master: MasterProcess) -> None:
-        results = {c.key: self._new("2", "no-op run (nothing changed)", c) for c in self.clients}
+    def _noop(self, master: MasterProcess, scenario: str, mirror_of: str, suffix: str = "") -> None:
+        results = {c.key: self._new(scenario, f"no-op run (nothing changed){suffix}", c) for c in self.clients}
         for number in range(self.runs):
             for client in self.clients:
-                results[client.key].samples.append(self._sync(client, master, "1", f"noop-{number}"))
+                results[client.key].samples.append(self._sync(client, master, mirror_of, f"noop-{number}"))
         for result in results.values():
-            self._check(result, self.corpus["files"], mirror_of="1")
+            self._check(result, master.command("stats")["files"], mirror_of=mirror_of)
 
-    def _incremental(self, master: MasterProcess) -> None:
-        count = self.sizes.changed
-        title = f"incremental, {count} projects changed"
-        results = {c.key: self._new("3", title, c, bytes=count * CHANGED_FILE_SIZE, projects=count)
+    def _incremental(self, master: MasterProcess, scenario: str, mirror_of: str, count: int, suffix: str = "") -> None:
+        title = f"incremental, {count} projects changed{suffix}"
+        results = {c.key: self._new(scenario, title, c, bytes=count * CHANGED_FILE_SIZE, projects=count)
                    for c in self.clients}  # fmt: skip
         stats = master.stats
         for number in range(self.runs):
             stats = master.command(f"change {count}")
             for client in self.clients:
-                results[client.key].samples.append(self._sync(client, master, "1", f"incr-{number}"))
+                results[client.key].samples.append(self._sync(client, master, mirror_of, f"incr-{number}"))
         for result in results.values():
-            self._check(result, stats["files"], mirror_of="1")
+            self._check(result, stats["files"], mirror_of=mirror_of)
+
+    # -- scenarios w*: the same work behind a WAN-shaped link ----------------------------------
+
+    def wan(self, wanted: set[str]) -> None:
+        """wa full sync of small projects, wc no-op, wd incremental (one corpus); wb big files."""
+        s, link = self.sizes, f" ({WAN[0] * 1000:g} ms, {WAN[1]:g} Mbit/s)"
+        if wanted & {"wa", "wc", "wd"}:
+            args = corpus_args(s.wan_projects, (4, 4), (16 * KIB, 16 * KIB), wan=WAN)
+            with MasterProcess(args, self.tls, self.work / "master-wan.log") as master:
+                self._full("wa", f"full sync, {s.wan_projects} projects x 4 files of 16 KiB{link}", master)
+                if "wc" in wanted:
+                    self._noop(master, "wc", "wa", link)
+                if "wd" in wanted:
+                    self._incremental(master, "wd", "wa", s.wan_changed, link)
+            if "wa" not in wanted:
+                self.results[:] = [r for r in self.results if r.scenario != "wa"]
+        if "wb" in wanted:
+            sizes = (s.wan_big // 2, s.wan_big // 4, s.wan_big // 4)
+            title = f"full sync, 3 big files, {s.wan_big / MIB:g} MiB{link}"
+            self._single_corpus("wb", title, corpus_args(0, (0, 0), (1, 1), sizes, wan=WAN))
+
+    def _full(self, scenario: str, title: str, master: MasterProcess) -> None:
+        stats = master.stats
+        results = {c.key: self._new(scenario, title, c, bytes=stats["bytes"], projects=stats["projects"],
+                                    files=stats["files"]) for c in self.clients}  # fmt: skip
+        for number in range(self.runs):
+            for client in self.clients:
+                shutil.rmtree(self._folder(scenario, client), ignore_errors=True)
+                results[client.key].samples.append(self._sync(client, master, scenario, f"full-{number}"))
+        for result in results.values():
+            self._check(result, stats["files"])
 
     # -- scenarios 4 and 6: their own corpus --------------------------------------------------
 
@@ -183,16 +221,9 @@ class Bench:
 
     def _single_corpus(self, scenario: str, title: str, args: list[str]) -> None:
         with MasterProcess(args, self.tls, self.work / f"master-{scenario}.log") as master:
-            stats = master.stats
-            results = {c.key: self._new(scenario, title, c, bytes=stats["bytes"], projects=stats["projects"])
-                       for c in self.clients}  # fmt: skip
-            for number in range(self.runs):
-                for client in self.clients:
-                    shutil.rmtree(self._folder(scenario, client), ignore_errors=True)
-                    results[client.key].samples.append(self._sync(client, master, scenario, f"full-{number}"))
-            for result in results.values():
-                self._check(result, stats["files"])
-                shutil.rmtree(self._folder(scenario, result.client) / "mirror", ignore_errors=True)
+            self._full(scenario, title, master)
+            for client in self.clients:
+                shutil.rmtree(self._folder(scenario, client) / "mirror", ignore_errors=True)
 
     # -- scenario 5: the end of a run at PyPI's size ------------------------------------------
 

@@ -361,6 +361,58 @@ def _wants_json(accept: str) -> bool:
     return wanted > 0 and wanted >= max(quality.get(t, 0.0) for t in _HTML_TYPES)
 
 
+# ----------------------------------------------------------------------------------------- the link
+WAN_PIECE = 64 << 10  # bytes paced at a time: 2.6 ms at 200 Mbit/s, smooth enough for one shared link
+# The link's buffer, in seconds of sending: a sender that wrote a piece late (Python, the scheduler)
+# may catch up this much, as a router's queue absorbs it; without it one stream could not reach the
+# bandwidth, losing its own per-piece overhead each time.
+WAN_BUFFER = 0.01
+
+
+class WanLink:
+    """A wide-area link in front of the master: ``rtt`` seconds before every answer (and one more
+    for a new connection's handshake), and ``bandwidth`` bytes/s shared by every connection.
+
+    The bottleneck is a queue: each piece of an answer leaves when the link has sent everything
+    queued before it, so ten connections share the bandwidth instead of each getting all of it.
+    Clock and sleep are injected so the arithmetic is testable without timing anything.
+    """
+
+    def __init__(self, rtt: float = 0.0, bandwidth: float | None = None, *,
+                 clock: Any = time.monotonic, sleep: Any = time.sleep) -> None:
+        if rtt < 0 or (bandwidth is not None and bandwidth <= 0):
+            raise ValueError(f"a link needs rtt >= 0 and bandwidth > 0, not {rtt!r}, {bandwidth!r}")
+        self.rtt, self.bandwidth, self._clock, self._sleep = rtt, bandwidth, clock, sleep
+        self._lock = threading.Lock()
+        self._free_at = 0.0  # when the link has sent everything queued so far
+
+    def connect(self) -> None:
+        """The TCP handshake: one round trip before the first request can go out."""
+        if self.rtt:
+            self._sleep(self.rtt)
+
+    def answer(self) -> None:
+        """The request's way there and the answer's first byte's way back."""
+        if self.rtt:
+            self._sleep(self.rtt)
+
+    def pieces(self, chunk: memoryview | bytes) -> Iterator[memoryview | bytes]:
+        """``chunk`` in pieces, each released when the shared link has room for it."""
+        if self.bandwidth is None:
+            yield chunk
+            return
+        view = memoryview(chunk)
+        for start in range(0, len(view), WAN_PIECE):
+            piece = view[start : start + WAN_PIECE]
+            with self._lock:
+                now = self._clock()
+                self._free_at = max(now - WAN_BUFFER, self._free_at) + len(piece) / self.bandwidth
+                wait = self._free_at - now  # below zero when the buffer absorbs the piece
+            if wait > 0:
+                self._sleep(wait)
+            yield piece
+
+
 # ----------------------------------------------------------------------------------------- the server
 class _Handler(BaseHTTPRequestHandler):
     """HTTP/1.1 keep-alive handler: every response has a Content-Length, bodies go out in big writes."""
@@ -372,6 +424,7 @@ class _Handler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         if isinstance(self.request, ssl.SSLSocket):
             self.request.do_handshake()  # in the connection's thread, not in the accept loop
+        self.server.master.link.connect()
         super().setup()
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -382,6 +435,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""  # always drained: keeps keep-alive in step
         master = self.server.master
         faults = master._take_faults(self.command, self.path)
+        master.link.answer()
         if "slow" in faults:
             time.sleep(faults["slow"].seconds)
         if "reset" in faults:
@@ -397,6 +451,7 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_HEAD = do_POST = do_PURGE = _serve
 
     def _send(self, response: _Response, truncate: bool, corrupt: bool) -> None:
+        link = self.server.master.link
         self.send_response(response.status)
         for name, value in response.headers.items():
             self.send_header(name, value)
@@ -410,7 +465,8 @@ class _Handler(BaseHTTPRequestHandler):
             if corrupt and sent == 0:
                 chunk = bytes(b ^ 0xFF for b in chunk[:256]) + bytes(chunk[256:])
             chunk = chunk[: limit - sent]
-            self.wfile.write(chunk)
+            for piece in link.pieces(chunk):
+                self.wfile.write(piece)
             sent += len(chunk)
             if sent >= limit:
                 break
@@ -445,8 +501,9 @@ class PyPIMaster:
     """The master: state, mutations, faults and the server thread. Thread-safe; use as a context manager."""
 
     def __init__(self, changelog_page_size: int = 50_000, ssl_context: ssl.SSLContext | None = None, *,
-                 host: str = "127.0.0.1", port: int = 0) -> None:
+                 host: str = "127.0.0.1", port: int = 0, link: WanLink | None = None) -> None:
         self.changelog_page_size = changelog_page_size
+        self.link = link or WanLink()  # loopback speed unless a WAN is asked for
         self._lock = threading.RLock()
         self._serial = 0
         self._changelog: list[list[Any]] = []

@@ -26,7 +26,7 @@ def test_defaults_fill_what_the_config_leaves_out(tmp_path: Path) -> None:
 
 def test_the_shipped_default_config_loads_with_every_key(tmp_path: Path) -> None:
     settings = load_settings(write(tmp_path, default_config_text()))
-    assert settings.workers == 3 and settings.delete_packages and not settings.stop_on_error
+    assert settings.workers == 3 and settings.download_workers == 20 and settings.delete_packages and not settings.stop_on_error
     assert settings.access_log_pattern == "/var/log/nginx/*pypi*access*"
 
 
@@ -53,6 +53,8 @@ def test_http_master_needs_allow_non_https(tmp_path: Path) -> None:
     ("text", "message"),
     [
         (GOOD + "workers = 0\n", "[mirror] workers = '0': expected a number from 1 to 10"),
+        (GOOD + "download-workers = 0\n", "[mirror] download-workers = '0': expected a number from 1 to 50"),
+        (GOOD + "download_workers = 51\n", "download-workers = '51': expected a number from 1 to 50"),
         (GOOD + "workers = 11\n", "workers = '11': expected a number from 1 to 10"),
         (GOOD + "workers = many\n", "workers = 'many': invalid literal"),
         (GOOD + "timeout = -1\n", "timeout = '-1': expected a number"),

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
+from urllib.parse import urlsplit
+
 import pytest
 
+from bandersnatch.downloads import Transfers
 from bandersnatch.errors import UnsafePath
 from bandersnatch.master import Master, make_session
 from bandersnatch.model import ReleaseFile
 from bandersnatch.package import SyncOptions, check_name, file_path, sync_project
 from bandersnatch.storage import FilesystemStorage
 from tests.conftest import MirrorSetup
-from tests.pypi_master import PyPIMaster
+from tests.pypi_master import FileSpec, PyPIMaster
 
 SHA = "a" * 64
 
@@ -83,3 +88,24 @@ def test_a_failed_project_names_itself(pypi: PyPIMaster, mirror: MirrorSetup) ->
     result = sync_project("p", pypi.serial, options_for(pypi, mirror))
     assert result.error is not None and result.error.startswith("Failed to sync p: GET ")
     assert not (mirror.web / "simple/p").exists()
+
+
+def test_files_in_flight_together_publish_the_page_only_when_all_are_good(
+    pypi: PyPIMaster, mirror: MirrorSetup
+) -> None:
+    """Through the run's download pool: one bad file fails the project after the others ended;
+    they stay published and counted, the page is not written; the next sync completes it."""
+    files = [FileSpec(f"p-1.0-{n}.tar.gz", size=1000 * (n + 1)) for n in range(4)]
+    pypi.add_release("p", "1.0", files)
+    bad = urlsplit(next(f for f in pypi.files("p") if f["filename"] == "p-1.0-2.tar.gz")["url"]).path
+    pypi.fail(bad, status=404, times=None)
+    with Transfers(3) as transfers:
+        options = replace(options_for(pypi, mirror), transfers=transfers)
+        result = sync_project("p", pypi.serial, options)
+        assert (result.ok, result.files, result.bytes) == (False, 3, 1000 + 2000 + 4000)
+        assert not (mirror.web / "simple/p").exists()
+        pypi.clear_faults()
+        result = sync_project("p", pypi.serial, options)
+    assert (result.ok, result.files, result.bytes) == (True, 1, 3000)
+    page = (mirror.web / "simple/p/index.html").read_text()
+    assert [f.filename for f in files] == re.findall(r">(p-1\.0-\d\.tar\.gz)<", page)  # the master's order

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from tests.pypi_master import SIMPLE_JSON, PyPIMaster, make_wheel
+from tests.pypi_master import SIMPLE_JSON, WAN_BUFFER, WAN_PIECE, PyPIMaster, WanLink, make_wheel
 
 
 @pytest.fixture
@@ -231,3 +231,70 @@ def test_pep_658_metadata_provenance_and_project_status_as_pypi_serves_them(mast
     assert requests.get(f"{master.url}/pypi/meta-demo/json").status_code == 404
     page = requests.get(f"{master.url}/simple/meta-demo/", headers=accept).json()
     assert page["files"] == [] and page["project-status"]["status"] == "quarantined"
+
+
+class _FakeClock:
+    """Time that moves only when the link sleeps: the link's arithmetic, with nothing timed."""
+
+    def __init__(self):
+        self.now, self.sleeps = 100.0, []
+
+    def sleep(self, seconds):
+        self.sleeps.append(round(seconds, 6))
+        self.now += max(seconds, 0)
+
+
+@pytest.mark.parametrize(
+    "bandwidth, sizes, expected",
+    [
+        (WAN_PIECE, [WAN_PIECE], [1 - WAN_BUFFER]),  # one piece: its time on the link (an idle link's buffer)
+        (WAN_PIECE, [2 * WAN_PIECE], [1 - WAN_BUFFER, 1.0]),  # paced piece by piece
+        (WAN_PIECE, [WAN_PIECE // 2, WAN_PIECE // 2], [0.5 - WAN_BUFFER, 0.5]),
+        (None, [10 * WAN_PIECE], []),  # no cap: no waiting at all
+    ],
+)
+def test_wan_link_paces_pieces_at_the_bandwidth(bandwidth, sizes, expected):
+    clock = _FakeClock()
+    link = WanLink(0.05, bandwidth, clock=lambda: clock.now, sleep=clock.sleep)
+    sent = [bytes(piece) for size in sizes for piece in link.pieces(b"x" * size)]
+    assert sum(map(len, sent)) == sum(sizes)
+    assert clock.sleeps == expected
+
+
+def test_wan_link_bandwidth_is_shared_by_every_connection():
+    """Two answers queued at the same moment: the second leaves after the first, not beside it."""
+    now, sleeps = [0.0], []
+    link = WanLink(0.0, WAN_PIECE, clock=lambda: now[0], sleep=sleeps.append)  # time stands still
+    next(link.pieces(b"a" * WAN_PIECE))
+    next(link.pieces(b"b" * WAN_PIECE))
+    assert sleeps == [1.0, 2.0]
+
+
+def test_a_late_sender_catches_up_only_within_the_links_buffer():
+    now, sleeps = [0.0], []
+    link = WanLink(0.0, WAN_PIECE, clock=lambda: now[0], sleep=sleeps.append)
+    pieces = link.pieces(b"a" * 3 * WAN_PIECE)
+    next(pieces)  # leaves at 1.0
+    now[0] = 1.005  # the sender comes back a little late: the buffer covers it, no time lost
+    next(pieces)
+    now[0] = 5.0  # far too late: the link idled, that time is gone
+    next(pieces)
+    now[0] = 6.0 - WAN_BUFFER / 2  # a small piece that fits in the buffer leaves at once
+    assert bytes(next(link.pieces(b"b"))) == b"b"
+    assert sleeps == pytest.approx([1.0, 0.995, 1 - WAN_BUFFER])
+
+
+def test_wan_link_delays_every_answer_and_each_new_connection():
+    delays = []
+    link = WanLink(0.05, None, sleep=delays.append)
+    with PyPIMaster(link=link) as master, requests.Session() as session:
+        master.add_release("pkg", "1.0")
+        for _ in range(3):
+            assert session.get(json_url(master, "pkg")).status_code == 200
+    assert delays == [0.05] * 4  # one handshake (keep-alive after it), three answers
+
+
+@pytest.mark.parametrize("rtt, bandwidth", [(-1, None), (0.05, 0), (0.05, -5)])
+def test_wan_link_refuses_impossible_links(rtt, bandwidth):
+    with pytest.raises(ValueError, match="rtt >= 0 and bandwidth > 0"):
+        WanLink(rtt, bandwidth)

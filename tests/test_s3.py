@@ -134,7 +134,8 @@ def test_deletions_reach_the_bucket(pypi: PyPIMaster, bucket_mirror: BucketMirro
 
 def test_sigkill_then_resume_refetches_no_finished_project(pypi: PyPIMaster, bucket_mirror: BucketMirror) -> None:
     generate_corpus(pypi, 30, seed=23, files_per_project=(2, 3))
-    pypi.slow("/packages/", 0.1)
+    bucket_mirror.write_config(pypi.url, "download-workers = 4\n")
+    pypi.slow("/packages/", 0.3)  # 4 files in flight: several journal batches before the kill
     process = subprocess.Popen(
         bandersnatch_command() + ["-c", str(bucket_mirror.config), "mirror"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
