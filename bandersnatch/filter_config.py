@@ -22,6 +22,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from .closure import PLATFORMS, DependencySettings
+from .configuration import SUBSET_SECTIONS
 from .errors import ConfigError
 from .filters import ALIASES, PLUGINS, FilterSettings, platform_rules
 from .requirements import read_requirements
@@ -30,10 +31,7 @@ __all__ = ["SECTIONS", "SubsetSettings", "read_subset_settings"]
 
 logger = logging.getLogger(__name__)
 
-SECTIONS = frozenset({
-    "plugins", "allowlist", "whitelist", "blocklist", "blacklist", "filter_regex", "filter_prerelease",
-    "latest_release", "size_project_metadata", "dependencies",
-})  # fmt: skip
+SECTIONS = SUBSET_SECTIONS
 # Upstream plugins that select by raw JSON metadata; not built yet, so said rather than refused.
 UNBUILT_PLUGINS = frozenset({
     "regex_project_metadata", "regex_release_file_metadata", "versions_count_project_metadata",

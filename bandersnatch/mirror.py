@@ -16,7 +16,7 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
-from typing import Callable, ContextManager, Iterable, Iterator, Optional
+from typing import TYPE_CHECKING, Callable, ContextManager, Iterable, Iterator, Optional
 
 from .changes import ChangeSource
 from .configuration import Settings
@@ -33,7 +33,6 @@ from .package import (
     sync_project,
 )
 from .report import summary_line
-from .scope import Scope, fingerprint, plan_scope
 from .state import (
     DONE,
     LAST_RUN,
@@ -45,6 +44,9 @@ from .state import (
     utc_stamp,
 )
 from .storage import Storage
+
+if TYPE_CHECKING:
+    from .scope import Scope
 
 __all__ = ["Mirror", "RunSummary"]
 
@@ -145,7 +147,7 @@ class Mirror:
             summary = RunSummary()
             work = self._accepted(((name, 0) for name in names), summary)
             known = {name for name in work if self.storage.web_exists(project_folder(name))}
-            scope = plan_scope(self.settings.subset, self.master, self.storage, work)
+            scope = self._scope(work)
             summary.owed = self._execute(work, set(work), summary, scope)
             self._write_index(work)
             for name in work.keys() - known:
@@ -186,8 +188,8 @@ class Mirror:
                 projects = {**self._everything(), **projects}  # changed ones keep their newer serial
         if owed:
             logger.info("%d projects owed by earlier runs are retried", len(owed))
-        scope = plan_scope(self.settings.subset, self.master, self.storage, projects)
-        asked = [*owed.items(), *projects.items(), *scope.reselected.items()]
+        scope = self._scope(projects)
+        asked = [*owed.items(), *projects.items(), *(scope.reselected.items() if scope else ())]
         work = self._scoped(self._accepted(asked, summary), scope)
         if not work:
             if todo is not None or target != status:
@@ -203,10 +205,19 @@ class Mirror:
         self._write_index(work)
         self._finish(target, pending, summary)
 
-    def _scoped(self, work: dict[str, int], scope: Scope) -> dict[str, int]:
+    def _scope(self, changed: dict[str, int]) -> Optional[Scope]:
+        """The filters and the dependency closure for this run; None when none are configured
+        (their modules are not even imported then: a no-op cron run is mostly imports)."""
+        if self.settings.subset is None:
+            return None
+        from .scope import plan_scope
+
+        return plan_scope(self.settings.subset, self.master, self.storage, changed)
+
+    def _scoped(self, work: dict[str, int], scope: Optional[Scope]) -> dict[str, int]:
         """What the filters hold, and what the mirror has that they no longer hold (to be dropped,
         without asking the master): a filtered full sync does not visit 740,000 projects."""
-        if scope.everything:
+        if scope is None or scope.everything:
             return work
         local = set(self.storage.list_web_dirs("simple"))
         return {name: serial for name, serial in work.items() if scope.holds(name) or normalize(name) in local}
@@ -249,7 +260,7 @@ class Mirror:
     # -- running -----------------------------------------------------------------------------
 
     def _execute(
-        self, projects: dict[str, int], recheck: set[str], summary: RunSummary, scope: Scope
+        self, projects: dict[str, int], recheck: set[str], summary: RunSummary, scope: Optional[Scope]
     ) -> dict[str, int]:
         """Sync ``projects`` in the pool; the ones still owed afterwards (failed, or never started
         because stop-on-error halted the run)."""
@@ -357,7 +368,12 @@ class Mirror:
     def _marker(self) -> str:
         """What the pages depend on beyond the master's data (state.StateFiles.options): the page
         options and the filters; a change re-checks every project once."""
-        return f"{self._options(False).marker} subset={fingerprint(self.settings.subset)}"
+        subset = self.settings.subset
+        if subset is None:
+            return f"{self._options(False).marker} subset=-"
+        from .scope import fingerprint
+
+        return f"{self._options(False).marker} subset={fingerprint(subset)}"
 
     # -- the global index --------------------------------------------------------------------
 
