@@ -14,6 +14,7 @@ pytest.importorskip("moto.server", reason="the S3 tests need moto[server] from t
 
 from bandersnatch.configuration import S3Settings  # noqa: E402
 from bandersnatch.errors import DigestMismatch, LockHeld, StorageUnavailable  # noqa: E402
+from bandersnatch.storage import s3_lock  # noqa: E402
 from bandersnatch.storage.s3 import PART_SIZE, S3Storage  # noqa: E402
 from bandersnatch.storage.s3_lock import Lease, PreconditionFailed  # noqa: E402
 from tests.s3_server import S3Server, moto_server  # noqa: E402
@@ -123,3 +124,20 @@ def test_an_expired_lease_of_another_host_is_taken_over_once() -> None:
     assert json.loads(store.body)["host"] != "elsewhere"
     lease.release()
     assert store.body is None
+
+
+def test_a_lease_not_renewed_in_time_stops_every_write_and_is_left_to_expire(moto: S3Server) -> None:
+    """Past its lease (by this run's clock) another host may own the mirror: nothing is written or
+    deleted any more, and the lock object, perhaps another run's by now, is not deleted either."""
+    now = [1000.0]
+    storage = storage_in(moto, moto.new_bucket())
+    storage.clock = lambda: now[0]
+    with storage.lock():
+        storage.write_state("status", "1\n")
+        now[0] += s3_lock.LEASE  # no renewal reached the store in a whole lease
+        for write in (lambda: storage.write_state("status", "2\n"), lambda: storage.remove_state("status"),
+                      lambda: storage.write_web("simple/x/index.html", [b"x"])):  # fmt: skip
+            with pytest.raises(StorageUnavailable, match="lost the lock"):
+                write()
+    assert storage.read_state("status") == "1\n"
+    assert storage.read_state(".lock") is not None  # left to expire, never deleted blindly

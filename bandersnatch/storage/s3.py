@@ -17,7 +17,7 @@ import logging
 import mimetypes
 import time
 import uuid
-from typing import IO, Any, Iterable, Iterator, Optional
+from typing import IO, Any, Callable, Iterable, Iterator, Optional
 
 import boto3
 from botocore.config import Config
@@ -69,11 +69,13 @@ def _config(settings: S3Settings) -> Config:
 class S3Storage(Storage):
     """The mirror under ``s3://BUCKET/PREFIX/``: state objects at the top, the published tree under web/."""
 
-    def __init__(self, settings: S3Settings) -> None:
+    def __init__(self, settings: S3Settings, clock: Callable[[], float] = time.time) -> None:
         super().__init__()
         self.settings = settings
+        self.clock = clock  # the lease's: when this run may no longer trust that it holds the lock
         self.bucket = settings.bucket
         self._prefix = f"{settings.prefix}/" if settings.prefix else ""
+        self._lease: Optional[Lease] = None  # held while lock() is: writes stop once it is lost
 
     @functools.cached_property
     def _client(self) -> Any:
@@ -128,6 +130,7 @@ class S3Storage(Storage):
     def _upload(self, key: str, chunks: Iterable[bytes], expect: Optional[tuple[str, Optional[int]]]) -> int:
         """Store ``chunks`` at ``key``; with ``expect`` (sha256, size) only if they match it. One PUT
         up to PART_SIZE, a multipart upload beyond, completed only after the checks."""
+        self._guard()
         digest, buffer, written = hashlib.sha256(), bytearray(), 0
         upload: Optional[_Multipart] = None
         extra = {"ContentType": _content_type(key)}
@@ -246,12 +249,14 @@ class S3Storage(Storage):
     # -- removal -----------------------------------------------------------------------------------
 
     def remove_web_file(self, relative: str) -> None:
+        self._guard()
         self._call("delete_object", Key=self._web_key(relative))
 
     def remove_web_tree(self, relative: str) -> None:
         self._delete_all(self._web_key(relative) + "/")
 
     def _delete_all(self, prefix: str) -> None:
+        self._guard()
         batch: list[dict[str, str]] = []
         for key in self._keys(prefix):
             batch.append({"Key": key})
@@ -278,6 +283,7 @@ class S3Storage(Storage):
         self._upload(self._state_key(name), [text.encode("utf-8")], None)
 
     def remove_state(self, name: str) -> None:
+        self._guard()
         self._call("delete_object", Key=self._state_key(name))
 
     def append_journal(self, name: str, lines: list[str]) -> None:
@@ -314,14 +320,24 @@ class S3Storage(Storage):
 
         lease = Lease(
             put, get, lambda: self._call("delete_object", Key=key), self.state_location(LOCK),
-            require_conditional=self.settings.require_conditional_writes,
+            clock=self.clock, require_conditional=self.settings.require_conditional_writes,
         )  # fmt: skip
         lease.acquire()
+        self._lease = lease
         try:
             self._abort_leftover_uploads()
             yield
         finally:
+            self._lease = None
             lease.release()
+
+    def _guard(self) -> None:
+        """No write once the lease is lost: another run may own the mirror by now."""
+        if self._lease is not None and not self._lease.held:
+            raise StorageUnavailable(
+                f"lost the lock {self.state_location(LOCK)} (not renewed in time, or taken over); "
+                "stopping so that two runs never write the mirror at once"
+            )
 
     def _abort_leftover_uploads(self) -> None:
         try:

@@ -66,6 +66,16 @@ class Lease:
         self._stop = threading.Event()
         self._renewer: Optional[threading.Thread] = None
         self.lost = False
+        self._valid_until = 0.0  # after this, by our clock, another run may have taken over
+
+    @property
+    def held(self) -> bool:
+        """Whether this run may still write: not taken over, and renewed recently enough that no
+        other run can have seen the lease expire (a margin of one renewal for clock skew)."""
+        return not self.lost and self.clock() < self._valid_until
+
+    def _renewed(self, etag: str) -> None:
+        self._etag, self._valid_until = etag, self.clock() + LEASE - RENEW
 
     def _body(self) -> bytes:
         holder = {"host": socket.gethostname(), "pid": os.getpid(), "expires": self.clock() + LEASE}
@@ -75,7 +85,7 @@ class Lease:
         """Take the lock or raise LockHeld; refuse a store that ignores conditional writes."""
         body = self._body()
         try:
-            self._etag = self._put(body, if_none_match="*")["ETag"]
+            self._renewed(self._put(body, if_none_match="*")["ETag"])
         except PreconditionFailed:
             self._take_over(body)
         try:
@@ -110,7 +120,7 @@ class Lease:
                 "(it renews while alive); not starting a second one"
             )
         try:
-            self._etag = self._put(body, if_match=etag)["ETag"]
+            self._renewed(self._put(body, if_match=etag)["ETag"])
         except PreconditionFailed:
             raise LockHeld(f"another bandersnatch run took over {self.where} just now; not starting a second one") from None
         logger.warning("Took over %s from %s, a run that died", self.where, who)
@@ -118,7 +128,7 @@ class Lease:
     def _renew(self) -> None:
         while not self._stop.wait(RENEW):
             try:
-                self._etag = self._put(self._body(), if_match=self._etag)["ETag"]
+                self._renewed(self._put(self._body(), if_match=self._etag)["ETag"])
             except PreconditionFailed:
                 self.lost = True
                 logger.error("Lost %s to another run: this run's lease ran out before it was renewed", self.where)
@@ -130,5 +140,5 @@ class Lease:
         self._stop.set()
         if self._renewer is not None:
             self._renewer.join()
-        if not self.lost:
+        if self.held:  # else it may be another run's lock by now: leave it to expire
             self._delete()
