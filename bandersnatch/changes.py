@@ -75,7 +75,7 @@ class SimpleRootSource:
         if self.find_deleted:
             if not projects:
                 raise UpstreamUnavailable("the master's root lists no projects at all; refusing to empty the mirror")
-            listed = {normalize(name) for name in projects}
+            listed = _normalized(projects)
             gone = [name for name in self.mirrored() if name not in listed]
             if gone:
                 logger.info("%d projects are no longer listed by the master", len(gone))
@@ -84,6 +84,16 @@ class SimpleRootSource:
 
     def master_serial(self) -> int:
         return self._fetch()[0]
+
+
+def _normalized(names: Iterable[str]) -> set[str]:
+    """The PEP 503 names of ``names``: most only need lower-casing (done in C); only names with
+    ``_``, ``.`` or ``--`` go through the full rule. The lower-cased spellings of those stay in the
+    set too, harmlessly: a normalized name never contains those characters."""
+    names = list(names)
+    listed = set(map(str.lower, names))
+    listed.update(normalize(name) for name in names if "_" in name or "." in name or "--" in name)
+    return listed
 
 
 def change_source(

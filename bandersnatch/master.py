@@ -7,6 +7,8 @@ or TruncatedDownload, and frozen metadata values, never a response or a raw dict
 from __future__ import annotations
 
 import contextlib
+import functools
+import gc
 import json
 import logging
 import os
@@ -167,19 +169,27 @@ class Master:
     def simple_root(self) -> tuple[int, dict[str, int]]:
         """(the master's serial, {name: _last-serial}) from the PEP 691 JSON root.
 
-        PyPI's root is ~30 MB for 740,000 projects: each project object is turned into a pair as
-        soon as it is parsed, so no 740,000 dicts are ever alive at once.
+        PyPI's root is ~30 MB for 740,000 projects: each project object becomes a pair as soon as it
+        is parsed (no 740,000 dicts alive at once), and the cyclic GC, which would walk the growing
+        heap again and again while nothing parsed can be a cycle, is paused meanwhile.
         """
         url = f"{self.url}/simple/"
         response = self._request("GET", url, headers={"Accept": SIMPLE_JSON})
+        pairs: list[tuple[str, int]] = []
+        collecting = gc.isenabled()
+        gc.disable()
         try:
-            document = json.loads(response.content, object_hook=_root_entry)
-            projects = _root_pairs(document["projects"])
+            document = json.loads(response.content, object_hook=functools.partial(_root_entry, pairs))
+            if not isinstance(document["projects"], list) or len(document["projects"]) != len(pairs):
+                raise ValueError("a project entry without name and _last-serial")
+            projects = dict(pairs)
             header = response.headers.get("X-PyPI-Last-Serial", "")
             serial = int(header) if header.isdigit() else _as_serial(document["meta"]["_last-serial"])
         except (ValueError, KeyError, TypeError) as error:
             raise UpstreamUnavailable(f"malformed PEP 691 root at {url}: {_reason(error)}") from None
         finally:
+            if collecting:
+                gc.enable()
             response.close()
         return max(serial, max(projects.values(), default=0)), projects
 
@@ -297,21 +307,16 @@ def _chunks(response: requests.Response, url: str) -> Iterator[bytes]:
         raise TruncatedDownload(f"download of {url} broke off: {_reason(error)}") from None
 
 
-def _root_entry(entry: dict[str, Any]) -> Any:
-    """A root project object as a (name, serial) pair; other objects (meta) stay dicts."""
+def _root_entry(pairs: list[tuple[str, int]], entry: dict[str, Any]) -> Any:
+    """A root project object goes to ``pairs`` as (name, serial) and leaves only None behind;
+    other objects (meta) stay dicts."""
     if "name" in entry and "_last-serial" in entry:
         name = entry["name"]
         if not isinstance(name, str):
             raise ValueError(f"project name {name!r} is not a string")
-        return name, _as_serial(entry["_last-serial"])
+        pairs.append((name, _as_serial(entry["_last-serial"])))
+        return None
     return entry
-
-
-def _root_pairs(entries: Any) -> dict[str, int]:
-    bad = next((entry for entry in entries if type(entry) is not tuple), None)
-    if bad is not None:
-        raise ValueError(f"root entry {str(bad)[:80]} has no name and _last-serial")
-    return dict(entries)
 
 
 def _reason(error: Exception) -> str:

@@ -44,3 +44,10 @@ def test_an_empty_root_never_empties_the_mirror() -> None:
 def test_the_configured_method_picks_the_source() -> None:
     assert isinstance(change_source("simple", None, list, True), SimpleRootSource)  # type: ignore[arg-type]
     assert isinstance(change_source("xmlrpc", None, list, True), ChangelogSource)  # type: ignore[arg-type]
+
+
+def test_deletions_see_every_spelling_of_a_listed_name() -> None:
+    spellings = {"Foo.Bar": 1, "zope.interface": 2, "A--B": 3, "typing_extensions": 4, "Django": 5, "x": 6}
+    mirrored = ["foo-bar", "zope-interface", "a-b", "typing-extensions", "django", "x", "gone"]
+    source = SimpleRootSource(RootMaster(9, spellings), lambda: mirrored, True)  # type: ignore[arg-type]
+    assert source.changes_since(9) == ({"gone": 0}, 9)
