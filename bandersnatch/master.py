@@ -12,25 +12,16 @@ import gc
 import json
 import logging
 import os
-import re
 import threading
 import time
 import xmlrpc.client
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import replace
 from typing import Any, Callable, Iterator, Optional
-from urllib.parse import quote, urljoin
+from urllib.parse import quote
 from xml.parsers.expat import ExpatError
 
 import requests
 import urllib3
-from packaging.utils import (
-    InvalidSdistFilename,
-    InvalidWheelFilename,
-    parse_sdist_filename,
-    parse_wheel_filename,
-)
-from packaging.version import InvalidVersion
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
@@ -42,7 +33,8 @@ from .errors import (
     TruncatedDownload,
     UpstreamUnavailable,
 )
-from .model import ProjectMetadata, ReleaseFile, normalize
+from .model import ProjectMetadata, normalize
+from .upstream import parse_json_api, parse_pep691, with_page_extras
 
 __all__ = ["CHANGELOG_PAGE_SIZE", "SIMPLE_JSON", "Master", "make_session"]
 
@@ -51,12 +43,10 @@ logger = logging.getLogger(__name__)
 CHANGELOG_PAGE_SIZE = 50_000  # PyPI returns at most this many changelog rows per call
 DOWNLOAD_CHUNK = 1 << 20  # large reads: per-chunk overhead dominates small ones
 MAX_RETRY_AFTER = 60.0  # a master asking us to wait longer is treated as failing for this run
-SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
 STALE_RETRIES = 3
 SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"  # PEP 691
 MAX_SMALL = 4 << 20  # a provenance object is a few KB; more is not one
 USER_AGENT = f"bandersnatch/{__version__} (requests/{requests.__version__}; +PEP 381 mirror)"
-_SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
 class _Retry(Retry):
@@ -225,7 +215,7 @@ class Master:
                     page.exception()  # wait for it: nothing of this call outlives it
                 raise
             metadata = _parse_project(name, found)
-            return _with_page_extras(metadata, self._beside(page, page_url, name, metadata.serial))
+            return with_page_extras(metadata, self._beside(page, page_url, name, metadata.serial))
 
     def _beside(self, page: Future[tuple[requests.Response, int]], url: str, name: str, serial: int
                 ) -> Optional[ProjectMetadata]:
@@ -345,123 +335,18 @@ def _served_serial(response: requests.Response) -> int:
 
 
 def _parse_project(name: str, found: tuple[requests.Response, int]) -> ProjectMetadata:
-    """The JSON API answer (``/pypi/{name}/json``) as a frozen value."""
+    """The JSON API answer (``/pypi/{name}/json``) as a frozen value, or one upstream error."""
     response, serial = found
     try:
-        data = response.json()
-        info = data["info"]
-        display, releases = info["name"], data["releases"]
-        if normalize(display) != normalize(name):
-            raise ValueError(f"answered for {display!r}")
-        files = tuple(
-            _release_file(_json_api_entry(entry), str(version))
-            for version, entries in releases.items()
-            for entry in entries
-        )
-        info_json = json.dumps(info, sort_keys=True)
+        return parse_json_api(name, response.json(), serial)
     except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise UpstreamUnavailable(f"malformed JSON metadata for {name}: {error}") from None
-    return ProjectMetadata(
-        name=display, serial=serial, files=_unique(files), versions=tuple(map(str, releases)), info_json=info_json
-    )
 
 
 def _parse_pep691(name: str, found: tuple[requests.Response, int]) -> ProjectMetadata:
-    """A PEP 691 project page as a frozen value; versions come from PEP 700's list or the filenames."""
+    """A PEP 691 project page as a frozen value, or one upstream error."""
     response, serial = found
     try:
-        data = response.json()
-        if normalize(data["name"]) != normalize(name):
-            raise ValueError(f"answered for {data['name']!r}")
-        files = tuple(_release_file(_pep691_entry(entry, response.url), None) for entry in data["files"])
-        versions = data.get("versions") or list(dict.fromkeys(f.version for f in files if f.version))
-        status = data.get("project-status") or {}
-        if not isinstance(status, dict) or not isinstance(versions, list):
-            raise ValueError(f"bad project-status {status!r} or versions {versions!r}")
+        return parse_pep691(name, response.json(), serial, response.url)
     except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise UpstreamUnavailable(f"malformed PEP 691 page for {name}: {error}") from None
-    return ProjectMetadata(
-        name=str(data["name"]), serial=serial, files=_unique(files), versions=tuple(map(str, versions)),
-        status=_optional_text(status.get("status")), status_reason=_optional_text(status.get("reason")),
-    )  # fmt: skip
-
-
-def _with_page_extras(metadata: ProjectMetadata, page: Optional[ProjectMetadata]) -> ProjectMetadata:
-    """The JSON API's project with what only the PEP 691 page says: status and provenance."""
-    if page is None:
-        return metadata
-    provenance = {f.filename: f.provenance_url for f in page.files if f.provenance_url}
-    files = tuple(replace(f, provenance_url=provenance.get(f.filename)) for f in metadata.files)
-    return replace(metadata, files=files, status=page.status, status_reason=page.status_reason)
-
-
-def _unique(files: tuple[ReleaseFile, ...]) -> tuple[ReleaseFile, ...]:
-    unique: dict[str, ReleaseFile] = {}
-    for release in files:
-        unique.setdefault(release.filename, release)
-    return tuple(unique.values())
-
-
-def _json_api_entry(entry: dict[str, Any]) -> dict[str, Any]:
-    """A JSON API file entry in the shape of a PEP 691 one, so one function checks both."""
-    return {
-        "filename": entry["filename"], "url": entry["url"], "sha256": entry["digests"]["sha256"],
-        "size": entry.get("size"), "requires_python": entry.get("requires_python"),
-        "yanked": bool(entry.get("yanked", False)), "yanked_reason": entry.get("yanked_reason"),
-        "upload_time": entry.get("upload_time_iso_8601"),
-        "core_metadata": entry.get("core-metadata", entry.get("data-dist-info-metadata")),
-    }  # fmt: skip
-
-
-def _pep691_entry(entry: dict[str, Any], base: str) -> dict[str, Any]:
-    yanked = entry.get("yanked", False)
-    provenance = entry.get("provenance")
-    return {
-        "filename": entry["filename"], "url": urljoin(base, entry["url"]), "sha256": entry["hashes"]["sha256"],
-        "size": entry.get("size"), "requires_python": entry.get("requires-python"),
-        "yanked": bool(yanked), "yanked_reason": yanked if isinstance(yanked, str) else None,
-        "upload_time": entry.get("upload-time"),
-        "core_metadata": entry.get("core-metadata", entry.get("dist-info-metadata")),
-        "provenance": urljoin(base, provenance) if isinstance(provenance, str) else None,
-    }  # fmt: skip
-
-
-def _release_file(entry: dict[str, Any], version: Optional[str]) -> ReleaseFile:
-    sha256, size, filename = entry["sha256"], entry["size"], str(entry["filename"])
-    if not isinstance(sha256, str) or not _SHA256.match(sha256):
-        raise ValueError(f"bad sha256 {sha256!r} for {filename!r}")
-    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
-        raise ValueError(f"bad size {size!r} for {filename!r}")
-    return ReleaseFile(
-        filename=filename,
-        url=str(entry["url"]),
-        sha256=sha256.lower(),
-        size=size,
-        requires_python=_optional_text(entry["requires_python"]),
-        yanked=entry["yanked"],
-        yanked_reason=_optional_text(entry["yanked_reason"]),
-        upload_time=_optional_text(entry["upload_time"]),
-        version=version or _version_of(filename),
-        core_metadata_sha256=_core_metadata(entry["core_metadata"]),
-        provenance_url=entry.get("provenance"),
-    )
-
-
-def _core_metadata(value: Any) -> Optional[str]:
-    """PEP 658/714: ``{"sha256": ...}`` promises a checkable ``.metadata``; ``true`` alone cannot be verified."""
-    digest = value.get("sha256") if isinstance(value, dict) else None
-    return digest.lower() if isinstance(digest, str) and _SHA256.match(digest) else None
-
-
-def _optional_text(value: Any) -> Optional[str]:
-    return str(value) if value else None
-
-
-def _version_of(filename: str) -> Optional[str]:
-    """A file's version from its name (PEP 691 pages have no release keys); None for odd names."""
-    try:
-        if filename.endswith(".whl"):
-            return str(parse_wheel_filename(filename)[1])
-        return str(parse_sdist_filename(filename)[1])
-    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
-        return None

@@ -1,0 +1,141 @@
+"""The master's JSON (the JSON API and PEP 691 project pages) as frozen values: pure, so every
+shape a master may send is table-tested without a network. ``master`` fetches and classifies
+errors; this module only reads.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import replace
+from typing import Any, Optional
+from urllib.parse import urljoin
+
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
+from packaging.version import InvalidVersion
+
+from .model import ProjectMetadata, ReleaseFile, normalize
+
+__all__ = ["parse_json_api", "parse_pep691", "with_page_extras"]
+
+_SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
+
+
+def parse_json_api(name: str, data: Any, serial: int) -> ProjectMetadata:
+    """The JSON API answer (``/pypi/{name}/json``) as a frozen value; ValueError (or KeyError,
+    TypeError) when it is not one, or is about another project."""
+    info = data["info"]
+    display, releases = info["name"], data["releases"]
+    if normalize(display) != normalize(name):
+        raise ValueError(f"answered for {display!r}")
+    files = tuple(
+        _release_file(_json_api_entry(entry), str(version))
+        for version, entries in releases.items()
+        for entry in entries
+    )
+    info_json = json.dumps(info, sort_keys=True)
+    return ProjectMetadata(
+        name=display, serial=serial, files=_unique(files), versions=tuple(map(str, releases)), info_json=info_json
+    )
+
+
+def parse_pep691(name: str, data: Any, serial: int, base: str) -> ProjectMetadata:
+    """A PEP 691 project page (at URL ``base``) as a frozen value; versions come from PEP 700's
+    list or the filenames. ValueError (or KeyError, TypeError) when it is not one."""
+    if normalize(data["name"]) != normalize(name):
+        raise ValueError(f"answered for {data['name']!r}")
+    files = tuple(_release_file(_pep691_entry(entry, base), None) for entry in data["files"])
+    versions = data.get("versions") or list(dict.fromkeys(f.version for f in files if f.version))
+    status = data.get("project-status") or {}
+    if not isinstance(status, dict) or not isinstance(versions, list):
+        raise ValueError(f"bad project-status {status!r} or versions {versions!r}")
+    return ProjectMetadata(
+        name=str(data["name"]), serial=serial, files=_unique(files), versions=tuple(map(str, versions)),
+        status=_optional_text(status.get("status")), status_reason=_optional_text(status.get("reason")),
+    )  # fmt: skip
+
+
+def with_page_extras(metadata: ProjectMetadata, page: Optional[ProjectMetadata]) -> ProjectMetadata:
+    """The JSON API's project with what only the PEP 691 page says: status and provenance."""
+    if page is None:
+        return metadata
+    provenance = {f.filename: f.provenance_url for f in page.files if f.provenance_url}
+    files = tuple(replace(f, provenance_url=provenance.get(f.filename)) for f in metadata.files)
+    return replace(metadata, files=files, status=page.status, status_reason=page.status_reason)
+
+
+def _unique(files: tuple[ReleaseFile, ...]) -> tuple[ReleaseFile, ...]:
+    unique: dict[str, ReleaseFile] = {}
+    for release in files:
+        unique.setdefault(release.filename, release)
+    return tuple(unique.values())
+
+
+def _json_api_entry(entry: dict[str, Any]) -> dict[str, Any]:
+    """A JSON API file entry in the shape of a PEP 691 one, so one function checks both."""
+    return {
+        "filename": entry["filename"], "url": entry["url"], "sha256": entry["digests"]["sha256"],
+        "size": entry.get("size"), "requires_python": entry.get("requires_python"),
+        "yanked": bool(entry.get("yanked", False)), "yanked_reason": entry.get("yanked_reason"),
+        "upload_time": entry.get("upload_time_iso_8601"),
+        "core_metadata": entry.get("core-metadata", entry.get("data-dist-info-metadata")),
+    }  # fmt: skip
+
+
+def _pep691_entry(entry: dict[str, Any], base: str) -> dict[str, Any]:
+    yanked = entry.get("yanked", False)
+    provenance = entry.get("provenance")
+    return {
+        "filename": entry["filename"], "url": urljoin(base, entry["url"]), "sha256": entry["hashes"]["sha256"],
+        "size": entry.get("size"), "requires_python": entry.get("requires-python"),
+        "yanked": bool(yanked), "yanked_reason": yanked if isinstance(yanked, str) else None,
+        "upload_time": entry.get("upload-time"),
+        "core_metadata": entry.get("core-metadata", entry.get("dist-info-metadata")),
+        "provenance": urljoin(base, provenance) if isinstance(provenance, str) else None,
+    }  # fmt: skip
+
+
+def _release_file(entry: dict[str, Any], version: Optional[str]) -> ReleaseFile:
+    sha256, size, filename = entry["sha256"], entry["size"], str(entry["filename"])
+    if not isinstance(sha256, str) or not _SHA256.match(sha256):
+        raise ValueError(f"bad sha256 {sha256!r} for {filename!r}")
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
+        raise ValueError(f"bad size {size!r} for {filename!r}")
+    return ReleaseFile(
+        filename=filename,
+        url=str(entry["url"]),
+        sha256=sha256.lower(),
+        size=size,
+        requires_python=_optional_text(entry["requires_python"]),
+        yanked=entry["yanked"],
+        yanked_reason=_optional_text(entry["yanked_reason"]),
+        upload_time=_optional_text(entry["upload_time"]),
+        version=version or _version_of(filename),
+        core_metadata_sha256=_core_metadata(entry["core_metadata"]),
+        provenance_url=entry.get("provenance"),
+    )
+
+
+def _core_metadata(value: Any) -> Optional[str]:
+    """PEP 658/714: ``{"sha256": ...}`` promises a checkable ``.metadata``; ``true`` alone cannot be verified."""
+    digest = value.get("sha256") if isinstance(value, dict) else None
+    return digest.lower() if isinstance(digest, str) and _SHA256.match(digest) else None
+
+
+def _optional_text(value: Any) -> Optional[str]:
+    return str(value) if value else None
+
+
+def _version_of(filename: str) -> Optional[str]:
+    """A file's version from its name (PEP 691 pages have no release keys); None for odd names."""
+    try:
+        if filename.endswith(".whl"):
+            return str(parse_wheel_filename(filename)[1])
+        return str(parse_sdist_filename(filename)[1])
+    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
+        return None
