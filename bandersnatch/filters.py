@@ -199,14 +199,20 @@ def project_allowed(settings: FilterSettings, name: str, *, dependency: bool = F
 
 
 def select_files(
-    settings: FilterSettings, name: str, files: Sequence[FileLike], *, dependency: bool = False
+    settings: FilterSettings,
+    name: str,
+    files: Sequence[FileLike],
+    *,
+    dependency: bool = False,
+    current: Optional[str] = None,
 ) -> tuple[FileLike, ...]:
     """The files of project ``name`` that the metadata, file and release filters keep.
 
     Upstream's order: size_project_metadata looks at the whole project, exclude_platform at each
     file, then the release filters at the versions that still have files. An empty result means
     the project gets no page. ``dependency`` as in project_allowed: the allowlist release filters
-    do not apply to a project the closure added (the closure picks its releases).
+    do not apply to a project the closure added (the closure picks its releases). ``current``:
+    the master's ``info.version``, which latest_release always keeps; derived when unknown.
     """
     if not _size_allowed(settings, name, files):
         return ()
@@ -218,7 +224,7 @@ def select_files(
     by_version: dict[Optional[str], list[FileLike]] = {}
     for f in kept:
         by_version.setdefault(release_version(name, f), []).append(f)
-    versions = _kept_versions(settings, canonicalize_name(name), by_version, dependency)
+    versions = _kept_versions(settings, canonicalize_name(name), by_version, dependency, current)
     return tuple(f for version, group in by_version.items() if version in versions for f in group)
 
 
@@ -305,6 +311,7 @@ def _kept_versions(
     name: NormalizedName,
     by_version: Mapping[Optional[str], Sequence[FileLike]],
     dependency: bool,
+    current: Optional[str],
 ) -> set[Optional[str]]:
     index = settings._index
     if not any(settings.on(plugin) for plugin in RELEASE_PLUGINS):
@@ -313,7 +320,7 @@ def _kept_versions(
     pinned = settings.on("project_requirements_pinned") and not dependency
     if pinned and name in index.pinned_names:  # upstream: a pinned range overrules other filters
         return {v for v in versions if _contains(index.pinned_specs[name], v)}
-    latest = _latest(settings, by_version) if settings.on("latest_release") else None
+    latest = _latest(settings, by_version, current) if settings.on("latest_release") else None
     # An empty allowlist filters nothing (upstream would drop every release of every project).
     allowlisted = settings.on("allowlist_release") and not dependency and bool(index.allow_specs)
     pinned = pinned and bool(index.pinned_specs)
@@ -348,8 +355,11 @@ def _version_key(version: str) -> tuple[bool, Version]:
         return False, Version("0")
 
 
-def _latest(settings: FilterSettings, by_version: Mapping[Optional[str], Sequence[FileLike]]) -> Optional[set[str]]:
-    """latest_release: the `keep` newest releases, always including the project's current one."""
+def _latest(
+    settings: FilterSettings, by_version: Mapping[Optional[str], Sequence[FileLike]], current: Optional[str]
+) -> Optional[set[str]]:
+    """latest_release: the `keep` newest releases, always including the project's current one (the
+    master's ``info.version`` when it said, as upstream reads it)."""
     versions = [v for v in by_version if v is not None]
     if settings.latest_keep == 0 or settings.latest_keep > len(versions):
         return None
@@ -358,7 +368,7 @@ def _latest(settings: FilterSettings, by_version: Mapping[Optional[str], Sequenc
     else:
         ranked = sorted(versions, key=_version_key, reverse=True)
     chosen = ranked[: settings.latest_keep]
-    current = _current_version(by_version)
+    current = current or _current_version(by_version)
     if current is not None and current not in chosen:
         chosen[-1] = current
     return set(chosen)

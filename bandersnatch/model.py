@@ -54,6 +54,7 @@ class ProjectMetadata:
     status: Optional[str] = None  # PEP 792: active, archived, deprecated or quarantined
     status_reason: Optional[str] = None
     info_json: Optional[str] = None  # the JSON API's "info" object, kept as text for the json copy
+    current_version: Optional[str] = None  # the JSON API's info.version (latest_release keeps it)
 
     @property
     def quarantined(self) -> bool:

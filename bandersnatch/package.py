@@ -83,7 +83,7 @@ class SyncOptions:
     # Whether the mirror holds a project, and which of its files (filters, dependency closure:
     # scope.Scope); a project it does not hold, or none of whose files it keeps, gets no page.
     holds: Callable[[str], bool] = lambda name: True
-    select: Callable[[str, tuple[ReleaseFile, ...]], tuple[ReleaseFile, ...]] = lambda name, files: files
+    select: Callable[[ProjectMetadata], tuple[ReleaseFile, ...]] = lambda project: project.files
     prefetched: Mapping[str, ProjectMetadata] = field(default_factory=dict)  # fetched while planning
     transfers: Optional[Transfers] = None  # the run's download pool; None: one file after another
 
@@ -178,7 +178,7 @@ def _sync(name: str, serial: int, options: SyncOptions, downloads: _Downloads) -
     # Serial 0 means "no promise from the master" (a project only we still list): then what we
     # published is the floor, so a stale CDN copy can never roll the page back.
     metadata = _metadata(name, serial or published_serial or 0, options)
-    releases = () if metadata.quarantined else options.select(metadata.name, metadata.files)
+    releases = () if metadata.quarantined else options.select(metadata)
     if metadata.files and not releases and not metadata.quarantined:
         return _drop(name, "the filters keep none of its files", published, options)
     files = [(file_path(release), release) for release in releases]  # all checked first

@@ -63,12 +63,13 @@ class Scope:
     def _dependency_allowed(self, name: str) -> bool:
         return project_allowed(self.subset.filters, name, dependency=True)
 
-    def select(self, name: str, files: tuple[ReleaseFile, ...]) -> tuple[ReleaseFile, ...]:
-        """The files of ``name`` the mirror keeps; empty: the project gets no page."""
+    def select(self, project: ProjectMetadata) -> tuple[ReleaseFile, ...]:
+        """The files of the project the mirror keeps; empty: it gets no page."""
+        name, files = project.name, project.files
         if self.everything:
             return files
         root = self._root(name)
-        kept = select_files(self.subset.filters, name, files, dependency=not root)
+        kept = select_files(self.subset.filters, name, files, dependency=not root, current=project.current_version)
         if self.needed is None:
             return tuple(kept)  # type: ignore[arg-type]
         versions = self.needed.get(normalize(name), frozenset())
@@ -160,7 +161,9 @@ class _Fetcher:
             return {"serial": 0, "versions": {}}
         self.fetched[name] = metadata
         root = project_allowed(self.subset.filters, name)
-        kept = select_files(self.subset.filters, name, metadata.files, dependency=not root)
+        kept = select_files(
+            self.subset.filters, name, metadata.files, dependency=not root, current=metadata.current_version
+        )
         versions: dict[str, Optional[list[str]]] = {}
         for release in kept:
             version = release_version(name, release)

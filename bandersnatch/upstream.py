@@ -40,7 +40,8 @@ def parse_json_api(name: str, data: Any, serial: int) -> ProjectMetadata:
     )
     info_json = json.dumps(info, sort_keys=True)
     return ProjectMetadata(
-        name=display, serial=serial, files=_unique(files), versions=tuple(map(str, releases)), info_json=info_json
+        name=display, serial=serial, files=_unique(files), versions=tuple(map(str, releases)), info_json=info_json,
+        current_version=_optional_text(info.get("version")),
     )
 
 

@@ -807,6 +807,8 @@ class PyPIMaster:
                 return _Response.of(301, b"", "text/plain", Location=f"/pypi/{quote(normalize(name))}/json")
             return self._project_json(name)
         as_json = _wants_json(headers.get("Accept", ""))
+        if path == "/simple":  # as PyPI: the root lives at /simple/
+            return _Response.of(301, b"", "text/plain", Location="/simple/")
         if path == "/simple/":
             return self._simple_root(as_json)
         if simple_route:

@@ -10,7 +10,7 @@ from packaging.requirements import Requirement
 from bandersnatch.closure import DependencySettings
 from bandersnatch.filter_config import SubsetSettings
 from bandersnatch.filters import FilterSettings
-from bandersnatch.model import ReleaseFile
+from bandersnatch.model import ProjectMetadata, ReleaseFile
 from bandersnatch.scope import Scope, fingerprint
 
 ALLOW = FilterSettings(enabled=frozenset({"allowlist_project"}), allowlist=(Requirement("Web.App"),))
@@ -24,7 +24,7 @@ def release(filename: str) -> ReleaseFile:
 def test_no_filters_hold_everything_unchanged() -> None:
     scope = Scope(SubsetSettings())
     files = (release("x-1.0.tar.gz"),)
-    assert scope.everything and scope.holds("anything") and scope.select("x", files) is files
+    assert scope.everything and scope.holds("anything") and scope.select(ProjectMetadata("x", 1, files)) is files
 
 
 def test_the_closure_decides_dependencies_and_their_releases() -> None:
@@ -33,7 +33,7 @@ def test_the_closure_decides_dependencies_and_their_releases() -> None:
     files = tuple(release(name) for name in (
         "dep-1.0.tar.gz", "dep-2.0.tar.gz", "dep-2.0-cp311-cp311-manylinux_2_17_x86_64.whl",
         "dep-2.0-cp311-cp311-win_amd64.whl", "dep-2.0-cp39-cp39-manylinux_2_17_x86_64.whl"))  # fmt: skip
-    kept = [f.filename for f in scope.select("dep", files)]
+    kept = [f.filename for f in scope.select(ProjectMetadata("dep", 1, files))]
     assert kept == ["dep-2.0.tar.gz", "dep-2.0-cp311-cp311-manylinux_2_17_x86_64.whl"]
 
 
