@@ -151,7 +151,10 @@ class Mirror:
             summary.owed = self._execute(work, set(work), summary, scope)
             self._write_index(work)
             for name in work.keys() - known:
-                if not self.storage.web_exists(project_folder(name)):
+                if scope is not None and not scope.holds(name):
+                    logger.error("Not syncing %r: the filters exclude it", name)
+                    summary.refused.append(name)
+                elif not self.storage.web_exists(project_folder(name)):
                     logger.error("Unknown project %r: neither the master nor the mirror has it", name)
                     summary.refused.append(name)
             record = self._fill(LastRun(""), summary)

@@ -244,3 +244,12 @@ requirements = {filename}
     assert result.returncode == 0, result.stderr
     expected_helpers = {"1.2", "2.0"} if filename == "requirements.txt" else {"1.2"}
     assert held(mirror) == {"framework": {"2.0"}, "helpers": expected_helpers}
+
+
+def test_sync_of_a_project_the_filters_exclude_is_refused(pypi: PyPIMaster, mirror: MirrorSetup) -> None:
+    add_dependency_corpus(pypi)
+    configure(mirror, pypi, "[plugins]\nenabled = allowlist_project\n[allowlist]\npackages = backport\n")
+    assert mirror.run().returncode == 0
+    result = mirror.run("sync", "unrelated")
+    assert result.returncode == 1 and "ERROR: Not syncing 'unrelated': the filters exclude it" in result.stderr
+    assert not (mirror.web / "simple" / "unrelated").exists()
