@@ -286,3 +286,23 @@ def test_a_mirror_reads_another_mirror_served_by_nginx(pypi: PyPIMaster, tmp_pat
             assert root_page["projects"] == [{"name": n, "_last-serial": s} for n, s in sorted(pypi.projects().items())]
             with pytest.raises(ProjectGone):
                 master.project("never-there", 0)
+
+
+def test_provenance_is_mirrored_beside_its_file_and_the_page_points_at_the_copy(
+    pypi: PyPIMaster, mirror: MirrorSetup
+) -> None:
+    pypi.add_release("attested", "1.0")
+    wheel = next(f for f in pypi.files("attested") if f["filename"].endswith(".whl"))
+    bundle = {"version": 1, "attestation_bundles": [{"publisher": {"kind": "GitHub"}, "attestations": []}]}
+    pypi.attest("attested", wheel["filename"], bundle)
+    result = mirror.run()
+    assert result.returncode == 0, result.stderr
+    html, page, _ = pages(mirror, "attested")
+    (entry,) = [f for f in page["files"] if f["filename"] == wheel["filename"]]
+    local = (mirror.web / "simple" / "attested" / entry["provenance"]).resolve()
+    assert local.name == wheel["filename"] + ".provenance" and json.loads(local.read_text()) == bundle
+    assert tuple(map(int, page["meta"]["api-version"].split("."))) >= (1, 3)  # PEP 740 needs 1.3
+    assert all("provenance" not in f for f in page["files"] if f["filename"] != wheel["filename"])
+    pypi.remove_file("attested", wheel["filename"])
+    assert mirror.run().returncode == 0
+    assert not local.exists()  # deleted with its file
