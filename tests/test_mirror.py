@@ -235,10 +235,12 @@ def test_stop_on_error_stops_at_the_first_failure(pypi: PyPIMaster, mirror: Mirr
     pypi.fail("/pypi/foo-bar-baz/json", times=None)  # the first project listed
     result = mirror.run()
     assert result.returncode == 1
-    # Two project threads (a worker and a download worker): the one beside the failure finishes.
-    assert len(re.findall("Syncing package", result.stderr)) == 2
+    # Two project threads (a worker and a download worker): what the other one had already taken
+    # when the failure was known finishes (it may squeeze in one more), nothing else starts.
+    started = len(re.findall("Syncing package", result.stderr))
+    assert 2 <= started <= 3, result.stderr
     owed = (mirror.todo() or "").splitlines()[1:]
-    assert len(owed) == 19 and owed[0].startswith("Foo.Bar_baz ")  # the failed one and the unstarted
+    assert len(owed) == 20 - (started - 1) and owed[0].startswith("Foo.Bar_baz ")  # failed and unstarted
     pypi.clear_faults()
     synced(mirror)
     assert_mirror_matches(mirror.web, pypi)
