@@ -11,6 +11,7 @@ fetched once per release; a project's list of releases is refreshed when its ser
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -21,7 +22,7 @@ from typing import Any, Optional
 
 from packaging.utils import NormalizedName
 
-from .closure import closure, environments, installable, requires_dist
+from .closure import Environment, closure, environments, installable, requires_dist
 from .errors import MirrorError, ProjectGone
 from .filter_config import SubsetSettings
 from .filters import project_allowed, release_version, select_files
@@ -73,10 +74,13 @@ class Scope:
         if self.needed is None:
             return tuple(kept)  # type: ignore[arg-type]
         versions = self.needed.get(normalize(name), frozenset())
-        envs = environments(self.subset.dependencies)
         return tuple(
-            f for f in kept if installable(f.filename, envs) and release_version(name, f) in versions
+            f for f in kept if installable(f.filename, self._environments) and release_version(name, f) in versions
         )  # type: ignore[misc]
+
+    @functools.cached_property
+    def _environments(self) -> tuple[Environment, ...]:
+        return environments(self.subset.dependencies)
 
 
 def fingerprint(subset: SubsetSettings) -> str:

@@ -24,7 +24,7 @@ from typing import Iterable, Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bandersnatch import statistics  # noqa: E402
+from bandersnatch import accesslog  # noqa: E402
 from bandersnatch.model import ReleaseFile  # noqa: E402
 from bandersnatch.simple import render_project_page  # noqa: E402
 from bandersnatch.statistics import update_stats  # noqa: E402
@@ -121,7 +121,7 @@ def write_log(path: Path, lines: Iterable[bytes], compress: str) -> None:
 
 def timed_counting(phases: list[float]) -> None:
     """Record the time of the phase that grows with the logs (reading and counting lines)."""
-    count_logs = statistics._count_logs
+    count_logs = accesslog.count_logs
 
     def timed(*args: object) -> object:
         started = time.perf_counter()
@@ -130,7 +130,7 @@ def timed_counting(phases: list[float]) -> None:
         finally:
             phases.append(time.perf_counter() - started)
 
-    statistics._count_logs = timed  # type: ignore[assignment]
+    accesslog.count_logs = timed  # type: ignore[assignment]
 
 
 def main() -> None:

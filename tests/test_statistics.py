@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from bandersnatch.accesslog import Download, parse_line
 from bandersnatch.errors import MirrorError
 from bandersnatch.model import ReleaseFile, normalize
 from bandersnatch.simple import render_project_page
-from bandersnatch.statistics import Download, StatsSummary, parse_line, update_stats
+from bandersnatch.statistics import StatsSummary, update_stats
 from bandersnatch.storage import FilesystemStorage, Storage
 
 TODAY = date(2026, 11, 24)
