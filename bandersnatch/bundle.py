@@ -28,12 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Iterator, Optional
 
-from .configuration import Settings
-from .delete import refresh_index
 from .errors import DigestMismatch, MirrorError, StateError
-from .model import normalize
+from .global_index import refresh_index
+from .layout import PAGE_NAMES, Layout, Links, page_path
+from .model import PublishedProject, normalize
 from .package import remove_project
-from .published import PAGE_NAMES, ProjectPages, read_project, require_mirror
+from .published import read_project, require_mirror
 from .state import GENERATION, GENERATION_FILE, STATUS, Plan, StateFiles
 from .storage import HASH_CHUNK, Storage, safe_relative
 
@@ -66,7 +66,7 @@ class Transfer:
 
 
 # -------------------------------------------------------------------------------------- export
-def export_bundle(storage: Storage, bundle: Path, since: Optional[int]) -> Transfer:
+def export_bundle(storage: Storage, layout: Layout, bundle: Path, since: Optional[int]) -> Transfer:
     """Write everything changed since ``since`` (default: the last export) to ``bundle``."""
     require_mirror(storage)
     with storage.lock():
@@ -78,7 +78,7 @@ def export_bundle(storage: Storage, bundle: Path, since: Optional[int]) -> Trans
         start = last if since is None else since
         floor = floor if start == last and start else None  # file times only mean something then
         started = time.time_ns()
-        projects, changed = _changes(storage, start, floor, owed_then)
+        projects, changed = _changes(storage, layout.links, start, floor, owed_then)
         mirror_id = storage.read_state(MIRROR_ID) or f"{uuid.uuid4()}\n"
         header = {"format": FORMAT, "mirror": mirror_id.strip(), "from": start, "to": status, "projects": projects}
         members = _write_tar(storage, bundle, changed, (floor, owed_then), header)
@@ -101,13 +101,13 @@ def _last_export(storage: Storage) -> tuple[int, Optional[int], set[str]]:
 
 
 def _changes(
-    storage: Storage, since: int, floor: Optional[int], owed_then: set[str]
-) -> tuple[dict[str, int], list[ProjectPages]]:
+    storage: Storage, links: Links, since: int, floor: Optional[int], owed_then: set[str]
+) -> tuple[dict[str, int], list[PublishedProject]]:
     """Every project with its serial, and the changed ones: a newer serial, a page written since
     the last export (``sync NAME``, an owed project that healed), or owed at the last export."""
     projects, changed = {}, []
     for name in sorted(storage.list_web_dirs("simple")):
-        pages = read_project(storage, name)
+        pages = read_project(storage, name, links)
         if pages is None:
             continue
         projects[name] = pages.serial or 0
@@ -121,7 +121,7 @@ def _written_since(storage: Storage, name: str, floor: Optional[int]) -> bool:
         return False
     return any(
         mtime >= floor
-        for mtime in (storage.mtime_ns(f"simple/{name}/{page}") for page in PAGE_NAMES)
+        for mtime in (storage.mtime_ns(page_path(name, page)) for page in PAGE_NAMES)
         if mtime is not None
     )
 
@@ -129,7 +129,7 @@ def _written_since(storage: Storage, name: str, floor: Optional[int]) -> bool:
 def _write_tar(
     storage: Storage,
     bundle: Path,
-    changed: list[ProjectPages],
+    changed: list[PublishedProject],
     since: tuple[Optional[int], set[str]],
     header: dict[str, Any],
 ) -> dict[str, dict[str, Any]]:
@@ -146,12 +146,12 @@ def _write_tar(
                     raise MirrorError(f"{item.path} is linked but missing; run `bandersnatch verify --repair` first")
                 if floor is None or pages.name in whole or mtime >= floor:
                     entry = _add(tar, storage, item.path)
-                    if entry["sha256"] != item.sha256.lower():
+                    if item.sha256 is not None and entry["sha256"] != item.sha256.lower():
                         raise DigestMismatch(f"{item.path} does not match its page; run `verify --hash --repair`")
                     members[f"web/{item.path}"] = entry
             for pages in changed:
                 for page in PAGE_NAMES:
-                    relative = f"simple/{pages.name}/{page}"
+                    relative = page_path(pages.name, page)
                     if storage.web_size(relative) is not None:
                         members[f"web/{relative}"] = _add(tar, storage, relative)
             data = json.dumps({**header, "changed": [p.name for p in changed], "members": members}).encode()
@@ -201,19 +201,19 @@ def _add(tar: tarfile.TarFile, storage: Storage, relative: str) -> dict[str, Any
 
 
 # -------------------------------------------------------------------------------------- import
-def import_bundle(storage: Storage, settings: Settings, bundle: Path) -> Transfer:
+def import_bundle(storage: Storage, layout: Layout, bundle: Path) -> Transfer:
     """Check ``bundle`` whole, then apply it so that readers only ever see consistent states."""
     with storage.lock():
         manifest = _checked(bundle)
         _check_follows(storage, manifest)
         changed: list[str] = manifest["changed"]
         deleted = sorted(set(storage.list_web_dirs("simple")) - set(manifest["projects"]))
-        _record_pending(storage, changed)
+        _record_pending(storage, layout.links, changed)
         written = _apply(storage, bundle, manifest["members"])
         for name in deleted:
-            remove_project(name, storage)
-        refresh_index(settings, storage, changed + deleted)
-        _remove_pending(storage, changed)
+            remove_project(name, storage, layout.links)
+        refresh_index(storage, layout, changed + deleted)
+        _remove_pending(storage, layout.links, changed)
         storage.write_state(GENERATION_FILE, GENERATION + "\n")
         storage.write_state(ORIGIN, manifest["mirror"] + "\n")
         storage.write_state(STATUS, f"{manifest['to']}\n")
@@ -296,18 +296,18 @@ def _check_follows(storage: Storage, manifest: dict[str, Any]) -> None:
         raise BundleRefused(f"the bundle covers {span}, but this mirror is at serial {status}; it does not follow on")
 
 
-def _record_pending(storage: Storage, changed: list[str]) -> None:
+def _record_pending(storage: Storage, links: Links, changed: list[str]) -> None:
     """Remember every file the changed projects' pages list now, before those pages change."""
     old = set((storage.read_state(PENDING) or "").splitlines())
     for name in changed:
-        pages = read_project(storage, name)
+        pages = read_project(storage, name, links)
         if pages is not None:
             old.update(item.path for item in pages.files)
     storage.write_state(PENDING, "".join(f"{path}\n" for path in sorted(old)))
 
 
-def _remove_pending(storage: Storage, changed: list[str]) -> None:
-    claimed = {item.path for name in changed if (pages := read_project(storage, name)) for item in pages.files}
+def _remove_pending(storage: Storage, links: Links, changed: list[str]) -> None:
+    claimed = {item.path for name in changed if (pages := read_project(storage, name, links)) for item in pages.files}
     for path in (storage.read_state(PENDING) or "").splitlines():
         if path and path not in claimed and path.startswith("packages/"):
             storage.remove_web_file(path)

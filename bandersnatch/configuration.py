@@ -89,6 +89,7 @@ class Settings:
     core_metadata: bool = True  # PEP 658 .metadata files
     json: bool = False  # web/pypi/{name}/json copies
     root_uri: str = ""  # absolute prefix for file URLs instead of relative ones
+    public_url: str = ""  # the https URL the mirror is served at: fully qualified links (PEP 740)
     release_files: bool = True  # false: pages only, files stay on the master
     subset: Optional[SubsetSettings] = None  # filters and dependency closure; None: all of the master
     s3: Optional[S3Settings] = None  # storage-backend = s3: the bucket; None: the directory
@@ -175,6 +176,13 @@ def _root_uri(value: str) -> str:
     return _master(value) if value else ""
 
 
+def _public_url(value: str) -> str:
+    """PEP 740: provenance URLs must be fully qualified, on a secure origin."""
+    if value and urlsplit(value).scheme != "https":
+        raise ValueError("expected the https URL the mirror is served at, such as https://mirror.example/pypi")
+    return _master(value) if value else ""
+
+
 _MIRROR_KEYS: dict[str, Callable[[str], object]] = {
     "directory": _directory,
     "master": _master,
@@ -191,6 +199,7 @@ _MIRROR_KEYS: dict[str, Callable[[str], object]] = {
     "core-metadata": _boolean,
     "json": _boolean,
     "root-uri": _root_uri,
+    "public-url": _public_url,
     "release-files": _boolean,
     "storage-backend": _choice("filesystem", "s3"),
 }

@@ -1,5 +1,4 @@
-"""``bandersnatch delete NAME...``: take projects off the mirror, and the global index update that
-every operator command shares.
+"""``bandersnatch delete NAME...``: take projects off the mirror.
 
 Names are checked before anything is removed: a typo among five names deletes none of them.
 """
@@ -11,12 +10,14 @@ from typing import Iterable
 
 from .configuration import Settings
 from .errors import MirrorError
+from .global_index import refresh_index
+from .layout import PROJECTS, Layout, check_name
 from .model import normalize
-from .package import check_name, remove_project
+from .package import remove_project
 from .published import read_project, require_mirror
 from .storage import Storage
 
-__all__ = ["UnknownProject", "delete_projects", "refresh_index"]
+__all__ = ["UnknownProject", "delete_projects"]
 
 logger = logging.getLogger(__name__)
 
@@ -25,29 +26,17 @@ class UnknownProject(MirrorError):
     """A name given on the command line is not a project on this mirror."""
 
 
-def refresh_index(settings: Settings, storage: Storage, touched: Iterable[str]) -> None:
-    """Bring the global index (and last-modified) in line with the pages of ``touched`` projects.
-
-    A thin door to the engine's index writer so that the operator commands do not grow a second
-    one; it moves to ``global_index.py`` when the engine's index code does.
-    """
-    from .mirror import (
-        Mirror,  # the engine imports package; importing it lazily keeps this light
-    )
-
-    Mirror(settings, None, storage, None)._write_index(touched)  # type: ignore[arg-type]  # no master needed
-
-
 def delete_projects(settings: Settings, storage: Storage, names: Iterable[str], dry_run: bool) -> list[str]:
     """Remove these projects (pages, files, ``.metadata``, index entries); return their folders.
 
     Raises UnknownProject, before touching anything, when a name is not on the mirror.
     """
     require_mirror(storage)
+    layout = Layout.from_settings(settings)
     keys = []
     for name in names:
         key = normalize(check_name(name))
-        if read_project(storage, key) is None and key not in storage.list_web_dirs("simple"):
+        if read_project(storage, key, layout.links) is None and key not in storage.list_web_dirs(PROJECTS):
             raise UnknownProject(f"no project {name!r} on the mirror at {storage.location}; nothing deleted")
         keys.append(key)
     for key in keys:
@@ -56,6 +45,6 @@ def delete_projects(settings: Settings, storage: Storage, names: Iterable[str], 
         return keys
     with storage.lock():
         for key in keys:
-            remove_project(key, storage)
-        refresh_index(settings, storage, keys)
+            remove_project(key, storage, layout.links)
+        refresh_index(storage, layout, keys)
     return keys

@@ -9,66 +9,66 @@ which projects it touched.
 
 from __future__ import annotations
 
-import html
 import logging
-import re
 import time
 from typing import Callable, Iterable, Iterator, Mapping, Optional
 
+from .layout import PROJECTS, HTML, INDEX, INDEX_V1_HTML, INDEX_V1_JSON, JSON, LAST_MODIFIED, Layout, Links
 from .model import normalize
-from .pages_json import json_page_serial, merge_root, render_root
-from .simple import merge_index, page_serial, render_index
+from .pages_json import merge_root, render_root
+from .published import read_project
+from .simple import merge_index, render_index
 from .storage import Storage
 
-__all__ = ["HTML", "JSON", "project_changes", "write_global_index"]
+__all__ = ["Change", "project_changes", "refresh_index", "write_global_index"]
 
 logger = logging.getLogger(__name__)
 
-HTML, JSON = "html", "json"
-INDEX, INDEX_V1_HTML, INDEX_V1_JSON = "simple/index.html", "simple/index.v1_html", "simple/index.v1_json"
-_TITLE = re.compile(r"<title>Links for (.*?)</title>")
-
-Change = Optional[tuple[str, int]]  # (display name, serial), or None: the project is gone
+Change = Optional[tuple[str, int]]  # (display name, serial), or None: the project is not listed
 
 
-def project_changes(storage: Storage, names: Iterable[str]) -> dict[str, Change]:
+def refresh_index(storage: Storage, layout: Layout, touched: Iterable[str]) -> None:
+    """Bring the global index (every configured format) and last-modified in line with the pages
+    of the ``touched`` projects: the one index writer of the sync and every operator command."""
+    write_global_index(storage, project_changes(storage, layout.links, touched), layout)
+
+
+def project_changes(storage: Storage, links: Links, names: Iterable[str]) -> dict[str, Change]:
     """{normalized: (display, serial) or None} for ``names``, read from their published pages."""
-    return {normalize(name): _published(storage, normalize(name)) for name in names}
+    return {normalize(name): _listed(storage, links, name) for name in names}
 
 
-def _published(storage: Storage, normalized: str) -> Change:
-    page = storage.read_web_text(f"simple/{normalized}/index.html")
-    if page is not None:
-        title = _TITLE.search(page)
-        display = html.unescape(title.group(1)) if title else normalized
-        return display, page_serial(page) or 0
-    page = storage.read_web_text(f"simple/{normalized}/index.v1_json")
-    if page is not None:
-        return normalized, json_page_serial(page) or 0  # PEP 691 pages carry only the normalized name
-    return None
+def _listed(storage: Storage, links: Links, name: str) -> Change:
+    """How the root lists a project: not at all without a page, or when it is quarantined (PEP
+    792: PyPI's root leaves such projects out too)."""
+    found = read_project(storage, name, links, display=True)
+    if found is None or found.quarantined:
+        return None
+    return found.display, found.serial or 0
 
 
-def write_global_index(storage: Storage, changes: Mapping[str, Change], formats: Iterable[str]) -> None:
-    """Apply ``changes`` to the root pages of ``formats`` (html, json); drop the roots of other formats."""
-    formats = set(formats)
-    if HTML in formats:
+def write_global_index(storage: Storage, changes: Mapping[str, Change], layout: Layout) -> None:
+    """Apply ``changes`` to the root pages of the configured formats; drop the roots of other formats."""
+    links = layout.links
+    if HTML in layout.formats:
         displays = {name: (value[0] if value else None) for name, value in changes.items()}
-        _write(storage, INDEX, lambda old: merge_index(old, displays), lambda every: render_index(
+        _write(storage, links, INDEX, lambda old: merge_index(old, displays), lambda every: render_index(
             (name, value[0]) for name, value in every))  # fmt: skip
         storage.copy_web(INDEX, INDEX_V1_HTML)
     else:
         storage.remove_web_file(INDEX)
         storage.remove_web_file(INDEX_V1_HTML)
-    if JSON in formats:
-        _write(storage, INDEX_V1_JSON, lambda old: merge_root(old, changes), lambda every: render_root(
+    if JSON in layout.formats:
+        _write(storage, links, INDEX_V1_JSON, lambda old: merge_root(old, changes), lambda every: render_root(
             every, max((value[1] for _, value in every), default=0)))  # fmt: skip
     else:
         storage.remove_web_file(INDEX_V1_JSON)
-    storage.write_web("last-modified", [time.strftime("%Y%m%dT%H:%M:%S\n", time.gmtime()).encode()])
+    storage.write_web(LAST_MODIFIED, [time.strftime("%Y%m%dT%H:%M:%S\n", time.gmtime()).encode()])
 
 
 def _write(
     storage: Storage,
+    links: Links,
     path: str,
     merge: Callable[[Iterator[list[str]]], Iterable[str]],
     render: Callable[[list[tuple[str, tuple[str, int]]]], Iterable[str]],
@@ -80,9 +80,9 @@ def _write(
         storage.write_web(path, _encoded(merge(old)))
     except ValueError as reason:
         logger.info("Rebuilding %s from web/simple/: %s", path, reason)
-        folders = storage.list_web_dirs("simple")  # a folder without a page is listed as before
-        every = {normalize(name): _published(storage, normalize(name)) or (name, 0) for name in folders}
-        listed = sorted(every.items())
+        folders = storage.list_web_dirs(PROJECTS)  # a folder without a page is listed as before
+        every = {normalize(name): _listed(storage, links, name) for name in folders}
+        listed = sorted((name, value) for name, value in every.items() if value is not None)
         storage.write_web(path, _encoded(render(listed)))
 
 

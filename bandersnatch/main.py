@@ -27,8 +27,8 @@ from .configuration import (
 )
 from .errors import EXIT_ERROR, ConfigError, MirrorError
 from .master import Master, make_session
+from .layout import PROJECTS, Layout
 from .mirror import Mirror
-from .package import SyncOptions
 from .state import StateFiles
 from .storage import Storage, open_storage
 
@@ -94,15 +94,27 @@ def _master(settings: Settings) -> Master:
     return Master(settings.master, timeout=settings.timeout, session=session, workers=settings.workers)
 
 
-def _engine(settings: Settings) -> Mirror:
-    master, storage = _master(settings), open_storage(settings)
+def _engine(settings: Settings, storage: Optional[Storage] = None) -> Mirror:
+    master, storage = _master(settings), storage or open_storage(settings)
     progress = _tty_progress if sys.stderr.isatty() else None
     return Mirror(settings, master, storage, _changes(settings, master, storage), progress)
 
 
+def _resync(settings: Settings, storage: Storage) -> Callable[[list[str]], list[str]]:
+    """The engine's own project sync for ``verify --repair``: the failures, one line each."""
+
+    def resync(names: list[str]) -> list[str]:
+        summary = _engine(settings, storage).resync(names)
+        return [result.error or "" for result in summary.failed] + [
+            f"{name}: not on the master or excluded by the filters" for name in summary.refused
+        ]
+
+    return resync
+
+
 def _changes(settings: Settings, master: Master, storage: Storage) -> ChangeSource:
     return change_source(
-        settings.api_method, master, lambda: storage.list_web_dirs("simple"), settings.delete_packages
+        settings.api_method, master, lambda: storage.list_web_dirs(PROJECTS), settings.delete_packages
     )
 
 
@@ -186,7 +198,7 @@ def update_stats(obj: dict[str, Any]) -> int:
         raise ConfigError(f"config {str(obj['config'])!r} has no [statistics] access-log-pattern")
     from .statistics import update_stats
 
-    summary = update_stats(open_storage(settings), settings.access_log_pattern)
+    summary = update_stats(open_storage(settings), Layout.from_settings(settings).links, settings.access_log_pattern)
     logger.info("%s", summary)
     return 0
 
@@ -206,13 +218,14 @@ def verify(
     from .verify import format_problem, repair, summary_line, verify_mirror
 
     settings = _settings(obj["config"], write_default=False)
-    storage = open_storage(settings)
+    storage, layout = open_storage(settings), Layout.from_settings(settings)
     writes = (repair_ or delete) and not dry_run
     progress = functools.partial(_tty_progress, label="Verifying projects") if sys.stderr.isatty() else None
     with storage.lock() if writes else contextlib.nullcontext():
-        report = verify_mirror(storage, check_hash=check_hash, progress=progress)
-        options = SyncOptions(_master(settings), storage, settings.delete_packages, verify_existing=True)
-        failures = repair(report, settings, options, refetch=repair_, delete_orphans=delete, dry_run=dry_run)
+        report = verify_mirror(storage, layout, check_hash=check_hash, progress=progress)
+        failures = repair(
+            report, storage, layout, _resync(settings, storage), refetch=repair_, delete_orphans=delete, dry_run=dry_run
+        )
     lines = [format_problem(problem) for problem in report.problems] + [summary_line(report)]
     click.echo(json.dumps(report.as_json(), indent=1) if as_json else "\n".join(lines))
     for failure in failures:
@@ -253,7 +266,8 @@ def export(obj: dict[str, Any], since: Optional[int], bundle: Path) -> int:
     settings = _settings(obj["config"], write_default=False)
     from .bundle import export_bundle
 
-    click.echo(_transfer_line("exported to", bundle, export_bundle(open_storage(settings), bundle, since)))
+    transfer = export_bundle(open_storage(settings), Layout.from_settings(settings), bundle, since)
+    click.echo(_transfer_line("exported to", bundle, transfer))
     return 0
 
 
@@ -266,7 +280,8 @@ def import_(obj: dict[str, Any], bundle: Path) -> int:
     settings = _settings(obj["config"], write_default=False)
     from .bundle import import_bundle
 
-    click.echo(_transfer_line("imported", bundle, import_bundle(open_storage(settings), settings, bundle)))
+    transfer = import_bundle(open_storage(settings), Layout.from_settings(settings), bundle)
+    click.echo(_transfer_line("imported", bundle, transfer))
     return 0
 
 

@@ -22,16 +22,11 @@ from .changes import ChangeSource
 from .configuration import Settings
 from .downloads import Transfers
 from .errors import MirrorError, UpstreamUnavailable
-from .global_index import HTML, JSON, project_changes, write_global_index
+from .global_index import refresh_index
+from .layout import PROJECTS, Layout, check_name, project_folder
 from .master import Master
 from .model import normalize
-from .package import (
-    ProjectResult,
-    SyncOptions,
-    check_name,
-    project_folder,
-    sync_project,
-)
+from .package import ProjectResult, SyncOptions, pages_marker, sync_options, sync_project
 from .report import summary_line
 from .state import (
     DONE,
@@ -48,11 +43,10 @@ from .storage import Storage
 if TYPE_CHECKING:
     from .scope import Scope
 
-__all__ = ["Mirror", "RunSummary"]
+__all__ = ["Mirror", "RunSummary", "options_marker"]
 
 logger = logging.getLogger(__name__)
 
-PAGE_FORMATS = {"ALL": frozenset({HTML, JSON}), "HTML": frozenset({HTML}), "JSON": frozenset({JSON})}
 JOURNAL_INTERVAL = 2.0  # seconds between durable journal batches (one sync() each)
 
 Progress = Callable[[int], ContextManager[Callable[[int], None]]]
@@ -144,23 +138,30 @@ class Mirror:
         """``bandersnatch sync NAME...``: these projects, now, re-hashing what they have; the status
         and the todo stay as they are (the next run still does what it owes)."""
         with self.storage.lock(), self._diff_file():
-            summary = RunSummary()
-            work = self._accepted(((name, 0) for name in names), summary)
-            known = {name for name in work if self.storage.web_exists(project_folder(name))}
-            scope = self._scope(work)
-            summary.owed = self._execute(work, set(work), summary, scope)
-            self._write_index(work)
-            for name in work.keys() - known:
-                if scope is not None and not scope.holds(name):
-                    logger.error("Not syncing %r: the filters exclude it", name)
-                    summary.refused.append(name)
-                elif not self.storage.web_exists(project_folder(name)):
-                    logger.error("Unknown project %r: neither the master nor the mirror has it", name)
-                    summary.refused.append(name)
+            summary = self.resync(names)
             record = self._fill(LastRun(""), summary)
             record.serial = self.state.status()
             logger.info("%s", summary_line(record))
             return summary
+
+    def resync(self, names: list[str]) -> RunSummary:
+        """Sync these projects exactly as ``mirror`` would (formats, JSON copies, filters, closure),
+        re-hashing every file they have, and refresh their index entries. The caller holds the
+        lock: ``sync NAME`` and ``verify --repair`` both come through here."""
+        summary = RunSummary()
+        work = self._accepted(((name, 0) for name in names), summary)
+        known = {name for name in work if self.storage.web_exists(project_folder(name))}
+        scope = self._scope(work)
+        summary.owed = self._execute(work, set(work), summary, scope)
+        refresh_index(self.storage, self.layout, work)
+        for name in work.keys() - known:
+            if scope is not None and not scope.holds(name):
+                logger.error("Not syncing %r: the filters exclude it", name)
+                summary.refused.append(name)
+            elif not self.storage.web_exists(project_folder(name)):
+                logger.error("Unknown project %r: neither the master nor the mirror has it", name)
+                summary.refused.append(name)
+        return summary
 
     def _diff_file(self) -> ContextManager[None]:
         path = self.settings.diff_file
@@ -205,7 +206,7 @@ class Mirror:
         # interrupted run's files at their names before their data reached the disk.
         recheck = work.keys() if status is None else owed.keys()
         pending = self._execute(work, set(recheck), summary, scope)
-        self._write_index(work)
+        refresh_index(self.storage, self.layout, work)
         self._finish(target, pending, summary)
 
     def _scope(self, changed: dict[str, int]) -> Optional[Scope]:
@@ -222,7 +223,7 @@ class Mirror:
         without asking the master): a filtered full sync does not visit 740,000 projects."""
         if scope is None or scope.everything:
             return work
-        local = set(self.storage.list_web_dirs("simple"))
+        local = set(self.storage.list_web_dirs(PROJECTS))
         return {name: serial for name, serial in work.items() if scope.holds(name) or normalize(name) in local}
 
     def _everything(self) -> dict[str, int]:
@@ -233,7 +234,7 @@ class Mirror:
 
     def _add_local_only(self, projects: dict[str, int]) -> None:
         """A full sync also checks projects we have but the master no longer lists (404: deleted)."""
-        local = self.storage.list_web_dirs("simple")
+        local = self.storage.list_web_dirs(PROJECTS)
         if not projects and local:
             raise UpstreamUnavailable("the master lists no projects at all; refusing to empty the mirror")
         if self.settings.delete_packages:
@@ -268,7 +269,7 @@ class Mirror:
         """Sync ``projects`` in the pool; the ones still owed afterwards (failed, or never started
         because stop-on-error halted the run)."""
         transfers = Transfers(self.settings.download_workers)
-        options = replace(self._options(verify=False, scope=scope), transfers=transfers)
+        options = sync_options(self.settings, self.master, self.storage, scope=scope, transfers=transfers)
         rechecking = replace(options, verify_existing=True)
         pending = dict(projects)
         finished: list[str] = []
@@ -351,38 +352,23 @@ class Mirror:
         )  # fmt: skip
         return record
 
-    def _options(self, verify: bool, scope: Optional[Scope] = None) -> SyncOptions:
-        settings = self.settings
-        scoped = {} if scope is None or scope.everything else {"holds": scope.holds, "select": scope.select}
-        return SyncOptions(
-            **scoped,  # type: ignore[arg-type]
-            prefetched=scope.prefetched if scope else {},
-            master=self.master,
-            storage=self.storage,
-            delete_packages=settings.delete_packages,
-            verify_existing=verify,
-            formats=PAGE_FORMATS[settings.simple_format],
-            core_metadata=settings.core_metadata,
-            json=settings.json,
-            root_uri=settings.root_uri,
-            release_files=settings.release_files,
-        )
+    @property
+    def layout(self) -> Layout:
+        return Layout.from_settings(self.settings)
 
     def _marker(self) -> str:
-        """What the pages depend on beyond the master's data (state.StateFiles.options): the page
-        options and the filters; a change re-checks every project once."""
-        subset = self.settings.subset
-        if subset is None:
-            return f"{self._options(False).marker} subset=-"
-        from .scope import fingerprint
+        return options_marker(self.settings)
 
-        return f"{self._options(False).marker} subset={fingerprint(subset)}"
 
-    # -- the global index --------------------------------------------------------------------
+def options_marker(settings: Settings) -> str:
+    """What the pages depend on beyond the master's data (state.StateFiles.options): the page
+    options and the filters; a change re-checks every project once."""
+    pages = pages_marker(Layout.from_settings(settings), settings.core_metadata)
+    if settings.subset is None:
+        return f"{pages} subset=-"
+    from .scope import fingerprint
 
-    def _write_index(self, touched: Iterable[str]) -> None:
-        formats = PAGE_FORMATS[self.settings.simple_format]
-        write_global_index(self.storage, project_changes(self.storage, touched), formats)
+    return f"{pages} subset={fingerprint(settings.subset)}"
 
 
 def _sync_safely(name: str, serial: int, options: SyncOptions) -> ProjectResult:

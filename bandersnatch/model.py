@@ -11,6 +11,8 @@ from typing import Optional
 
 from packaging.utils import NormalizedName, canonicalize_name
 
+from .links import Links
+
 __all__ = ["ProjectMetadata", "ProjectPage", "ReleaseFile", "normalize"]
 
 
@@ -41,6 +43,7 @@ class ReleaseFile:
     version: Optional[str] = None  # the JSON API's release key, else parsed from the filename
     core_metadata_sha256: Optional[str] = None  # PEP 658/714: {url}.metadata exists with this hash
     provenance_url: Optional[str] = None  # PEP 740: where the master serves the provenance object
+    path: str = ""  # its place under web/ (packages/...), checked when the master's answer was read
 
 
 @dataclass(frozen=True)
@@ -68,9 +71,8 @@ class ProjectPage:
     the PEP 691 JSON page and the JSON API copy, so the three can never disagree.
 
     ``files`` pairs each file with its path under web/; a file carries ``core_metadata_sha256`` and
-    ``provenance_url`` only when the mirror serves them. ``base`` says where links point: "" relative
-    (the mirror can be served under any prefix), an absolute ``root_uri``, or None for the master's own
-    URLs (``release-files = false``).
+    ``provenance_url`` only when the mirror serves them. ``links`` says where links point
+    (layout.Links: relative, ``root_uri``, or the master's own URLs).
     """
 
     name: str
@@ -80,4 +82,35 @@ class ProjectPage:
     status: Optional[str] = None  # PEP 792
     status_reason: Optional[str] = None
     info_json: Optional[str] = None
-    base: Optional[str] = ""
+    links: Links = Links()
+
+
+@dataclass(frozen=True)
+class PublishedFile:
+    """A file a page of the mirror links: a release file, or its ``.metadata`` / ``.provenance``."""
+
+    path: str  # relative to web/
+    sha256: Optional[str]  # None for provenance: pages give no hash of it
+    size: Optional[int] = None  # known only from a PEP 691 page (PEP 700)
+    kind: str = "file"  # file, metadata or provenance
+
+
+@dataclass(frozen=True)
+class PublishedProject:
+    """What a project's published page says: read back by every command, from whichever page
+    form the mirror writes (published.read_project)."""
+
+    name: str  # normalized: the folder's name
+    display: str
+    serial: Optional[int]
+    files: tuple[PublishedFile, ...]
+    status: Optional[str] = None  # PEP 792
+
+    @property
+    def release_files(self) -> dict[str, str]:
+        """{path: sha256} of the release files (without what lies beside them)."""
+        return {item.path: item.sha256 or "" for item in self.files if item.kind == "file"}
+
+    @property
+    def quarantined(self) -> bool:
+        return self.status == "quarantined"

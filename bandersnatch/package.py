@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import threading
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import Callable, Mapping, Optional
-from urllib.parse import unquote, urlsplit
+from typing import TYPE_CHECKING, Callable, Mapping, Optional
 
 from .downloads import Transfers
 from .errors import (
@@ -25,30 +23,39 @@ from .errors import (
     TruncatedDownload,
     UnsafePath,
 )
-from .global_index import HTML, JSON
+from .layout import (
+    HTML,
+    JSON,
+    METADATA,
+    PAGE_HTML,
+    PAGE_V1_HTML,
+    PAGE_V1_JSON,
+    PROVENANCE,
+    Layout,
+    Links,
+    file_path,
+    is_file_path,
+    json_api_copy,
+    json_api_folder,
+    page_path,
+    project_folder,
+)
 from .master import Master
 from .model import ProjectMetadata, ProjectPage, ReleaseFile, normalize
-from .pages_json import (
-    json_page_files,
-    json_page_serial,
-    render_json_api,
-    render_project_json,
-)
-from .simple import page_files, page_serial, render_project_html
-from .storage import Storage, safe_relative
+from .pages_json import render_json_api, render_project_json
+from .published import other_owner, read_project
+from .simple import render_project_html
+from .storage import Storage
 
-__all__ = [
-    "ProjectResult", "SyncOptions", "file_path", "json_api_copy", "project_folder", "project_page", "remove_project",
-    "sync_project",
-]  # fmt: skip
+if TYPE_CHECKING:
+    from .configuration import Settings
+    from .scope import Scope
+
+__all__ = ["ProjectResult", "SyncOptions", "pages_marker", "remove_project", "sync_options", "sync_project"]
 
 logger = logging.getLogger(__name__)
 
 DOWNLOAD_ATTEMPTS = 3
-PAGE_HTML, PAGE_V1_HTML, PAGE_V1_JSON = "index.html", "index.v1_html", "index.v1_json"  # upstream's layout
-METADATA, PROVENANCE = ".metadata", ".provenance"  # PEP 658/714 and PEP 740, beside the file
-# PEP 508 names; anything else could not be a folder name we would dare to create.
-_VALID_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -75,11 +82,8 @@ class SyncOptions:
     storage: Storage
     delete_packages: bool
     verify_existing: bool  # re-hash files already published (full sync, resumed run)
-    formats: frozenset[str] = frozenset({HTML, JSON})  # simple-format: the page formats written
+    layout: Layout = Layout()  # page formats, JSON API copies, link forms
     core_metadata: bool = True  # mirror PEP 658 .metadata files
-    json: bool = False  # also write web/pypi/{name}/json
-    root_uri: str = ""  # absolute prefix of file links instead of relative ones
-    release_files: bool = True  # false: pages only, the files stay on the master
     # Whether the mirror holds a project, and which of its files (filters, dependency closure:
     # scope.Scope); a project it does not hold, or none of whose files it keeps, gets no page.
     holds: Callable[[str], bool] = lambda name: True
@@ -89,49 +93,47 @@ class SyncOptions:
 
     @property
     def marker(self) -> str:
-        """What the pages depend on beyond the master's data, for the ``options`` state file: a change
-        re-checks every project once (writing missing formats, fetching missing .metadata)."""
-        formats = "+".join(sorted(self.formats))
-        return (
-            f"pages={formats} core-metadata={self.core_metadata} json={self.json} "
-            f"root_uri={self.root_uri or '-'} release-files={self.release_files}"
-        )
+        return pages_marker(self.layout, self.core_metadata)
 
     @property
-    def base(self) -> Optional[str]:
-        """Where pages link files (ProjectPage.base): the master's URLs only when files stay there."""
-        return None if not self.release_files and not self.root_uri else self.root_uri
+    def links(self) -> Links:
+        return self.layout.links
 
 
-def check_name(name: str) -> str:
-    if not _VALID_NAME.match(name):
-        raise UnsafePath(f"refusing project name {name!r}: not a valid PEP 508 name")
-    return name
+def pages_marker(layout: Layout, core_metadata: bool) -> str:
+    """What the pages depend on beyond the master's data, for the ``options`` state file: a change
+    re-checks every project once (writing missing formats, fetching missing .metadata)."""
+    links = layout.links
+    marker = (
+        f"pages={'+'.join(sorted(layout.formats))} core-metadata={core_metadata} json={layout.json} "
+        f"root_uri={links.root_uri or '-'} release-files={links.release_files}"
+    )
+    return marker + (f" public-url={links.public_url}" if links.public_url else "")
 
 
-def project_folder(name: str) -> str:
-    """The folder of a project's pages, relative to web/."""
-    return f"simple/{normalize(check_name(name))}"
-
-
-def project_page(name: str) -> str:
-    """The HTML page of a project, relative to web/."""
-    return f"{project_folder(name)}/{PAGE_HTML}"
-
-
-def file_path(release: ReleaseFile) -> str:
-    """Where a release file lives under web/: the path of its URL, as on files.pythonhosted.org.
-
-    The path is the master's to choose, so it is checked: it must stay under packages/ and end in
-    the file's own name.
-    """
-    path = unquote(urlsplit(release.url).path)
-    relative = safe_relative(path[1:] if path.startswith("/") else path)
-    if not relative.startswith("packages/") or relative.rsplit("/", 1)[-1] != release.filename:
-        raise UnsafePath(
-            f"refusing file {release.filename!r} at {release.url!r}: not packages/.../{release.filename}"
-        )
-    return relative
+def sync_options(
+    settings: Settings,
+    master: Master,
+    storage: Storage,
+    *,
+    scope: Optional[Scope] = None,
+    transfers: Optional[Transfers] = None,
+    verify_existing: bool = False,
+) -> SyncOptions:
+    """THE way a project sync is configured from the settings: ``mirror``, ``sync NAME`` and
+    ``verify --repair`` all sync a project exactly alike (formats, JSON copies, links, filters)."""
+    scoped = {} if scope is None or scope.everything else {"holds": scope.holds, "select": scope.select}
+    return SyncOptions(
+        **scoped,  # type: ignore[arg-type]
+        prefetched=scope.prefetched if scope else {},
+        master=master,
+        storage=storage,
+        delete_packages=settings.delete_packages,
+        verify_existing=verify_existing,
+        layout=Layout.from_settings(settings),
+        core_metadata=settings.core_metadata,
+        transfers=transfers,
+    )
 
 
 def sync_project(name: str, serial: int, options: SyncOptions) -> ProjectResult:
@@ -145,7 +147,7 @@ def sync_project(name: str, serial: int, options: SyncOptions) -> ProjectResult:
             logger.info("Keeping %s although the master deleted it (delete-packages = false)", name)
             return ProjectResult(name, serial)
         logger.info("Deleting %s: the master no longer has it", name)
-        remove_project(name, options.storage, options.root_uri)
+        remove_project(name, options.storage, options.links)
         return ProjectResult(name, serial, deleted=True)
     except StalePage as error:  # the runbook's line, which names the project itself
         return ProjectResult(name, serial, str(error), downloads.files, downloads.bytes)
@@ -171,8 +173,8 @@ class _Downloads:
 
 
 def _sync(name: str, serial: int, options: SyncOptions, downloads: _Downloads) -> None:
-    folder = project_folder(name)
-    published, published_serial = _published(options.storage, folder, options.root_uri)
+    found = read_project(options.storage, name, options.links)
+    published, published_serial = (found.release_files, found.serial) if found else ({}, None)
     if not options.holds(name):
         return _drop(name, "it is outside the filters", published, options)
     # Serial 0 means "no promise from the master" (a project only we still list): then what we
@@ -182,16 +184,17 @@ def _sync(name: str, serial: int, options: SyncOptions, downloads: _Downloads) -
     if metadata.files and not releases and not metadata.quarantined:
         return _drop(name, "the filters keep none of its files", published, options)
     files = [(file_path(release), release) for release in releases]  # all checked first
+    _check_owned(name, files, published, options)
     served = _serve_all(files, published, options, downloads)
     page = ProjectPage(
         name=metadata.name, serial=metadata.serial, files=served, versions=_versions(metadata, releases),
         status=metadata.status, status_reason=metadata.status_reason, info_json=metadata.info_json,
-        base=options.base,
+        links=options.links,
     )  # fmt: skip
-    _publish(folder, page, options)
+    _publish(page, options)
     if options.delete_packages or metadata.quarantined:
         for path in published.keys() - {path for path, _ in files}:
-            _remove_file(path, options.storage)
+            _remove_file(name, path, options.storage, options.links)
 
 
 def _drop(name: str, reason: str, published: Mapping[str, str], options: SyncOptions) -> None:
@@ -202,7 +205,7 @@ def _drop(name: str, reason: str, published: Mapping[str, str], options: SyncOpt
     _remove_pages(name, options.storage)
     if options.delete_packages:
         for path in published:
-            _remove_file(path, options.storage)
+            _remove_file(name, path, options.storage, options.links)
 
 
 def _metadata(name: str, serial: int, options: SyncOptions) -> ProjectMetadata:
@@ -221,39 +224,40 @@ def _versions(metadata: ProjectMetadata, kept: tuple[ReleaseFile, ...]) -> tuple
     return tuple(versions)
 
 
-def _published(storage: Storage, folder: str, root_uri: str) -> tuple[dict[str, str], Optional[int]]:
-    """The files (path: sha256) and serial of the project's pages as the last sync wrote them."""
-    text = storage.read_web_text(f"{folder}/{PAGE_V1_JSON}")
-    if text is not None:
-        return json_page_files(text, root_uri), json_page_serial(text)
-    text = storage.read_web_text(f"{folder}/{PAGE_HTML}") or ""
-    return page_files(text, root_uri), page_serial(text)
+def _check_owned(name: str, files: list[tuple[str, ReleaseFile]], published: Mapping[str, str], options: SyncOptions
+                 ) -> None:
+    """Refuse a page that names another project's file: it belongs to the project that published
+    it first, and this page must neither overwrite it nor, later, delete it."""
+    if not options.links.release_files:
+        return
+    for path, _ in files:
+        if path not in published and options.storage.web_exists(path):
+            owner = other_owner(options.storage, options.links, name, path)
+            if owner is not None:
+                raise UnsafePath(f"{name} lists {path}, which belongs to project {owner}; refusing it")
 
 
-def _publish(folder: str, page: ProjectPage, options: SyncOptions) -> None:
+def _publish(page: ProjectPage, options: SyncOptions) -> None:
     """Write the page in every configured format, and drop those of formats no longer configured."""
-    storage = options.storage
-    if HTML in options.formats:
+    storage, layout = options.storage, options.layout
+    html_pages = (page_path(page.name, PAGE_HTML), page_path(page.name, PAGE_V1_HTML))
+    if HTML in layout.formats:
         body = render_project_html(page).encode("utf-8")
-        storage.write_web(f"{folder}/{PAGE_HTML}", [body])
-        storage.write_web(f"{folder}/{PAGE_V1_HTML}", [body])
+        for path in html_pages:
+            storage.write_web(path, [body])
     else:
-        storage.remove_web_file(f"{folder}/{PAGE_HTML}")
-        storage.remove_web_file(f"{folder}/{PAGE_V1_HTML}")
-    if JSON in options.formats:
-        storage.write_web(f"{folder}/{PAGE_V1_JSON}", [render_project_json(page).encode("utf-8")])
+        for path in html_pages:
+            storage.remove_web_file(path)
+    json_page = page_path(page.name, PAGE_V1_JSON)
+    if JSON in layout.formats:
+        storage.write_web(json_page, [render_project_json(page).encode("utf-8")])
     else:
-        storage.remove_web_file(f"{folder}/{PAGE_V1_JSON}")
+        storage.remove_web_file(json_page)
     copy = json_api_copy(page.name)
-    if options.json and page.status != "quarantined":  # PyPI's JSON API has no quarantined project
+    if layout.json and page.status != "quarantined":  # PyPI's JSON API has no quarantined project
         storage.write_web(copy, [render_json_api(page).encode("utf-8")])
     else:
         storage.remove_web_file(copy)
-
-
-def json_api_copy(name: str) -> str:
-    """Where ``json = true`` puts the project's JSON API copy, relative to web/."""
-    return f"pypi/{normalize(check_name(name))}/json"
 
 
 def _serve_all(
@@ -265,8 +269,11 @@ def _serve_all(
     a WAN a project costs one round trip for all its files instead of one per file and sidecar.
     Any failure fails the project only after every transfer ended, so its page is never written.
     """
-    if not options.release_files:
+    if not options.links.release_files:
         return tuple((path, _listed_only(release, options)) for path, release in files)
+    if not options.links.announces_provenance and any(release.provenance_url for _, release in files):
+        _say_once("PEP 740 provenance is mirrored but not announced: its links must be fully qualified; "
+                  "set [mirror] public-url (or root_uri)")
     tasks: dict[tuple[int, str], Callable[[], object]] = {}
     for index, (path, release) in enumerate(files):
         listed = published.get(path) == release.sha256
@@ -287,6 +294,19 @@ def _serve_all(
         ))  # fmt: skip
         for index, (path, release) in enumerate(files)
     )
+
+
+_said: set[str] = set()
+_saying = threading.Lock()
+
+
+def _say_once(line: str) -> None:
+    """A notice about the configuration, logged once per run rather than once per project."""
+    with _saying:
+        if line in _said:
+            return
+        _said.add(line)
+    logger.warning("%s", line)
 
 
 def _listed_only(release: ReleaseFile, options: SyncOptions) -> ReleaseFile:
@@ -359,23 +379,29 @@ def _download(path: str, url: str, sha256: str, size: Optional[int], options: Sy
         return options.storage.write_verified(path, chunks, sha256, size)
 
 
-def _remove_file(path: str, storage: Storage) -> None:
-    """The file and what the mirror keeps beside it (.metadata, .provenance)."""
-    if path.startswith("packages/"):  # our pages link nowhere else; never delete beyond that
-        logger.info("Deleting %s: the master no longer lists it", path)
-        for suffix in (METADATA, PROVENANCE, ""):
-            storage.remove_web_file(path + suffix)
+def _remove_file(name: str, path: str, storage: Storage, links: Links) -> None:
+    """The file and what the mirror keeps beside it (.metadata, .provenance), unless it belongs to
+    another project (whose page links it) or lies outside packages/."""
+    if not is_file_path(path):  # our pages link nowhere else; never delete beyond that
+        return
+    owner = other_owner(storage, links, name, path)
+    if owner is not None:
+        logger.warning("Not deleting %s for %s: project %s links it", path, name, owner)
+        return
+    logger.info("Deleting %s: the master no longer lists it", path)
+    for suffix in (METADATA, PROVENANCE, ""):
+        storage.remove_web_file(path + suffix)
 
 
-def remove_project(name: str, storage: Storage, root_uri: str = "") -> None:
+def remove_project(name: str, storage: Storage, links: Links) -> None:
     """Delete a project: its pages (every form) and JSON API copy first, so no page ever links a
     file that is gone, then the files and what lies beside them. The global index is the caller's."""
-    files = _published(storage, project_folder(name), root_uri)[0]
+    found = read_project(storage, name, links)
     _remove_pages(name, storage)
-    for path in files:
-        _remove_file(path, storage)
+    for path in found.release_files if found else ():
+        _remove_file(name, path, storage, links)
 
 
 def _remove_pages(name: str, storage: Storage) -> None:
     storage.remove_web_tree(project_folder(name))
-    storage.remove_web_tree(json_api_copy(name).rsplit("/", 1)[0])
+    storage.remove_web_tree(json_api_folder(name))

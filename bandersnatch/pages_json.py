@@ -12,22 +12,15 @@ import json
 import re
 from datetime import datetime, timezone
 from typing import Any, Iterable, Iterator, Mapping, Optional
-from urllib.parse import unquote
 
 from .blockmerge import LineFormat, merge_lines
-from .model import ProjectPage, ReleaseFile, normalize
-from .simple import (
-    PAGE_PREFIX,
-    REPOSITORY_VERSION,
-    api_version,
-    file_href,
-    provenance_href,
-)
+from .layout import METADATA, PROVENANCE, Links
+from .model import ProjectPage, PublishedFile, PublishedProject, ReleaseFile, normalize
+from .simple import REPOSITORY_VERSION
 
 __all__ = [
-    "json_page_files",
+    "read_project_json",
     "root_key",
-    "json_page_serial",
     "merge_root",
     "render_json_api",
     "render_project_json",
@@ -64,7 +57,7 @@ def _yanked(release: ReleaseFile) -> Any:
 def _pep691_file(page: ProjectPage, path: str, release: ReleaseFile) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "filename": release.filename,
-        "url": file_href(page, path, release),
+        "url": page.links.file_href(path, release),
         "hashes": {"sha256": release.sha256},
         "requires-python": release.requires_python,
         "size": release.size,
@@ -75,7 +68,7 @@ def _pep691_file(page: ProjectPage, path: str, release: ReleaseFile) -> dict[str
     }
     if entry["upload-time"] is None:
         del entry["upload-time"]
-    provenance = provenance_href(page, path, release)
+    provenance = page.links.provenance_href(path, release)
     if provenance:
         entry["provenance"] = provenance
     return entry
@@ -84,7 +77,7 @@ def _pep691_file(page: ProjectPage, path: str, release: ReleaseFile) -> dict[str
 def render_project_json(page: ProjectPage) -> str:
     """A project's PEP 691 page (``index.v1_json``)."""
     document: dict[str, Any] = {
-        "meta": {"api-version": api_version(page), "_last-serial": page.serial},
+        "meta": {"api-version": REPOSITORY_VERSION, "_last-serial": page.serial},
         "name": normalize(page.name),
         "versions": list(page.versions),
         "files": [_pep691_file(page, path, release) for path, release in page.files],
@@ -101,7 +94,7 @@ def _api_file(page: ProjectPage, path: str, release: ReleaseFile) -> dict[str, A
     time = upload_time(release.upload_time)
     return {
         "filename": release.filename,
-        "url": file_href(page, path, release),
+        "url": page.links.file_href(path, release),
         "digests": {"sha256": release.sha256},
         "size": release.size,
         "requires_python": release.requires_python,
@@ -134,26 +127,28 @@ def render_json_api(page: ProjectPage) -> str:
     return json.dumps(document, ensure_ascii=False)
 
 
-def json_page_files(text: str, base: str = "") -> dict[str, str]:
-    """{path under web/: sha256} of the files a PEP 691 page we rendered links to."""
-    prefix = base + "/" if base else PAGE_PREFIX
-    try:
-        files = json.loads(text)["files"]
-        return {
-            unquote(entry["url"][len(prefix) :]): entry["hashes"]["sha256"]
-            for entry in files
-            if entry["url"].startswith(prefix)
-        }
-    except (ValueError, KeyError, TypeError):
-        return {}
-
-
-def json_page_serial(text: str) -> Optional[int]:
-    try:
-        serial = json.loads(text)["meta"]["_last-serial"]
-    except (ValueError, KeyError, TypeError):
-        return None
-    return serial if isinstance(serial, int) else None
+def read_project_json(name: str, text: str, links: Links) -> PublishedProject:
+    """What one of our PEP 691 project pages says (the files as paths under web/, with sizes);
+    ValueError (or KeyError, TypeError) when the page is damaged."""
+    page = json.loads(text)
+    files: list[PublishedFile] = []
+    for entry in page["files"]:
+        path = links.path_of(str(entry["url"]))
+        if path is None:
+            continue  # the master's file (release-files = false)
+        size = entry.get("size")
+        files.append(PublishedFile(path, str(entry["hashes"]["sha256"]), size if isinstance(size, int) else None))
+        metadata = entry.get("core-metadata")
+        if isinstance(metadata, dict) and isinstance(metadata.get("sha256"), str):
+            files.append(PublishedFile(path + METADATA, metadata["sha256"], kind="metadata"))
+        if links.path_of(str(entry.get("provenance", ""))) == path + PROVENANCE:
+            files.append(PublishedFile(path + PROVENANCE, None, kind="provenance"))
+    serial = page["meta"].get("_last-serial")
+    status = page.get("project-status") or {}
+    return PublishedProject(
+        name=name, display=str(page["name"]), serial=serial if isinstance(serial, int) else None,
+        files=tuple(files), status=str(status["status"]) if isinstance(status, dict) and status.get("status") else None,
+    )  # fmt: skip
 
 
 # -- the root ---------------------------------------------------------------------------------

@@ -1,79 +1,71 @@
-"""What the mirror says it publishes: a project's files as its own pages list them.
+"""THE reader of what the mirror published: a project's pages, read back.
 
-verify, export, import and delete all ask the same question of a project folder, and its answer can
-come from two page forms: the PEP 691 JSON page (``index.v1_json``, which carries each file's size,
-PEP 700) when there is one, else the PEP 503 HTML page (hashes only). Keeping the reader here means
-one place decides what "published" means, whatever ``simple-format`` wrote.
+Sync (which files did the last sync publish?), verify, delete, export, import, the global index
+and update-stats all ask the same question of a project folder. Its answer can come from two page
+forms: the PEP 691 JSON page (``index.v1_json``, which carries each file's size, PEP 700) when
+there is one, else the PEP 503 HTML page; and links can be relative, under ``root_uri`` or the
+master's. One reader, given the mirror's layout.Links, so no command can read a page its own way.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from typing import Any, Optional
-from urllib.parse import unquote
+from typing import Optional
 
 from .errors import NotAMirror
-from .simple import page_links, page_serial
+from . import layout
+from .layout import PAGE_HTML, PAGE_V1_JSON, Links, page_path
+from .model import PublishedFile, PublishedProject, normalize
+from .pages_json import read_project_json
+from .simple import read_project_html
 from .storage import Storage
 
-__all__ = ["PAGE_NAMES", "ProjectPages", "PublishedFile", "read_project", "require_mirror"]
-
-PAGE_NAMES = ("index.html", "index.v1_html", "index.v1_json")  # every page form a project folder holds
-_PAGE_PREFIX = "../../"
+__all__ = ["PublishedFile", "PublishedProject", "other_owner", "published_files", "read_project", "require_mirror"]
 
 
-@dataclass(frozen=True)
-class PublishedFile:
-    """A file a page links to: a release file or its PEP 658 ``.metadata`` beside it."""
+def read_project(storage: Storage, name: str, links: Links, *, display: bool = False) -> Optional[PublishedProject]:
+    """What the project's pages say, or None when its folder has no page at all.
 
-    path: str  # relative to web/
-    sha256: str
-    size: Optional[int] = None  # known only from a PEP 691 page (PEP 700)
+    ``display``: also read the display name, which only the HTML page carries (PEP 691 pages
+    name the project normalized); only the global index needs it.
+    """
+    name = normalize(name)
+    found = _from_json(storage, name, links)
+    if found is not None and not display:
+        return found
+    text = storage.read_web_text(page_path(name, PAGE_HTML))
+    if text is None:
+        return found
+    from_html = read_project_html(name, text, links)
+    if found is None:
+        return from_html
+    return PublishedProject(found.name, from_html.display, found.serial, found.files, found.status)
 
 
-@dataclass(frozen=True)
-class ProjectPages:
-    """A project folder under web/simple/ as its pages describe it."""
-
-    name: str  # normalized: the folder's name
-    serial: Optional[int]
-    files: tuple[PublishedFile, ...]
-
-
-def read_project(storage: Storage, name: str) -> Optional[ProjectPages]:
-    """The project's published files, or None when the folder has no page at all."""
-    text = storage.read_web_text(f"simple/{name}/index.v1_json")
-    if text is not None:
-        try:
-            return _from_json(name, json.loads(text))
-        except (ValueError, KeyError, TypeError, AttributeError):
-            pass  # a damaged JSON page: the HTML one still says what is published
-    text = storage.read_web_text(f"simple/{name}/index.html")
+def _from_json(storage: Storage, name: str, links: Links) -> Optional[PublishedProject]:
+    text = storage.read_web_text(page_path(name, PAGE_V1_JSON))
     if text is None:
         return None
-    files: list[PublishedFile] = []
-    for path, digest, metadata in page_links(text):
-        files.append(PublishedFile(path, digest))
-        if metadata:
-            files.append(PublishedFile(f"{path}.metadata", metadata))
-    return ProjectPages(name, page_serial(text), tuple(files))
+    try:
+        return read_project_json(name, text, links)
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
+        return None  # a damaged JSON page: the HTML one still says what is published
 
 
-def _from_json(name: str, page: dict[str, Any]) -> ProjectPages:
-    files: list[PublishedFile] = []
-    for entry in page["files"]:
-        url = str(entry["url"])
-        if not url.startswith(_PAGE_PREFIX):
-            continue  # a file served from elsewhere (root_uri, release-files = false)
-        path = unquote(url[len(_PAGE_PREFIX) :])
-        size = entry.get("size")
-        files.append(PublishedFile(path, str(entry["hashes"]["sha256"]), size if isinstance(size, int) else None))
-        metadata = entry.get("core-metadata")
-        if isinstance(metadata, dict) and metadata.get("sha256"):
-            files.append(PublishedFile(f"{path}.metadata", str(metadata["sha256"])))
-    serial = page["meta"].get("_last-serial")
-    return ProjectPages(name, serial if isinstance(serial, int) else None, tuple(files))
+def other_owner(storage: Storage, links: Links, name: str, path: str) -> Optional[str]:
+    """The project other than ``name`` whose page links ``path``, if any.
+
+    A path under packages/ belongs to the project that published it first: another project's
+    page naming it must neither overwrite nor delete it. The projects its file name points to
+    are asked (a page can only link a file under its own file name, so that is where an owner
+    is); a file named after no project has no owner to protect but the one that lists it.
+    """
+    claimant = normalize(name)
+    for candidate in layout.filename_projects(path.rsplit("/", 1)[-1]):
+        if candidate != claimant and layout.VALID_NAME.fullmatch(candidate):
+            found = read_project(storage, candidate, links)
+            if found is not None and path in found.release_files:
+                return candidate
+    return None
 
 
 def require_mirror(storage: Storage) -> None:
@@ -81,3 +73,9 @@ def require_mirror(storage: Storage) -> None:
     "every file is missing" or, worse, have files deleted."""
     if not storage.is_mirror():
         raise NotAMirror(f"{storage.location} holds no mirror (no web/simple/); check [mirror] directory")
+
+
+def published_files(storage: Storage, name: str, links: Links) -> tuple[PublishedFile, ...]:
+    """The files the project's pages link (empty when it has no page)."""
+    found = read_project(storage, name, links)
+    return found.files if found else ()

@@ -10,24 +10,22 @@ from __future__ import annotations
 import html
 import re
 from typing import Iterable, Iterator, Mapping, Optional
-from urllib.parse import quote, unquote
 
 from .blockmerge import LineFormat, merge_lines
-from .model import ProjectPage, ReleaseFile
+from .layout import METADATA, PROVENANCE, Links
+from .model import ProjectPage, PublishedFile, PublishedProject, ReleaseFile
 
-REPOSITORY_VERSION = "1.1"  # PEP 629; 1.1 announces PEP 700 fields in the JSON form
+# PEP 629/691: one version for every page and both roots, so a client never sees them disagree.
+# 1.4 covers all the mirror emits: PEP 700 (1.1), PEP 740 provenance (1.3), PEP 792 status (1.4);
+# a page without provenance or status simply has none, which every version allows.
+REPOSITORY_VERSION = "1.4"
 
 __all__ = [
-    "PAGE_PREFIX",
     "REPOSITORY_VERSION",
-    "api_version",
-    "file_href",
     "merge_index",
     "page_files",
-    "page_links",
-    "page_serial",
     "parse_index_line",
-    "provenance_href",
+    "read_project_html",
     "render_index",
     "render_project_html",
     "render_project_page",
@@ -40,32 +38,12 @@ _HEAD = (
 _TAG = re.compile(r"<a ([^>]*)>")
 _ATTRIBUTE = re.compile(r'([a-z-]+)="([^"]*)"')
 _SERIAL = re.compile(r"<!--SERIAL (\d+)-->")
-PAGE_PREFIX = "../../"  # from simple/{name}/ (and pypi/{name}/json) back to web/
-
-
-def api_version(page: ProjectPage) -> str:
-    """PEP 629/691: announce only what the page emits (PEP 700: 1.1, PEP 740: 1.3, PEP 792: 1.4)."""
-    if page.status:
-        return "1.4"
-    return "1.3" if any(release.provenance_url for _, release in page.files) else REPOSITORY_VERSION
-
-
-def file_href(page: ProjectPage, path: str, release: ReleaseFile) -> str:
-    """Where the page links a file: relative, under root_uri, or at the master (release-files = false)."""
-    if page.base is None:
-        return release.url
-    return f"{page.base + '/' if page.base else PAGE_PREFIX}{quote(path)}"
-
-
-def provenance_href(page: ProjectPage, path: str, release: ReleaseFile) -> Optional[str]:
-    """PEP 740: the mirror's copy beside the file, or the master's where files stay there."""
-    if release.provenance_url is None or page.base is None:
-        return release.provenance_url
-    return file_href(page, path, release) + ".provenance"
+_TITLE = re.compile(r"<title>Links for (.*?)</title>")
+_STATUS = re.compile(r'<meta name="pypi:project-status" content="([^"]*)">')
 
 
 def _file_link(page: ProjectPage, path: str, release: ReleaseFile) -> str:
-    href = f"{file_href(page, path, release)}#sha256={release.sha256}"
+    href = f"{page.links.file_href(path, release)}#sha256={release.sha256}"
     attributes = [f'href="{html.escape(href)}"']
     if release.requires_python:
         attributes.append(f'data-requires-python="{html.escape(release.requires_python)}"')
@@ -74,7 +52,7 @@ def _file_link(page: ProjectPage, path: str, release: ReleaseFile) -> str:
     if release.core_metadata_sha256:  # PEP 714's name and PEP 658's, for older clients
         digest = f"sha256={release.core_metadata_sha256}"
         attributes.append(f'data-core-metadata="{digest}" data-dist-info-metadata="{digest}"')
-    provenance = provenance_href(page, path, release)
+    provenance = page.links.provenance_href(path, release)
     if provenance:
         attributes.append(f'data-provenance="{html.escape(provenance)}"')
     return f"<a {' '.join(attributes)}>{html.escape(release.filename)}</a><br/>\n"
@@ -93,7 +71,7 @@ def _status_meta(page: ProjectPage) -> str:
 def render_project_html(page: ProjectPage) -> str:
     """A project's PEP 503 page (HTML5, the form PEP 833 freezes)."""
     title = f"Links for {html.escape(page.name)}"
-    head = _HEAD.format(version=api_version(page), extra=_status_meta(page), title=title)
+    head = _HEAD.format(version=REPOSITORY_VERSION, extra=_status_meta(page), title=title)
     parts = [head, f"<body><h1>{title}</h1>\n"]
     parts.extend(_file_link(page, path, release) for path, release in page.files)
     parts.append(f"</body></html>\n<!--SERIAL {page.serial}-->\n")
@@ -105,30 +83,38 @@ def render_project_page(name: str, files: Iterable[tuple[str, ReleaseFile]], ser
     return render_project_html(ProjectPage(name=name, serial=serial, files=tuple(files)))
 
 
-def page_links(page: str, base: str = "") -> Iterator[tuple[str, str, Optional[str]]]:
-    """(path relative to web/, sha256, sha256 of its PEP 658 ``.metadata`` or None) of each file
-    a page we rendered links to under ``base`` (root_uri, or relative links when empty); links
-    elsewhere (the master's files when release-files = false) are skipped."""
-    prefix = base + "/" if base else PAGE_PREFIX
+def read_project_html(name: str, page: str, links: Links) -> PublishedProject:
+    """What one of our HTML project pages says: its title, serial, status, and the files it links
+    (with their ``.metadata`` and ``.provenance``) as paths under web/; links that lead elsewhere
+    (the master's files with ``release-files = false``) are left out."""
+    files: list[PublishedFile] = []
     for match in _TAG.finditer(page):
-        attributes = dict(_ATTRIBUTE.findall(match.group(1)))
-        location, _, fragment = html.unescape(attributes.get("href", "")).partition("#")
-        if not location.startswith(prefix):
+        attributes = {key: html.unescape(value) for key, value in _ATTRIBUTE.findall(match.group(1))}
+        location, _, fragment = attributes.get("href", "").partition("#")
+        path = links.path_of(location)
+        if path is None:
             continue
-        digest = fragment[len("sha256=") :] if fragment.startswith("sha256=") else ""
-        metadata = html.unescape(attributes.get("data-core-metadata", ""))
-        metadata_digest = metadata[len("sha256=") :] if metadata.startswith("sha256=") else None
-        yield unquote(location[len(prefix) :]), digest, metadata_digest
+        files.append(PublishedFile(path, _digest(fragment)))
+        metadata = _digest(attributes.get("data-core-metadata", ""))
+        if metadata:
+            files.append(PublishedFile(path + METADATA, metadata, kind="metadata"))
+        if links.path_of(attributes.get("data-provenance", "")) == path + PROVENANCE:
+            files.append(PublishedFile(path + PROVENANCE, None, kind="provenance"))
+    title, status, serial = _TITLE.search(page), _STATUS.search(page), _SERIAL.search(page)
+    return PublishedProject(
+        name=name, display=html.unescape(title.group(1)) if title else name,
+        serial=int(serial.group(1)) if serial else None, files=tuple(files),
+        status=html.unescape(status.group(1)) if status else None,
+    )  # fmt: skip
 
 
-def page_files(page: str, base: str = "") -> dict[str, str]:
-    """{path relative to web/: sha256} of the files a page we rendered links to (see page_links)."""
-    return {path: digest for path, digest, _ in page_links(page, base)}
+def _digest(value: str) -> str:
+    return value[len("sha256=") :] if value.startswith("sha256=") else ""
 
 
-def page_serial(page: str) -> Optional[int]:
-    match = _SERIAL.search(page)
-    return int(match.group(1)) if match else None
+def page_files(page: str, links: Links = Links()) -> dict[str, str]:
+    """{path relative to web/: sha256} of the release files an HTML page we rendered links to."""
+    return read_project_html("", page, links).release_files
 
 
 def _project_line(normalized: str, display: str) -> str:

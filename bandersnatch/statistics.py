@@ -11,36 +11,24 @@ from __future__ import annotations
 import bz2
 import csv
 import hashlib
-import html
 import io
 import logging
-import re
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Iterable, NamedTuple, Optional
 
-from packaging.utils import (
-    InvalidSdistFilename,
-    InvalidWheelFilename,
-    parse_sdist_filename,
-    parse_wheel_filename,
-)
-
 from . import accesslog
 from .accesslog import DayTable, log_files
 from .errors import UnsafePath
-from .model import normalize
-from .simple import page_files
+from .layout import PROJECTS, DAYS_FOLDER, Links, filename_projects
+from .published import read_project
 from .storage import Storage
 
 __all__ = ["DAYS_FOLDER", "HEADER", "StatsSummary", "update_stats"]
 
 log = logging.getLogger(__name__)
 
-DAYS_FOLDER = "local-stats/days"
 HEADER = ("# package", "filename", "useragent", "count")  # PEP 381
-_LEGACY_NAME = re.compile(r"(.+?)-\d")  # eggs, installers, old tarballs: name-1.0...
-_TITLE = re.compile(r"<title>Links for (.*?)</title>")
 
 @dataclass(frozen=True)
 class StatsSummary:
@@ -67,34 +55,17 @@ def _filename(path: str) -> str:
     return path.rpartition("/")[2]
 
 
-def _candidate_names(filename: str) -> list[str]:
-    """The projects a file name points to: wheels and sdists by their own rules (PEP 427, 625),
-    older kinds (eggs, installers, .tar.bz2) by the part before the first "-digit"."""
-    names = []
+def _read_page(storage: Storage, links: Links, folder: str) -> Optional[tuple[str, dict[str, str]]]:
+    """(display name, {path: sha256}) of one of our project pages, in whatever format the mirror
+    writes; None when there is none."""
     try:
-        parse = parse_wheel_filename if filename.endswith(".whl") else parse_sdist_filename
-        names.append(parse(filename)[0])
-    except (InvalidWheelFilename, InvalidSdistFilename):
-        pass
-    legacy = _LEGACY_NAME.match(filename)
-    if legacy:
-        names.append(normalize(legacy[1]))
-    return list(dict.fromkeys(names))
-
-
-def _read_page(storage: Storage, folder: str) -> Optional[tuple[str, dict[str, str]]]:
-    """(display name, {path: sha256}) of one of our project pages; None when there is none."""
-    try:
-        page = storage.read_web_text(f"simple/{folder}/index.html")
+        found = read_project(storage, folder, links, display=True)
     except (UnsafePath, OSError):  # a "project name" made up by a hostile request: "..", too long
         return None
-    if page is None:
-        return None
-    title = _TITLE.search(page)
-    return (html.unescape(title[1]) if title else folder), page_files(page)
+    return (found.display, found.release_files) if found else None
 
 
-def _place_by_name(storage: Storage, paths: Iterable[str]) -> dict[str, str]:
+def _place_by_name(storage: Storage, links: Links, paths: Iterable[str]) -> dict[str, str]:
     """{path: project} for the paths listed on the page their file name points to.
 
     A full mirror has 740,000 pages: only the pages named by the downloaded files are read, each
@@ -102,24 +73,24 @@ def _place_by_name(storage: Storage, paths: Iterable[str]) -> dict[str, str]:
     """
     wanted: dict[str, list[str]] = {}
     for path in paths:
-        for name in _candidate_names(_filename(path)):
+        for name in filename_projects(_filename(path)):
             wanted.setdefault(name, []).append(path)
     found: dict[str, str] = {}
     for name, group in wanted.items():
         todo = [path for path in group if path not in found]
-        page = _read_page(storage, name) if todo else None
+        page = _read_page(storage, links, name) if todo else None
         if page is not None:
             found.update((path, page[0]) for path in todo if path in page[1])
     return found
 
 
-def _place_by_scan(storage: Storage, paths: set[str]) -> dict[str, str]:
+def _place_by_scan(storage: Storage, links: Links, paths: set[str]) -> dict[str, str]:
     """The last resort for files whose name does not name their project: read every page once."""
-    folders = storage.list_web_dirs("simple")
+    folders = storage.list_web_dirs(PROJECTS)
     log.info("reading all %d project pages to place %d downloaded files", len(folders), len(paths))
     found: dict[str, str] = {}
     for folder in folders:
-        page = _read_page(storage, folder)
+        page = _read_page(storage, links, folder)
         if page is not None:
             found.update((path, page[0]) for path in page[1].keys() & paths)
         if len(found) == len(paths):
@@ -169,20 +140,20 @@ def _previous_days(
     return old, remembered
 
 
-def _place(storage: Storage, days: dict[str, DayTable]) -> tuple[dict[str, str], dict[str, _OldDay]]:
+def _place(storage: Storage, links: Links, days: dict[str, DayTable]) -> tuple[dict[str, str], dict[str, _OldDay]]:
     """({path: project} for every downloaded path that can be placed, the previous day files).
 
     The page a file name points to is asked first, the day files this run replaces next (they
     remember files deleted since), and every page only for what neither can place.
     """
     paths = {path for table in days.values() for path, _ in table}
-    found = _place_by_name(storage, paths)
+    found = _place_by_name(storage, links, paths)
     missing = paths - found.keys()
     old, remembered = _previous_days(storage, days, {_filename(path) for path in missing})
     found.update((path, remembered[_filename(path)]) for path in missing if _filename(path) in remembered)
     misnamed = {path for path in missing - found.keys() if _published(storage, path)}
     if misnamed:  # a file that left the mirror is on no page: only these can be on another one
-        found.update(_place_by_scan(storage, misnamed))
+        found.update(_place_by_scan(storage, links, misnamed))
     return found, old
 
 
@@ -235,7 +206,7 @@ def _write_days(
     return counted, unknown, written
 
 
-def update_stats(storage: Storage, pattern: str, *, today: Optional[date] = None) -> StatsSummary:
+def update_stats(storage: Storage, links: Links, pattern: str, *, today: Optional[date] = None) -> StatsSummary:
     """Rebuild the PEP 381 day file of every UTC day the access logs matching ``pattern`` cover.
 
     Each day is counted from all logs at once and replaced atomically, so a second run writes the
@@ -245,6 +216,6 @@ def update_stats(storage: Storage, pattern: str, *, today: Optional[date] = None
     files = log_files(pattern)
     today = today or datetime.now(timezone.utc).date()
     files_read, skipped, days = accesslog.count_logs(files, today.isoformat())
-    projects, old = _place(storage, days)
+    projects, old = _place(storage, links, days)
     counted, unknown, written = _write_days(storage, days, projects, old)
     return StatsSummary(files_read, counted, skipped, unknown, written)

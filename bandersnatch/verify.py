@@ -20,9 +20,20 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Callable, ContextManager, Iterable, Iterator, Optional
 
-from .configuration import Settings
-from .delete import refresh_index
-from .package import ProjectResult, SyncOptions, sync_project
+from .global_index import refresh_index
+from .layout import (
+    FILES,
+    HTML,
+    INDEX,
+    INDEX_V1_JSON,
+    PAGE_HTML,
+    PAGE_V1_JSON,
+    PROJECTS,
+    PROVENANCE,
+    Layout,
+    page_path,
+    project_folder,
+)
 from .pages_json import root_key
 from .published import PublishedFile, read_project, require_mirror
 from .simple import parse_index_line
@@ -39,6 +50,7 @@ THREADS = 8
 BATCH = 256  # projects per round of the pool: bounded memory, whatever the mirror's size
 
 Progress = Callable[[int], ContextManager[Callable[[int], None]]]
+Resync = Callable[[list[str]], list[str]]  # sync these projects as `mirror` would; the failures
 
 
 @dataclass(frozen=True)
@@ -84,39 +96,49 @@ def _no_progress(total: int) -> ContextManager[Callable[[int], None]]:
     return contextlib.nullcontext(lambda count: None)
 
 
-def verify_mirror(storage: Storage, *, check_hash: bool, progress: Optional[Progress] = None) -> Report:
+def verify_mirror(
+    storage: Storage, layout: Layout, *, check_hash: bool, progress: Optional[Progress] = None
+) -> Report:
     """Every problem the mirror has against its own pages and global index."""
     require_mirror(storage)
     report = Report()
-    projects = sorted(storage.list_web_dirs("simple"))
+    projects = sorted(storage.list_web_dirs(PROJECTS))
     linked = _PathSet()
     paged: set[str] = set()
     with (progress or _no_progress)(len(projects)) as advance, ThreadPoolExecutor(THREADS) as pool:
         names = iter(projects)
         while batch := list(islice(names, BATCH)):
-            for name, files, problems in pool.map(lambda n: _check_project(storage, n, check_hash), batch):
+            for name, listed, files, problems in pool.map(
+                lambda n: _check_project(storage, layout, n, check_hash), batch
+            ):
                 report.projects += 1
                 report.files += len(files)
                 report.problems.extend(problems)
                 linked.add(item.path for item in files)
-                if not problems or problems[0].kind != "no-page":
+                if listed:
                     paged.add(name)
             advance(len(batch))
-    report.problems.extend(_index_problems(storage, paged))
+    report.problems.extend(_index_problems(storage, layout, paged))
     report.problems.extend(_orphans(storage, linked))
     return report
 
 
 def _check_project(
-    storage: Storage, name: str, check_hash: bool
-) -> tuple[str, tuple[PublishedFile, ...], list[Problem]]:
-    pages = read_project(storage, name)
+    storage: Storage, layout: Layout, name: str, check_hash: bool
+) -> tuple[str, bool, tuple[PublishedFile, ...], list[Problem]]:
+    """(name, whether the root should list it, the files its page links, their problems)."""
+    pages = read_project(storage, name, layout.links)
     if pages is None:
-        return name, (), [Problem("no-page", f"simple/{name}/index.html", name)]
+        return name, False, (), [Problem("no-page", _page(layout, name), name)]
     problems = [
         Problem(kind, item.path, name) for item in pages.files if (kind := _check_file(storage, item, check_hash))
     ]
-    return name, pages.files, problems
+    return name, not pages.quarantined, pages.files, problems
+
+
+def _page(layout: Layout, name: str) -> str:
+    """The page a project folder must hold, in the mirror's own format."""
+    return page_path(name, PAGE_HTML if HTML in layout.formats else PAGE_V1_JSON)
 
 
 def _check_file(storage: Storage, item: PublishedFile, check_hash: bool) -> Optional[str]:
@@ -126,25 +148,25 @@ def _check_file(storage: Storage, item: PublishedFile, check_hash: bool) -> Opti
         return "missing"
     if item.size is not None and size != item.size:
         return "size"
-    if check_hash and not storage.file_matches(item.path, item.sha256, None, verify=True):
+    if check_hash and item.sha256 and not storage.file_matches(item.path, item.sha256, None, verify=True):
         return "hash"
     return None
 
 
-def _index_problems(storage: Storage, paged: set[str]) -> Iterator[Problem]:
+def _index_problems(storage: Storage, layout: Layout, paged: set[str]) -> Iterator[Problem]:
     """Pages the global index misses, and index entries whose page is gone (the HTML root, or the
-    JSON one on a mirror that writes only JSON)."""
-    index, key = "simple/index.html", lambda line: (entry[0] if (entry := parse_index_line(line)) else None)
-    if not storage.web_exists(index):
-        index, key = "simple/index.v1_json", root_key
+    JSON one on a mirror that writes only JSON). A quarantined project is in no root (PEP 792)."""
+    index, key = INDEX, lambda line: (entry[0] if (entry := parse_index_line(line)) else None)
+    if HTML not in layout.formats:
+        index, key = INDEX_V1_JSON, root_key
     listed: set[str] = set()
     for block in storage.read_web_blocks(index) or ():
         listed.update(name for line in block if (name := key(line)))
     for name in sorted(paged - listed):
         yield Problem("not-in-index", index, name)
     for name in sorted(listed - paged):
-        if not storage.web_exists(f"simple/{name}"):  # a folder without a page was reported already
-            yield Problem("no-page", f"simple/{name}/index.html", name)
+        if not storage.web_exists(project_folder(name)):  # a folder without a page was reported already
+            yield Problem("no-page", _page(layout, name), name)
 
 
 class _PathSet:
@@ -179,19 +201,23 @@ def _digest(path: str) -> int:
 
 
 def _orphans(storage: Storage, linked: _PathSet) -> Iterator[Problem]:
-    """Files under packages/ that no page links. Hidden names are a sync's temporary files."""
-    for path in storage.iter_files("packages"):
-        if path not in linked:
+    """Files under packages/ that no page links. Hidden names are a sync's temporary files. A
+    ``.provenance`` beside a linked file is not one: without ``public-url`` it is mirrored but
+    not announced (PEP 740 links must be fully qualified)."""
+    for path in storage.iter_files(FILES):
+        if path not in linked and not (path.endswith(PROVENANCE) and path[: -len(PROVENANCE)] in linked):
             yield Problem("orphan", path, None)
 
 
 def repair(
-    report: Report, settings: Settings, options: SyncOptions, *, refetch: bool, delete_orphans: bool, dry_run: bool
+    report: Report, storage: Storage, layout: Layout, resync: Resync, *, refetch: bool, delete_orphans: bool,
+    dry_run: bool,
 ) -> list[str]:
     """Heal what ``report`` found, as far as the flags allow; return the failures (one line each).
 
-    A project with a missing, short or damaged file, or no page, is synced again with every file
-    re-hashed: only what is missing or wrong is downloaded, and a bad file is replaced atomically.
+    A project with a missing, short or damaged file, or no page, is synced again by ``resync``,
+    exactly as ``mirror`` syncs it, with every file re-hashed: only what is missing or wrong is
+    downloaded, and a bad file is replaced atomically.
     """
     wanted = [p for p in report.problems if p.project and refetch]
     projects = sorted({p.project for p in wanted if p.kind in REFETCH})
@@ -203,22 +229,16 @@ def repair(
         logger.info("%s orphan %s", "Would delete" if dry_run else "Deleting", path)
     if dry_run:
         return []
-    failures = [result.error or "" for result in _resync(projects, options) if not result.ok]
-    claimed = {item.path for name in projects for item in _files(options.storage, name)}
+    failures = resync(projects) if projects else []
+    claimed = {item.path for name in projects for item in _files(storage, layout, name)}
     for path in orphans:
         if path not in claimed:  # a page re-fetched above may have claimed it again
-            options.storage.remove_web_file(path)
-    if projects or unindexed:
-        refresh_index(settings, options.storage, projects + unindexed)
+            storage.remove_web_file(path)
+    if unindexed:
+        refresh_index(storage, layout, unindexed)
     return failures
 
 
-def _files(storage: Storage, name: str) -> tuple[PublishedFile, ...]:
-    pages = read_project(storage, name)
+def _files(storage: Storage, layout: Layout, name: str) -> tuple[PublishedFile, ...]:
+    pages = read_project(storage, name, layout.links)
     return pages.files if pages else ()
-
-
-def _resync(projects: Iterable[str], options: SyncOptions) -> Iterator[ProjectResult]:
-    checking = SyncOptions(options.master, options.storage, options.delete_packages, verify_existing=True)
-    for name in projects:
-        yield sync_project(name, 0, checking)

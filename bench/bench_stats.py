@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bandersnatch import accesslog  # noqa: E402
 from bandersnatch.model import ReleaseFile  # noqa: E402
+from bandersnatch.layout import Links  # noqa: E402
 from bandersnatch.simple import render_project_page  # noqa: E402
 from bandersnatch.statistics import update_stats  # noqa: E402
 from bandersnatch.storage import FilesystemStorage, Storage  # noqa: E402
@@ -151,7 +152,7 @@ def main() -> None:
         print(f"{args.lines} lines, {size / 2**20:.0f} MiB, compress={args.compress}")
         for run in ("first run (writes every day)", "second run (no day changed)"):
             started, cpu_started = time.perf_counter(), time.process_time()
-            summary = update_stats(storage, str(log_path), today=date(2026, 11, 25))
+            summary = update_stats(storage, Links(), str(log_path), today=date(2026, 11, 25))
             wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
             print(f"{run}: {wall:.2f} s wall ({cpu:.2f} s CPU), {args.lines / wall:,.0f} lines/s; "
                   f"counting alone {counting[-1]:.2f} s, {args.lines / counting[-1]:,.0f} lines/s")

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from bandersnatch.bundle import export_bundle
+from bandersnatch.layout import Layout
 from bandersnatch.model import ReleaseFile
 from bandersnatch.simple import render_index, render_project_page
 from bandersnatch.storage import FilesystemStorage, Storage
@@ -69,20 +70,20 @@ def main() -> None:
 
             def run() -> None:
                 nonlocal report
-                report = verify_mirror(storage, check_hash=False)
+                report = verify_mirror(storage, Layout(), check_hash=False)
 
             verify_time = timed(run)
         assert report is not None and not report.problems, report and report.summary()
         print(f"mirror: {len(projects)} projects, {report.files} files")
         print(f"find -type f: {find_time:.2f} s; verify (sizes): {verify_time:.2f} s; ratio {verify_time / find_time:.1f}")
-        print(f"verify --hash: {timed(lambda: verify_mirror(storage, check_hash=True)):.2f} s")
+        print(f"verify --hash: {timed(lambda: verify_mirror(storage, Layout(), check_hash=True)):.2f} s")
 
         first = Path(scratch) / "full.tar"
-        export_bundle(storage, first, None)
+        export_bundle(storage, Layout(), first, None)
         added = sum(write_project(storage, name, range(options.per_project + 1), 2) for name in projects[::100])
         storage.write_state("status", "2\n")
         second = Path(scratch) / "second.tar"
-        transfer = export_bundle(storage, second, None)
+        transfer = export_bundle(storage, Layout(), second, None)
         print(f"full bundle: {first.stat().st_size} bytes; incremental bundle: {second.stat().st_size} bytes "
               f"for {added} bytes of new files in {transfer.projects} changed projects")  # fmt: skip
 

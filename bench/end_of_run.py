@@ -5,7 +5,7 @@ of N projects rendered by ``bandersnatch.simple.render_index``, ``status``, ``ge
 pages of the ~200 projects the run touched (150 updated, 40 new, 10 deleted upstream: no page).
 ``seed-dirs`` makes N empty project folders under ``web/simple/`` instead, for the rebuild case
 (no old index: the folders are listed). ``run`` is the measured process: it does exactly the
-engine's end-of-run work, ``Mirror._write_index(touched)`` then ``StateFiles.finish(serial)``.
+engine's end-of-run work, ``global_index.refresh_index(touched)`` then ``StateFiles.finish(serial)``.
 
     python -m bench.end_of_run seed DIR --projects 740000
     python -m bench.end_of_run run DIR
@@ -28,11 +28,13 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bandersnatch.configuration import Settings  # noqa: E402
-from bandersnatch.mirror import Mirror  # noqa: E402
+from bandersnatch.global_index import refresh_index  # noqa: E402
+from bandersnatch.layout import Layout  # noqa: E402
+from bandersnatch.mirror import options_marker  # noqa: E402
 from bandersnatch.model import ReleaseFile, normalize  # noqa: E402
 from bandersnatch.pages_json import render_root  # noqa: E402
 from bandersnatch.simple import render_index, render_project_page  # noqa: E402
-from bandersnatch.state import GENERATION  # noqa: E402
+from bandersnatch.state import GENERATION, StateFiles  # noqa: E402
 from bandersnatch.storage import FilesystemStorage  # noqa: E402
 
 __all__ = ["SERIAL", "expected_index", "seed", "seed_dirs"]
@@ -111,9 +113,9 @@ def run(directory: Path) -> float:
     touched = json.loads((directory / "touched.json").read_text(encoding="utf-8"))["touched"]
     start = time.perf_counter()
     settings = Settings(directory=directory, master="http://127.0.0.1:9", allow_non_https=True)
-    mirror = Mirror(settings, master=None, storage=FilesystemStorage(directory), changes=None)  # type: ignore[arg-type]
-    mirror._write_index(touched)
-    mirror.state.finish(SERIAL, {}, mirror._marker())
+    storage = FilesystemStorage(directory)
+    refresh_index(storage, Layout.from_settings(settings), touched)
+    StateFiles(storage).finish(SERIAL, {}, options_marker(settings))
     return time.perf_counter() - start
 
 

@@ -215,7 +215,14 @@ def test_yank_unyank_remove_and_quarantine_reach_every_format(pypi: PyPIMaster, 
     assert "<a " not in html_page.partition("<body>")[2] and 'content="quarantined"' in html_page
     assert api == {} and not list((mirror.web / "packages").rglob("*.*"))
     root = json.loads((mirror.web / "simple" / "index.v1_json").read_text())
-    assert [p["name"] for p in root["projects"]] == ["life-cycle"]  # PyPI still lists it
+    assert root["projects"] == []  # PEP 792: PyPI's root leaves a quarantined project out
+    assert "life-cycle" not in (mirror.web / "simple" / "index.html").read_text()
+
+    pypi.set_status("life-cycle", None)
+    assert mirror.run().returncode == 0  # back from quarantine: files, page and root entry return
+    root = json.loads((mirror.web / "simple" / "index.v1_json").read_text())
+    assert [p["name"] for p in root["projects"]] == ["life-cycle"]
+    assert list((mirror.web / "packages").rglob("*.whl"))
 
 
 @pytest.mark.parametrize("fault", ["corrupt", "404"])
@@ -295,12 +302,22 @@ def test_provenance_is_mirrored_beside_its_file_and_the_page_points_at_the_copy(
     wheel = next(f for f in pypi.files("attested") if f["filename"].endswith(".whl"))
     bundle = {"version": 1, "attestation_bundles": [{"publisher": {"kind": "GitHub"}, "attestations": []}]}
     pypi.attest("attested", wheel["filename"], bundle)
-    result = mirror.run()
+    result = mirror.run()  # no public-url: mirrored, but a relative link would be invalid (PEP 740)
     assert result.returncode == 0, result.stderr
+    assert result.stderr.count("provenance is mirrored but not announced") == 1
+    html, page, _ = pages(mirror, "attested")
+    assert "provenance" not in html and all("provenance" not in f for f in page["files"])
+    path = wheel["url"].split("/", 3)[3]
+    local = mirror.web / f"{path}.provenance"
+    assert json.loads(local.read_text()) == bundle
+    assert mirror.run("verify").returncode == 0  # mirrored but unannounced is no orphan
+
+    mirror.write_config(pypi.url, public_url="https://mirror.example/pypi")
+    assert mirror.run().returncode == 0
     html, page, _ = pages(mirror, "attested")
     (entry,) = [f for f in page["files"] if f["filename"] == wheel["filename"]]
-    local = (mirror.web / "simple" / "attested" / entry["provenance"]).resolve()
-    assert local.name == wheel["filename"] + ".provenance" and json.loads(local.read_text()) == bundle
+    assert entry["provenance"] == f"https://mirror.example/pypi/{path}.provenance"  # fully qualified
+    assert f'data-provenance="https://mirror.example/pypi/{path}.provenance"' in html
     assert tuple(map(int, page["meta"]["api-version"].split("."))) >= (1, 3)  # PEP 740 needs 1.3
     assert all("provenance" not in f for f in page["files"] if f["filename"] != wheel["filename"])
     pypi.remove_file("attested", wheel["filename"])

@@ -17,7 +17,8 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from bandersnatch.simple import page_links
+from bandersnatch.layout import Links
+from bandersnatch.simple import read_project_html
 from tests.conftest import (
     MirrorSetup,
     assert_mirror_matches,
@@ -44,9 +45,8 @@ def assert_readers_see_only_good_files(mirror: MirrorSetup, pypi: PyPIMaster) ->
     file has a wrong hash."""
     known = {path: sha for files in master_tree(pypi).values() for path, sha in files.items()}
     for page in (mirror.web / "simple").glob("*/index.html"):
-        for path, sha, metadata in page_links(page.read_text(encoding="utf-8")):
-            assert sha256_of(mirror.web / path) == sha, path
-            assert metadata is None or sha256_of(mirror.web / f"{path}.metadata") == metadata, path
+        for item in read_project_html("", page.read_text(encoding="utf-8"), Links()).files:
+            assert item.sha256 is None or sha256_of(mirror.web / item.path) == item.sha256, item.path
     for path in mirrored_files(mirror.web):
         if not Path(path).name.startswith("."):
             assert sha256_of(mirror.web / path) == known.get(path, sha256_of(mirror.web / path)), path

@@ -12,7 +12,8 @@ from bandersnatch.downloads import Transfers
 from bandersnatch.errors import UnsafePath
 from bandersnatch.master import Master, make_session
 from bandersnatch.model import ReleaseFile
-from bandersnatch.package import SyncOptions, check_name, file_path, sync_project
+from bandersnatch.layout import check_name, file_path
+from bandersnatch.package import SyncOptions, sync_project
 from bandersnatch.storage import FilesystemStorage
 from tests.conftest import MirrorSetup
 from tests.pypi_master import FileSpec, PyPIMaster

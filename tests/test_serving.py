@@ -61,6 +61,8 @@ def add_corpus(pypi: PyPIMaster) -> None:
     pypi.add_file("Unicode-Demo", "1.0", NON_ASCII, size=4096)
     pypi.add_release("hash-demo", "1.0")
     pypi.add_release("stats-demo", "1.0")
+    wheel = next(f["filename"] for f in pypi.files("serving-demo") if f["filename"].endswith(".whl"))
+    pypi.attest("serving-demo", wheel, {"version": 1, "attestation_bundles": []})
 
 
 @dataclass
@@ -215,6 +217,13 @@ def test_nginx_runs_the_readme_block(site: Site) -> None:
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only a root nginx master switches its workers to another account")
+def test_provenance_is_served_with_its_pep_740_media_type(site: Site) -> None:
+    (entry,) = [f for f in site.pypi.files("serving-demo") if f["filename"].endswith(".whl")]
+    answer = get(f"{site.served.url}/{entry['url'].split('/', 3)[3]}.provenance")
+    assert answer.status_code == 200 and answer.json() == {"version": 1, "attestation_bundles": []}
+    assert answer.headers["Content-Type"] == "application/vnd.pypi.integrity.v1+json"
+
+
 def test_the_workers_are_unprivileged_so_every_200_proves_the_mirror_world_readable(site: Site) -> None:
     private = site.mirror.web / "packages" / "only-root-can-read.whl"
     private.write_bytes(b"secret")

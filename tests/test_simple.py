@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from bandersnatch.layout import Links
 from bandersnatch.model import ReleaseFile
 from bandersnatch.simple import (
     merge_index,
     page_files,
-    page_serial,
     parse_index_line,
+    read_project_html,
     render_index,
     render_project_page,
 )
@@ -26,11 +27,11 @@ def release(filename: str, **extra: object) -> ReleaseFile:
 def test_project_page_has_the_pep_629_meta_tag_and_the_serial() -> None:
     page = render_project_page("Foo.Bar", [("packages/ab/foo-1.0.tar.gz", release("foo-1.0.tar.gz"))], 42)
     assert page.startswith("<!DOCTYPE html>\n<html><head>")
-    assert '<meta name="pypi:repository-version" content="1.1">' in page
+    assert '<meta name="pypi:repository-version" content="1.4">' in page
     assert "<title>Links for Foo.Bar</title>" in page
     assert '<a href="../../packages/ab/foo-1.0.tar.gz#sha256=' + SHA + '">foo-1.0.tar.gz</a><br/>' in page
     assert page.endswith("<!--SERIAL 42-->\n")
-    assert page_serial(page) == 42
+    assert read_project_html("foo-bar", page, Links()).serial == 42
 
 
 @pytest.mark.parametrize(

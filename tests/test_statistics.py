@@ -16,6 +16,7 @@ import pytest
 from bandersnatch.accesslog import Download, parse_line
 from bandersnatch.errors import MirrorError
 from bandersnatch.model import ReleaseFile, normalize
+from bandersnatch.layout import Links
 from bandersnatch.simple import render_project_page
 from bandersnatch.statistics import StatsSummary, update_stats
 from bandersnatch.storage import FilesystemStorage, Storage
@@ -168,7 +169,7 @@ def read_day(storage: Storage, day: str) -> tuple[str, dict[tuple[str, str, str]
 
 
 def run(storage: Storage, logs: Path, pattern: str = "access.log*") -> StatsSummary:
-    return update_stats(storage, str(logs / pattern), today=TODAY)
+    return update_stats(storage, Links(), str(logs / pattern), today=TODAY)
 
 
 def test_day_files_count_every_download_per_day_project_file_and_agent(storage: Storage, logs: Path) -> None:
@@ -318,7 +319,7 @@ def test_a_pattern_that_matches_nothing_is_one_clear_error(
     storage: Storage, logs: Path, pattern: str
 ) -> None:
     with pytest.raises(MirrorError, match="access-log-pattern .* matches no file"):
-        update_stats(storage, str(logs / pattern) if pattern else "")
+        update_stats(storage, Links(), str(logs / pattern) if pattern else "")
 
 
 def test_a_folder_matched_by_the_pattern_is_not_a_log(storage: Storage, logs: Path) -> None:

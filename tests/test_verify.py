@@ -10,6 +10,7 @@ import pytest
 
 from bandersnatch.model import normalize
 from bandersnatch.pages_json import root_key
+from bandersnatch.layout import Links
 from bandersnatch.published import read_project
 from bandersnatch.storage import FilesystemStorage
 from tests.conftest import (
@@ -48,7 +49,7 @@ def owner(pypi: PyPIMaster, path: str) -> str:
 
 def remove_a_metadata_file(web: Path, project: str) -> str:
     """Delete the PEP 658 .metadata file that the project's page announces for its first wheel."""
-    published = read_project(FilesystemStorage(web.parent), project)
+    published = read_project(FilesystemStorage(web.parent), project, Links())
     path = next(item.path for item in published.files if item.path.endswith(".metadata"))
     (web / path).unlink()
     return path

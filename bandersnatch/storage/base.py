@@ -11,37 +11,17 @@ from __future__ import annotations
 
 import abc
 import contextlib
-import re
 import threading
 from pathlib import Path
 from typing import IO, Callable, ContextManager, Iterable, Iterator, Optional
 
 from ..errors import DigestMismatch, TruncatedDownload, UnsafePath
+from ..layout import PROJECTS, safe_relative
 
 __all__ = ["HASH_CHUNK", "Storage", "check_digest", "lines_in_blocks", "safe_relative"]
 
 HASH_CHUNK = 1 << 20
 BLOCK = 1 << 20  # about this many bytes of whole lines per block of read_web_blocks
-_CONTROL = re.compile(r"[\x00-\x1f]")  # NUL, newlines and the rest never belong in a mirrored path
-
-
-def safe_relative(relative: str) -> str:
-    """Return ``relative`` if it is a plain path below a folder, else raise UnsafePath.
-
-    Callers pass names already percent-decoded, so ``%2e%2e`` arrives here as ``..``.
-    """
-    bad = (
-        not relative
-        or relative.startswith("/")
-        or "\\" in relative
-        or _CONTROL.search(relative) is not None
-        or any(part in ("", ".", "..") for part in relative.split("/"))
-    )
-    if bad:
-        raise UnsafePath(f"refusing unsafe path {relative!r}: it would not stay inside the mirror")
-    return relative
-
-
 def lines_in_blocks(chunks: Iterable[bytes]) -> Iterator[list[str]]:
     """Byte chunks as blocks of about BLOCK bytes of whole text lines (newlines kept)."""
     pending = b""
@@ -169,7 +149,7 @@ class Storage(abc.ABC):
 
     def is_mirror(self) -> bool:
         """Whether a mirror lives here at all (web/simple/ exists)."""
-        return self.web_exists("simple")
+        return self.web_exists(PROJECTS)
 
     @abc.abstractmethod
     def is_empty(self) -> bool:

@@ -25,6 +25,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..configuration import S3Settings
 from ..errors import StorageUnavailable
+from ..layout import media_type
 from .base import HASH_CHUNK, Storage, check_digest, safe_relative
 from .s3_lock import Lease, PreconditionFailed
 
@@ -36,19 +37,14 @@ PART_SIZE = 8 << 20  # multipart above this; memory holds one part, whatever the
 SHA256 = "sha256"  # the object metadata key (x-amz-meta-sha256)
 LOCK, JOURNAL_SUFFIX = ".lock", ".d"
 DELETE_BATCH = 1000  # DeleteObjects takes at most this many keys
-_CONTENT_TYPES = {
-    "index.html": "text/html",
-    "index.v1_html": "text/html",
-    "index.v1_json": "application/vnd.pypi.simple.v1+json",
-    "json": "application/json",  # web/pypi/{name}/json
-}
 _MISSING = frozenset({"NoSuchKey", "404", "NotFound"})
 _REFUSED = frozenset({"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "403", "ExpiredToken"})
 
 
 def _content_type(relative: str) -> str:
+    """The page and provenance types come from the map of web/ (layout); files by their name."""
     name = relative.rsplit("/", 1)[-1]
-    return _CONTENT_TYPES.get(name) or mimetypes.guess_type(name)[0] or "application/octet-stream"
+    return media_type(relative) or mimetypes.guess_type(name)[0] or "application/octet-stream"
 
 
 def _config(settings: S3Settings) -> Config:
