@@ -12,7 +12,6 @@ from bandersnatch.downloads import Transfers
 from bandersnatch.errors import UnsafePath
 from bandersnatch.master import Master, make_session
 from bandersnatch.model import ReleaseFile
-from bandersnatch.layout import check_name, file_path
 from bandersnatch.package import SyncOptions, sync_project
 from bandersnatch.storage import FilesystemStorage
 from tests.conftest import MirrorSetup
@@ -23,46 +22,6 @@ SHA = "a" * 64
 
 def release(filename: str, url: str) -> ReleaseFile:
     return ReleaseFile(filename=filename, url=url, sha256=SHA)
-
-
-@pytest.mark.parametrize(
-    ("url", "filename", "expected"),
-    [
-        ("https://files.example/packages/ab/cd/ef/foo-1.0.tar.gz", "foo-1.0.tar.gz", "packages/ab/cd/ef/foo-1.0.tar.gz"),
-        ("https://f.example/packages/x/caf%C3%A9-1.0.whl", "caf\u00e9-1.0.whl", "packages/x/caf\u00e9-1.0.whl"),
-        ("/packages/a/b.whl", "b.whl", "packages/a/b.whl"),
-    ],
-)
-def test_file_path_is_the_url_path(url: str, filename: str, expected: str) -> None:
-    assert file_path(release(filename, url)) == expected
-
-
-@pytest.mark.parametrize(
-    ("url", "filename"),
-    [
-        ("https://f.example/packages/../../etc/passwd", "passwd"),
-        ("https://f.example/packages/%2e%2e/%2e%2e/x.whl", "x.whl"),
-        ("https://f.example/simple/foo/index.html", "index.html"),
-        ("https://f.example/packages/a/b.whl", "c.whl"),
-        ("https://f.example//etc/x.whl", "x.whl"),
-        ("https://f.example/packages/a%5Cb.whl", "a\\b.whl"),
-        ("https://f.example/packages/a%00.whl", "a\x00.whl"),
-    ],
-)
-def test_file_paths_that_escape_or_lie_are_refused(url: str, filename: str) -> None:
-    with pytest.raises(UnsafePath):
-        file_path(release(filename, url))
-
-
-@pytest.mark.parametrize("name", ["Foo.Bar_baz", "a", "x1", "zope.interface"])
-def test_valid_names(name: str) -> None:
-    assert check_name(name) == name
-
-
-@pytest.mark.parametrize("name", ["", "..", "../x", "a/b", "-a", "a-", "a b", "a\nb", "caf\u00e9"])
-def test_invalid_names_are_refused(name: str) -> None:
-    with pytest.raises(UnsafePath, match="refusing project name"):
-        check_name(name)
 
 
 def options_for(pypi: PyPIMaster, mirror: MirrorSetup) -> SyncOptions:
