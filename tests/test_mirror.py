@@ -338,3 +338,16 @@ def test_two_spellings_of_one_project_are_synced_once(pypi: PyPIMaster, mirror: 
     assert pypi.count("GET", "/pypi/") == 1
     assert_mirror_matches(mirror.web, pypi)
     assert '<a href="dup-name/">dup_name</a>' in (mirror.web / "simple/index.html").read_text()
+
+
+def test_a_name_with_a_newline_is_refused_and_the_status_still_moves(pypi: PyPIMaster, mirror: MirrorSetup) -> None:
+    pypi.add_release("healthy", "1.0")
+    assert mirror.run().returncode == 0
+    pypi.add_release("sneaky\n", "1.0")
+    pypi.add_release("healthy", "2.0")
+    result = mirror.run()
+    assert "refusing project name 'sneaky\\n'" in result.stderr and "Traceback" not in result.stderr
+    assert result.returncode == 1
+    assert mirror.status() == pypi.serial
+    assert "sneaky" not in (mirror.todo() or "") and "sneaky" not in (mirror.web / "simple" / "index.html").read_text()
+    assert mirror.run().returncode == 0 and mirror.status() == pypi.serial  # nothing stuck: the next run is clean
