@@ -23,7 +23,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.9/3.10 only
     import tomli as tomllib
 
-__all__ = ["parse_requirements_text", "read_requirements"]
+__all__ = ["parse_requirement", "parse_requirements_text", "read_requirements"]
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +36,20 @@ _EDITABLE = re.compile(r"^(-e|--editable)(\s|=)")
 # A per-requirement option (`--hash=...`) ends the requirement itself.
 _REQUIREMENT_OPTION = re.compile(r"\s--?[a-z]")
 _NOT_FROM_INDEX = re.compile(r"://|^[./~]|^file:", re.IGNORECASE)
+
+
+def parse_requirement(text: str) -> Requirement:
+    """One PEP 508 line; every way it can be bad is an InvalidRequirement whose message is one line.
+
+    packaging's parser recurses once per parenthesis, so a line nested deeply enough (anyone can
+    publish one in Requires-Dist) exhausts the stack instead of failing to parse.
+    """
+    try:
+        return Requirement(text)
+    except InvalidRequirement as error:
+        raise InvalidRequirement(str(error).splitlines()[0]) from None
+    except RecursionError:
+        raise InvalidRequirement("parentheses nested too deeply") from None
 
 
 def read_requirements(path: Path) -> tuple[Requirement, ...]:
@@ -113,10 +127,9 @@ def _parse_lines(text: str, origin: str, include: Any) -> list[Requirement]:
 
 def _requirement(text: str, where: str) -> Requirement:
     try:
-        return Requirement(text)
+        return parse_requirement(text)
     except InvalidRequirement as error:
-        first = str(error).splitlines()[0]
-        raise ConfigError(f"{where}: {text!r} is not a valid requirement: {first}") from None
+        raise ConfigError(f"{where}: {text!r} is not a valid requirement: {error}") from None
 
 
 def _lock_packages(path: Path, key: str, from_index: Any) -> tuple[Requirement, ...]:

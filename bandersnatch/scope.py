@@ -22,7 +22,7 @@ from typing import Any, Optional
 
 from packaging.utils import NormalizedName
 
-from .closure import Environment, closure, environments, installable, requires_dist
+from .closure import Environment, bad_requirements, closure, environments, installable, requires_dist
 from .errors import MirrorError, ProjectGone
 from .filter_config import SubsetSettings
 from .filters import project_allowed, release_version, select_files
@@ -198,6 +198,12 @@ class _Fetcher:
             logger.warning("Dependency closure: metadata of %s %s does not match its sha256", name, version)
             return ()
         lines = requires_dist(body.decode("utf-8", "replace"))
+        bad = bad_requirements(lines, self.envs)
+        if bad:  # said when read, so once per release: closure.json keeps the lines for later runs
+            logger.warning(
+                "Dependency closure: %s %s: taken as needing nothing: %s", name, version,
+                "; ".join(f"Requires-Dist {line!r} ({reason})" for line, reason in bad),
+            )  # fmt: skip
         self.cache.requires.setdefault(name, {})[version] = list(lines)
         return lines
 

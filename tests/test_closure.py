@@ -9,6 +9,7 @@ from packaging.requirements import Requirement
 
 from bandersnatch.closure import (
     DependencySettings,
+    bad_requirements,
     closure,
     environments,
     installable,
@@ -172,3 +173,52 @@ def test_the_corpus_wheels_feed_the_closure() -> None:
     assert {f.split("-")[-1] for f in wheels if "cp" in f} == {
         "manylinux_2_17_x86_64.manylinux2014_x86_64.whl", "win_amd64.whl"}
     assert all("-cp312-" in f for f in wheels if "cp" in f)
+
+
+# Lines any maintainer can publish: unparseable, or parseable with a marker packaging cannot evaluate.
+HOSTILE_LINES = [
+    'foo; python_version >= "3" and',
+    "foo; extra == ",
+    "bar (>=1.0",
+    'foo; os_name === "x"',
+    'foo; python_version ~= "3"',
+    "foo; 'a' < 'b'",
+    "foo; " + "(" * 1500 + 'os_name == "posix"' + ")" * 1500,  # packaging's parser recurses per parenthesis
+]
+
+
+@pytest.mark.parametrize("line", [*HOSTILE_LINES, 'baz; python_full_version > "3.x.y"'], ids=lambda line: line[:40])
+def test_a_bad_requirement_needs_nothing_and_the_others_still_count(line: str) -> None:
+    graph = {"app": {"1": [line, "lib", "foo-extra; extra == 'x'"]}, "lib": {"1": []}, "foo": {"1": []},
+             "bar": {"1": []}, "baz": {"1": []}}  # fmt: skip
+    result = closure([Requirement("app")], lambda name: graph.get(name, {}), deps(platforms="linux-x86_64 windows-amd64"))
+    assert {name: set(versions) for name, versions in result.items()} == {"app": {"1"}, "lib": {"1"}}
+
+
+@pytest.mark.parametrize("line", HOSTILE_LINES, ids=lambda line: line[:40])
+def test_bad_requirements_are_named_with_a_reason(line: str) -> None:
+    envs = environments(deps(platforms="linux-x86_64 windows-amd64"))
+    found = bad_requirements(["lib>=1", line, 'win; sys_platform == "win32"', 'x; extra == "a"'], envs)
+    assert [bad for bad, _ in found] == [line]
+    assert all(reason and "\n" not in reason for _, reason in found)
+
+
+def test_a_marker_that_raises_invalid_version_needs_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Older packaging raises InvalidVersion for `python_full_version > "3.x.y"`; 26 compares strings."""
+    from packaging.markers import Marker
+    from packaging.version import InvalidVersion
+
+    real = Marker.evaluate
+
+    def evaluate(self: Marker, environment: object = None) -> bool:
+        if "3.x.y" in str(self):
+            raise InvalidVersion("Invalid version: '3.x.y'")
+        return real(self, environment)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Marker, "evaluate", evaluate)
+    line = 'baz; python_full_version > "3.x.y"'
+    graph = {"app": {"1": [line, 'lib; os_name == "posix"']}, "lib": {"1": []}, "baz": {"1": []}}
+    result = closure([Requirement("app")], lambda name: graph.get(name, {}), deps())
+    assert set(result) == {"app", "lib"}
+    assert bad_requirements([line], environments(deps())) == [
+        (line, "its marker cannot be evaluated: InvalidVersion Invalid version: '3.x.y'")]
