@@ -130,3 +130,50 @@ def test_missing_file(tmp_path: Path) -> None:
 
 def test_text_without_a_file() -> None:
     assert [str(r) for r in parse_requirements_text("a==1\n-r other.txt\n")] == ["a==1"]
+
+
+REGISTRY = 'source = { registry = "https://pypi.org/simple" }\n'
+
+
+@pytest.mark.parametrize(
+    ("filename", "content", "message"),
+    [
+        ("uv.lock", 'package = "x"\n', "'package' must be an array of tables, not a string"),
+        ("uv.lock", "package = 5\n", "'package' must be an array of tables, not an integer"),
+        ("uv.lock", '[package]\nname = "a"\n', "'package' must be an array of tables, not a table"),
+        ("uv.lock", 'package = ["x"]\n', "package[0] must be a table, not a string"),
+        ("pylock.toml", 'packages = "x"\n', "'packages' must be an array of tables, not a string"),
+        ("uv.lock", "[[package]]\nname = 5\n", "package[0] has no name"),
+        ("uv.lock", '[[package]]\nversion = "1"\n', "package[0] has no name"),
+        ("uv.lock", '[[package]]\nname = "a b"\nversion = "1"\n' + REGISTRY, "package[0]: name 'a b' is not a project name"),
+        ("pylock.toml", '[[packages]]\nname = "a==1"\n', "packages[0]: name 'a==1' is not a project name"),
+        ("pylock.toml", '[[packages]]\nname = ""\n', "packages[0]: name '' is not a project name"),
+        ("uv.lock", '[[package]]\nname = "a"\nversion = 1\n' + REGISTRY, "package[0]: version 1 is not a string"),
+        ("pylock.toml", '[[packages]]\nname = "a"\nversion = 1.5\n', "packages[0]: version 1.5 is not a string"),
+        ("uv.lock", '[[package]]\nname = "a"\nversion = "1"\nsource = "registry"\n',
+         "package[0]: source 'registry' is not a table"),
+        ("pylock.toml", '[[packages]]\nname = "a"\nversion = "x y"\n', "packages[0]: 'a==x y' is not a valid requirement"),
+        ("uv.lock", b"\x00\xff\xfe garbage", "cannot read requirements file"),
+        ("uv.lock", b'[[package]]\nname = "a"\x00\n', "is not valid TOML"),
+        ("requirements.txt", b"\xff\xfe\x00garbage", "cannot read requirements file"),
+        ("requirements.txt", "foo\x00bar\n", r"requirements.txt:1: 'foo\x00bar' is not a valid requirement"),
+        ("requirements.txt", "-r \x00\n", "cannot read requirements file"),
+        ("requirements.txt", "-r .\n", "Is a directory"),
+        ("requirements.txt", "foo; " + "(" * 1500 + "\n", "parentheses nested too deeply"),
+    ],
+    ids=lambda value: value[:30] if isinstance(value, str) else None,
+)
+def test_malformed_inputs_are_one_line_errors(tmp_path: Path, filename: str, content: str | bytes, message: str) -> None:
+    path = tmp_path / filename
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(ConfigError) as raised:
+        read_requirements(path)
+    assert message in str(raised.value) and "\n" not in str(raised.value)
+
+
+@pytest.mark.parametrize("name", ["missing.txt", "uv.lock", "pylock.toml", "a\x00b.txt", "dir/uv.lock"])
+def test_unreadable_paths_are_one_line_errors(tmp_path: Path, name: str) -> None:
+    (tmp_path / "dir" / "uv.lock").mkdir(parents=True)
+    with pytest.raises(ConfigError, match="cannot read requirements file") as raised:
+        read_requirements(tmp_path / name)
+    assert "\n" not in str(raised.value)
