@@ -22,7 +22,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from .closure import PLATFORMS, DependencySettings
-from .configuration import SUBSET_SECTIONS
+from .config_values import SUBSET_SECTIONS, boolean
 from .errors import ConfigError
 from .filters import ALIASES, PLUGINS, FilterSettings, platform_rules
 from .requirements import read_requirements
@@ -171,18 +171,11 @@ def _requirement_files(reader: _Reader, base: Path) -> tuple[Requirement, ...]:
 def _dependencies(reader: _Reader) -> DependencySettings:
     default = DependencySettings()
     return DependencySettings(
-        enabled=reader.convert("dependencies", "enabled", _boolean, default.enabled),
+        enabled=reader.convert("dependencies", "enabled", boolean, default.enabled),
         python_versions=reader.convert("dependencies", "python_versions", _pythons, default.python_versions),
         platforms=reader.convert("dependencies", "platforms", _dependency_platforms, default.platforms),
-        extras=reader.convert("dependencies", "extras", _boolean, default.extras),
+        extras=reader.convert("dependencies", "extras", boolean, default.extras),
     )
-
-
-def _boolean(value: str) -> bool:
-    states = configparser.ConfigParser.BOOLEAN_STATES
-    if value.lower() not in states:
-        raise ValueError("expected true or false")
-    return states[value.lower()]
 
 
 def _count(value: str) -> int:
