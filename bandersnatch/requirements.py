@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import SpecifierSet
 
 from .errors import ConfigError
 
@@ -43,15 +44,19 @@ _TOML_TYPES = {str: "a string", int: "an integer", float: "a float", bool: "a bo
 def parse_requirement(text: str) -> Requirement:
     """One PEP 508 line; every way it can be bad is an InvalidRequirement whose message is one line.
 
-    packaging's parser recurses once per parenthesis, so a line nested deeply enough (anyone can
-    publish one in Requires-Dist) exhausts the stack instead of failing to parse.
+    Anyone can publish a Requires-Dist line, and packaging's parser has edges found by property
+    tests: it recurses once per parenthesis (RecursionError), hands a quoted marker value to
+    ast.literal_eval (SyntaxError for a NUL), and accepts specifiers whose text does not read back
+    (`===,==0.x`), which the closure and the filters re-read from text.
     """
     try:
-        return Requirement(text)
-    except InvalidRequirement as error:
-        raise InvalidRequirement(str(error).splitlines()[0]) from None
+        requirement = Requirement(text)
+        SpecifierSet(str(requirement.specifier))
+    except (ValueError, SyntaxError) as error:  # InvalidRequirement and InvalidSpecifier are ValueErrors
+        raise InvalidRequirement((str(error).splitlines() or [type(error).__name__])[0]) from None
     except RecursionError:
         raise InvalidRequirement("parentheses nested too deeply") from None
+    return requirement
 
 
 def read_requirements(path: Path) -> tuple[Requirement, ...]:

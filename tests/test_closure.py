@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 
 import pytest
 from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from bandersnatch.closure import (
     DependencySettings,
@@ -222,3 +223,70 @@ def test_a_marker_that_raises_invalid_version_needs_nothing(monkeypatch: pytest.
     assert set(result) == {"app", "lib"}
     assert bad_requirements([line], environments(deps())) == [
         (line, "its marker cannot be evaluated: InvalidVersion Invalid version: '3.x.y'")]
+
+
+# Property tests: Requires-Dist is whatever a publisher wrote, so no text may stop a closure.
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_NAMES = st.from_regex(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,8}[A-Za-z0-9])?", fullmatch=True)
+_VERSIONS = st.one_of(st.from_regex(r"[0-9]{1,3}(\.[0-9x*]{1,3}){0,3}((a|b|rc|\.post|\.dev)[0-9])?", fullmatch=True),
+                      st.text(max_size=6))  # fmt: skip
+_OPS = st.sampled_from(["==", "!=", "<", "<=", ">", ">=", "~=", "===", "in", "not in", "=", ""])
+_VARIABLES = st.sampled_from(["python_version", "python_full_version", "os_name", "sys_platform", "platform_release",
+                              "platform_machine", "implementation_name", "extra", "platform_version", "nonsense"])  # fmt: skip
+_QUOTED = st.builds(lambda quote, value: f"{quote}{value}{quote}", st.sampled_from(["'", '"', ""]), _VERSIONS)
+
+
+@st.composite
+def _markers(draw: st.DrawFn, depth: int = 0) -> str:
+    left = draw(st.one_of(_VARIABLES, _QUOTED))
+    right = draw(st.one_of(_QUOTED, _VARIABLES))
+    marker = f"{left} {draw(_OPS)} {right}"
+    if depth < 3 and draw(st.booleans()):
+        marker = f"{marker} {draw(st.sampled_from(['and', 'or', 'and (', ')']))} {draw(_markers(depth + 1))}"
+    return f"({marker})" if draw(st.booleans()) else marker
+
+
+@st.composite
+def _requirement_lines(draw: st.DrawFn) -> str:
+    line = draw(_NAMES)
+    if draw(st.booleans()):
+        line += "[" + ",".join(draw(st.lists(_NAMES, max_size=3))) + draw(st.sampled_from(["]", ""]))
+    if draw(st.booleans()):
+        specifiers = draw(st.lists(st.builds("{}{}".format, _OPS, _VERSIONS), max_size=3))
+        line += draw(st.sampled_from([" ", " (", ""])) + ",".join(specifiers) + draw(st.sampled_from(["", ")"]))
+    if draw(st.booleans()):
+        line += draw(st.sampled_from(["; ", ";", " ; "])) + draw(_markers())
+    if draw(st.booleans()):  # cut it anywhere: truncated and half-written lines
+        line = line[: draw(st.integers(0, len(line)))]
+    return line
+
+
+_LINES = st.lists(st.one_of(st.text(max_size=60), _requirement_lines()), max_size=6)
+_ALL_ENVS = deps(pythons="3.9 3.13", platforms="linux-x86_64 windows-amd64 macos-arm64", extras=True)
+PROPERTY_EXAMPLES = 600  # per test below; the report in the commit counts them
+
+
+@settings(max_examples=PROPERTY_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(lines=_LINES, more=_LINES)
+def test_no_requires_dist_text_stops_a_closure(lines: list[str], more: list[str]) -> None:
+    graph = {"app": {"1": lines}, "lib": {"1": more, "2": lines}}
+    fetched = closure([Requirement("app"), Requirement("lib")], lambda name: graph.get(name, {"1": more}), _ALL_ENVS)
+    assert all(canonicalize_name(name) == name for name in fetched)
+    assert {"app", "lib"} <= set(fetched)
+
+
+@settings(max_examples=PROPERTY_EXAMPLES, deadline=None)
+@given(lines=_LINES)
+def test_bad_requirements_never_raises_and_names_only_given_lines(lines: list[str]) -> None:
+    found = bad_requirements(lines, environments(_ALL_ENVS))
+    assert all(line in lines and reason and "\n" not in reason for line, reason in found)
+
+
+@settings(max_examples=PROPERTY_EXAMPLES, deadline=None)
+@given(text=st.text(max_size=300), lines=_LINES)
+def test_requires_dist_reads_any_text(text: str, lines: list[str]) -> None:
+    assert all(isinstance(line, str) for line in requires_dist(text))
+    metadata = "Metadata-Version: 2.1\nName: x\n" + "".join(f"Requires-Dist: {line}\n" for line in lines)
+    assert all(isinstance(line, str) for line in requires_dist(metadata))

@@ -6,9 +6,10 @@ import logging
 from pathlib import Path
 
 import pytest
+from packaging.requirements import InvalidRequirement
 
 from bandersnatch.errors import ConfigError
-from bandersnatch.requirements import parse_requirements_text, read_requirements
+from bandersnatch.requirements import parse_requirement, parse_requirements_text, read_requirements
 
 PIP_COMPILE = """\
 #
@@ -177,3 +178,19 @@ def test_unreadable_paths_are_one_line_errors(tmp_path: Path, name: str) -> None
     with pytest.raises(ConfigError, match="cannot read requirements file") as raised:
         read_requirements(tmp_path / name)
     assert "\n" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("foo; " + "(" * 1500, "parentheses nested too deeply"),
+        ("foo; python_version == '\x00'", "source code string cannot contain null bytes"),  # packaging's SyntaxError
+        ("foo ===,==0.x", "Invalid specifier: '==0.x'"),  # parses, but its text does not read back
+        ("foo>=>1", "Expected semicolon"),
+    ],
+    ids=lambda value: value[:30],
+)
+def test_parse_requirement_raises_only_invalid_requirement(line: str, message: str) -> None:
+    with pytest.raises(InvalidRequirement) as raised:
+        parse_requirement(line)
+    assert message in str(raised.value) and "\n" not in str(raised.value)
