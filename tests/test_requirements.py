@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 
 import pytest
-from packaging.requirements import InvalidRequirement
+from packaging.requirements import InvalidRequirement, Requirement
 
 from bandersnatch.errors import ConfigError
 from bandersnatch.requirements import parse_requirement, parse_requirements_text, read_requirements
@@ -194,3 +194,57 @@ def test_parse_requirement_raises_only_invalid_requirement(line: str, message: s
     with pytest.raises(InvalidRequirement) as raised:
         parse_requirement(line)
     assert message in str(raised.value) and "\n" not in str(raised.value)
+
+
+# Property tests: whatever bytes sit in a file the config names, the reader returns pins or says why.
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+PROPERTY_EXAMPLES = 400  # per test below
+_FILENAMES = st.sampled_from(["requirements.txt", "uv.lock", "pylock.toml"])
+_TOML_VALUES = st.one_of(
+    st.sampled_from(['"a"', '"Foo.Bar"', '"1.0"', '"x y"', '""', "1", "1.5", "true", "[]", '["x"]', "{}",
+                     '{ registry = "https://x" }', '{ editable = "." }', "{ registry = 1 }", '"\\u0000"', "1979-05-27"]),
+    st.text(max_size=8).map(lambda text: '"' + text.replace("\\", "").replace('"', "") + '"'),
+)  # fmt: skip
+_TOML_LINES = st.one_of(
+    st.sampled_from(["[[package]]", "[[packages]]", "[package]", "[packages]", "version = 1", "[x]", "[[package.wheels]]"]),
+    st.builds("{} = {}".format, st.sampled_from(["name", "version", "source", "package", "packages", "vcs", "index"]),
+              _TOML_VALUES),
+    st.text(max_size=20),
+)  # fmt: skip
+_REQUIREMENT_TEXT = st.lists(
+    st.one_of(st.text(max_size=30), st.sampled_from(["-r other.txt", "-r \x00", "-e .", "--hash=sha256:00", "\\",
+                                                     "foo==1 \\", "    --hash=x", "-r .", "-c c.txt", "# x"])),
+    max_size=8,
+).map("\n".join)  # fmt: skip
+
+
+def _read_or_config_error(path: Path) -> None:
+    try:
+        found = read_requirements(path)
+    except ConfigError as error:
+        assert "\n" not in str(error)
+    else:
+        assert isinstance(found, tuple) and all(isinstance(requirement, Requirement) for requirement in found)
+
+
+@settings(max_examples=PROPERTY_EXAMPLES, deadline=None)
+@given(filename=_FILENAMES, content=st.binary(max_size=200))
+def test_any_bytes_are_pins_or_a_config_error(tmp_path_factory: pytest.TempPathFactory, filename: str, content: bytes) -> None:
+    path = tmp_path_factory.mktemp("bytes") / filename
+    path.write_bytes(content)
+    _read_or_config_error(path)
+
+
+@settings(max_examples=PROPERTY_EXAMPLES, deadline=None)
+@given(filename=_FILENAMES, lines=st.lists(_TOML_LINES, max_size=10), text=_REQUIREMENT_TEXT)
+def test_lock_and_requirements_shapes_are_pins_or_a_config_error(
+    tmp_path_factory: pytest.TempPathFactory, filename: str, lines: list[str], text: str
+) -> None:
+    folder = tmp_path_factory.mktemp("shapes")
+    (folder / "other.txt").write_text(text, encoding="utf-8", errors="surrogatepass")
+    path = folder / filename
+    content = text if filename == "requirements.txt" else "\n".join(lines)
+    path.write_bytes(content.encode("utf-8", "surrogatepass"))
+    _read_or_config_error(path)
