@@ -90,3 +90,27 @@ def test_a_bad_requires_dist_line_is_warned_about_once_per_release(
     assert warnings[0].startswith(f"Dependency closure: app 1.0: taken as needing nothing: Requires-Dist {bad!r} (")
     assert "Requires-Dist 'unparseable (>=1' (not a valid requirement: " in warnings[0]
     assert "\n" not in warnings[0]
+
+
+@pytest.mark.parametrize(
+    "damaged",
+    [
+        "[1, 2]",
+        '{"releases": []}',
+        '{"releases": {"app": "x"}}',
+        '{"releases": {"app": {"serial": 1, "versions": {"1.0": 5}}}}',
+        '{"releases": {"app": {"serial": "1", "versions": {}}}}',
+        '{"requires": {"app": {"1.0": 5}}}',
+        '{"requires": {"app": {"1.0": [5]}}}',
+        '{"requires": {"app": ["lib"]}}',
+        '{"needed": {"app": 5}}',
+        '{"needed": {"app": [null]}}',
+    ],
+)
+def test_a_damaged_closure_file_costs_refetches_not_the_run(tmp_path: Path, damaged: str) -> None:
+    storage = FilesystemStorage(tmp_path)
+    storage.write_state("closure.json", damaged)
+    subset = SubsetSettings(FilterSettings(enabled=frozenset({"allowlist_project"}), allowlist=(Requirement("app"),)),
+                            DEPS)  # fmt: skip
+    scope = plan_scope(subset, FakeMaster(["lib"]), storage, {})  # type: ignore[arg-type]
+    assert scope.needed == {"app": frozenset({"1.0"}), "lib": frozenset({"1.0"})}
