@@ -24,6 +24,7 @@ from typing import Callable, Optional
 from packaging.markers import Marker
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
+from packaging.version import InvalidVersion
 from packaging.tags import Tag, compatible_tags, cpython_tags, mac_platforms
 from packaging.utils import (
     InvalidWheelFilename,
@@ -136,7 +137,7 @@ def installable(filename: str, envs: Iterable[Environment]) -> bool:
         return filename.endswith((".tar.gz", ".zip"))
     try:
         file_tags = parse_wheel_filename(filename)[3]
-    except InvalidWheelFilename:
+    except (InvalidWheelFilename, InvalidVersion):  # packaging before 26 lets InvalidVersion through
         return False
     return any(not file_tags.isdisjoint(env.tags()) for env in envs)
 

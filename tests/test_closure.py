@@ -290,3 +290,19 @@ def test_requires_dist_reads_any_text(text: str, lines: list[str]) -> None:
     assert all(isinstance(line, str) for line in requires_dist(text))
     metadata = "Metadata-Version: 2.1\nName: x\n" + "".join(f"Requires-Dist: {line}\n" for line in lines)
     assert all(isinstance(line, str) for line in requires_dist(metadata))
+
+
+def test_a_wheel_name_with_a_bad_version_is_not_installable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """packaging 22-25's parse_wheel_filename raises InvalidVersion for `x-1.x-py3-none-any.whl`."""
+    from packaging.version import InvalidVersion, Version
+
+    import bandersnatch.closure
+
+    def old_parse(filename: str) -> object:
+        Version(filename.split("-")[1])
+        raise AssertionError("only bad versions are passed here")
+
+    monkeypatch.setattr(bandersnatch.closure, "parse_wheel_filename", old_parse)
+    with pytest.raises(InvalidVersion):
+        old_parse("x-1.x-py3-none-any.whl")
+    assert not installable("x-1.x-py3-none-any.whl", environments(deps()))
