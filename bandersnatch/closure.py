@@ -24,7 +24,7 @@ from typing import Callable, Optional
 from packaging.markers import Marker
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
-from packaging.version import InvalidVersion
+from packaging.version import InvalidVersion, Version
 from packaging.tags import Tag, compatible_tags, cpython_tags, mac_platforms
 from packaging.utils import (
     InvalidWheelFilename,
@@ -243,7 +243,7 @@ class _Closure:
         releases = self._releases[name]
         selected = self.selected.setdefault(name, set())
         for specifier, root in self._pending.pop(name, ()):
-            selected.update(_specifier(specifier, root).filter(releases))
+            selected.update(_select(_specifier(specifier, root), list(releases)))
         for version in selected:
             lines = releases[version]
             extras = self._extras[name] | (_declared_extras(lines) if name in self._all_extras else set())
@@ -289,6 +289,27 @@ def _evaluate(marker: Marker, values: Sequence[dict[str, str]], extra: str) -> b
 def _specifier(specifier: str, root: bool) -> SpecifierSet:
     """A root admits prereleases (the release filters chose); a dependency as packaging decides."""
     return SpecifierSet(specifier, prereleases=True if root else None)
+
+
+def _select(specifier: SpecifierSet, versions: Sequence[str]) -> set[str]:
+    """The versions ``specifier`` admits. A master may list versions packaging cannot parse (old
+    releases, names read from files): packaging 26 skips them, or keeps them for an empty
+    specifier; before 26 it raised InvalidVersion, so that is done here by hand."""
+    try:
+        return set(specifier.filter(versions))
+    except InvalidVersion:
+        valid = [version for version in versions if _parses(version)]
+        unreadable = {version for version in versions if not _parses(version)} if not str(specifier) else set()
+        return set(specifier.filter(valid)) | unreadable
+
+
+@lru_cache(maxsize=1 << 16)
+def _parses(version: str) -> bool:
+    try:
+        Version(version)
+    except InvalidVersion:
+        return False
+    return True
 
 
 @lru_cache(maxsize=1 << 18)

@@ -306,3 +306,22 @@ def test_a_wheel_name_with_a_bad_version_is_not_installable(monkeypatch: pytest.
     with pytest.raises(InvalidVersion):
         old_parse("x-1.x-py3-none-any.whl")
     assert not installable("x-1.x-py3-none-any.whl", environments(deps()))
+
+
+@pytest.mark.parametrize(("specifier", "expected"), [("", {"1.0", "2.0", "1.0.linux"}), (">=1.5", {"2.0"})])
+def test_unparseable_versions_as_packaging_26_treats_them_on_older_packaging(specifier: str, expected: set[str]) -> None:
+    """packaging 22-25's SpecifierSet.filter raised InvalidVersion for a version such as 1.0.linux."""
+    from packaging.specifiers import SpecifierSet
+    from packaging.version import Version
+
+    from bandersnatch.closure import _select
+
+    class OldSpecifierSet(SpecifierSet):
+        def filter(self, iterable, prereleases=None):  # type: ignore[no-untyped-def,override]
+            items = list(iterable)
+            for item in items:
+                Version(item)  # raises InvalidVersion, as packaging before 26
+            return super().filter(items, prereleases)
+
+    versions = ["1.0", "2.0", "1.0.linux"]
+    assert _select(OldSpecifierSet(specifier), versions) == _select(SpecifierSet(specifier), versions) == expected
