@@ -77,5 +77,5 @@ def local_folder_problem(path: Path) -> str | None:
         if is_folder:
             return None
         if exists:
-            return f"{str(part)!r} is a file, not a folder"
+            return f"Not a directory: {str(part)!r} is a file"  # the words of ENOTDIR, which operators know
     return None

@@ -184,7 +184,7 @@ def test_a_directory_that_is_a_file_is_one_line(tmp_path: Path) -> None:
     for directory in (tmp_path / "afile", tmp_path / "afile" / "below"):
         with pytest.raises(ConfigError) as raised:
             load_settings(write(tmp_path, f"[mirror]\nmaster = https://pypi.org\ndirectory = {directory}\n"))
-        assert f"[mirror] directory = {str(directory)!r}: {str(tmp_path / 'afile')!r} is a file, not a folder" in str(
+        assert f"[mirror] directory = {str(directory)!r}: Not a directory: {str(tmp_path / 'afile')!r} is a file" in str(
             raised.value
         )
 
