@@ -6,6 +6,10 @@ the release filters, built from mirrored `.metadata` files and cached), so the e
 closure whenever a project gains releases; a rerun with a warm cache costs only marker and
 specifier evaluation. Markers are evaluated with packaging for every interpreter x platform listed;
 a requirement holds if it holds in any of them, because any of them may install from the mirror.
+
+Requires-Dist is written by whoever publishes a release, so a line that does not parse, or whose
+marker packaging cannot evaluate, counts as needing nothing (SPEC section 18: contained to its
+release); `bad_requirements` names such lines so the caller can say so once per release.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Callable, Optional
 from packaging.markers import Marker
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
+from packaging.version import InvalidVersion, Version
 from packaging.tags import Tag, compatible_tags, cpython_tags, mac_platforms
 from packaging.utils import (
     InvalidWheelFilename,
@@ -28,10 +33,13 @@ from packaging.utils import (
     parse_wheel_filename,
 )
 
+from .requirements import parse_requirement
+
 __all__ = [
     "PLATFORMS",
     "DependencySettings",
     "Environment",
+    "bad_requirements",
     "closure",
     "environments",
     "installable",
@@ -53,6 +61,10 @@ _NEWEST_GLIBC_MINOR = 50  # manylinux_2_5 .. 2_50: every glibc a wheel may targe
 _NEWEST_MUSL_MINOR = 9  # musllinux_1_0 .. 1_9 (PEP 656)
 _NEWEST_MACOS = (26, 0)  # mac_platforms counts down from here to 10.0 / 11.0
 _LEGACY_MANYLINUX = {5: "manylinux1", 12: "manylinux2010", 17: "manylinux2014"}  # PEP 513/571/599
+# What packaging's Marker.evaluate raises on a marker it parsed but cannot compare: UndefinedComparison
+# (`os_name === "x"`, `~=` with one part) and InvalidVersion are ValueErrors; a quoted string on both
+# sides (`'a' < 'b'`) looks the right one up as a variable, a KeyError.
+_UNEVALUABLE = (ValueError, KeyError, TypeError, RecursionError)
 _EXTRA_MARKER = re.compile(r"""\bextra\s*==\s*['"]([^'"]+)['"]|['"]([^'"]+)['"]\s*==\s*extra\b""")
 
 
@@ -125,7 +137,7 @@ def installable(filename: str, envs: Iterable[Environment]) -> bool:
         return filename.endswith((".tar.gz", ".zip"))
     try:
         file_tags = parse_wheel_filename(filename)[3]
-    except InvalidWheelFilename:
+    except (InvalidWheelFilename, InvalidVersion):  # packaging before 26 lets InvalidVersion through
         return False
     return any(not file_tags.isdisjoint(env.tags()) for env in envs)
 
@@ -133,6 +145,26 @@ def installable(filename: str, envs: Iterable[Environment]) -> bool:
 def requires_dist(metadata: str) -> tuple[str, ...]:
     """The Requires-Dist lines of core metadata (METADATA / PKG-INFO / a PEP 658 .metadata file)."""
     return tuple(HeaderParser().parsestr(metadata).get_all("Requires-Dist") or ())
+
+
+def bad_requirements(lines: Iterable[str], envs: Iterable[Environment]) -> list[tuple[str, str]]:
+    """The Requires-Dist lines the closure takes as needing nothing, each with why (one line)."""
+    values = _marker_values(envs)
+    found = []
+    for line in lines:
+        try:
+            marker = parse_requirement(line).marker
+        except InvalidRequirement as error:
+            found.append((line, f"not a valid requirement: {error}"))
+            continue
+        for extra in ({""} | _declared_extras([line])) if marker is not None else ():
+            try:
+                _evaluate(marker, values, extra)
+            except _UNEVALUABLE as error:
+                reason = str(error).splitlines()[0] if str(error) else ""
+                found.append((line, f"its marker cannot be evaluated: {type(error).__name__} {reason}".rstrip()))
+                break
+    return found
 
 
 def closure(
@@ -174,7 +206,7 @@ class _Closure:
 
     def __init__(self, fetch: Fetch, envs: Sequence[Environment]) -> None:
         self._fetch = fetch
-        self._envs = [env.markers(patch) for env in envs for patch in (0, 99)]
+        self._envs = _marker_values(envs)
         self._pending: dict[NormalizedName, set[tuple[str, bool]]] = {}  # (specifier, is_root) not yet applied
         self._seen_specs: dict[NormalizedName, set[tuple[str, bool]]] = {}
         self._extras: dict[NormalizedName, set[str]] = {}
@@ -211,7 +243,7 @@ class _Closure:
         releases = self._releases[name]
         selected = self.selected.setdefault(name, set())
         for specifier, root in self._pending.pop(name, ()):
-            selected.update(_specifier(specifier, root).filter(releases))
+            selected.update(_select(_specifier(specifier, root), list(releases)))
         for version in selected:
             lines = releases[version]
             extras = self._extras[name] | (_declared_extras(lines) if name in self._all_extras else set())
@@ -230,17 +262,54 @@ class _Closure:
         return needed
 
     def _holds(self, marker: Marker, extra: str) -> bool:
-        """Whether the marker holds in some listed environment (memoised: markers repeat)."""
+        """Whether the marker holds in some listed environment (memoised: markers repeat); one that
+        cannot be evaluated holds nowhere."""
         key = (marker, extra)
         if key not in self._markers:
-            self._markers[key] = any(marker.evaluate({**env, "extra": extra}) for env in self._envs)
+            try:
+                self._markers[key] = _evaluate(marker, self._envs, extra)
+            except _UNEVALUABLE:
+                self._markers[key] = False
         return self._markers[key]
+
+
+def _marker_values(envs: Iterable[Environment]) -> list[dict[str, str]]:
+    """PEP 508 values of each environment, at both ends of its patch series."""
+    return [env.markers(patch) for env in envs for patch in (0, 99)]
+
+
+def _evaluate(marker: Marker, values: Sequence[dict[str, str]], extra: str) -> bool:
+    """Whether ``marker`` holds in one of ``values``. Every environment is evaluated (no early
+    True), so a marker that fails in any of them fails whatever order they are listed in."""
+    results = [marker.evaluate({**env, "extra": extra}) for env in values]
+    return any(results)
 
 
 @lru_cache(maxsize=4096)
 def _specifier(specifier: str, root: bool) -> SpecifierSet:
     """A root admits prereleases (the release filters chose); a dependency as packaging decides."""
     return SpecifierSet(specifier, prereleases=True if root else None)
+
+
+def _select(specifier: SpecifierSet, versions: Sequence[str]) -> set[str]:
+    """The versions ``specifier`` admits. A master may list versions packaging cannot parse (old
+    releases, names read from files): packaging 26 skips them, or keeps them for an empty
+    specifier; before 26 it raised InvalidVersion, so that is done here by hand."""
+    try:
+        return set(specifier.filter(versions))
+    except InvalidVersion:
+        valid = [version for version in versions if _parses(version)]
+        unreadable = {version for version in versions if not _parses(version)} if not str(specifier) else set()
+        return set(specifier.filter(valid)) | unreadable
+
+
+@lru_cache(maxsize=1 << 16)
+def _parses(version: str) -> bool:
+    try:
+        Version(version)
+    except InvalidVersion:
+        return False
+    return True
 
 
 @lru_cache(maxsize=1 << 18)
@@ -250,7 +319,7 @@ def _parse(line: str) -> Optional[_Dependency]:
     Cached across runs: parsing is most of a closure's cost, and the engine reruns it as releases appear.
     """
     try:
-        requirement = Requirement(line)
+        requirement = parse_requirement(line)
     except InvalidRequirement:
         return None
     if requirement.url:

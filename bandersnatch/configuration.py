@@ -9,12 +9,14 @@ from __future__ import annotations
 import configparser
 import json
 import logging
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional
 from urllib.parse import urlsplit
 
+from .config_values import SUBSET_SECTIONS, boolean, convert, local_folder_problem, number, path_text
 from .downloads import DEFAULT_DOWNLOAD_WORKERS, MAX_DOWNLOAD_WORKERS
 from .errors import ConfigError
 
@@ -24,12 +26,6 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_CONFIG_PATH", "S3Settings", "Settings", "default_config_text", "load_settings"]
 
 logger = logging.getLogger(__name__)
-
-# Upstream's filter sections and our [dependencies] (filter_config reads them).
-SUBSET_SECTIONS = frozenset({
-    "plugins", "allowlist", "whitelist", "blocklist", "blacklist", "filter_regex", "filter_prerelease",
-    "latest_release", "size_project_metadata", "dependencies",
-})  # fmt: skip
 
 DEFAULT_CONFIG_PATH = "/etc/bandersnatch.conf"
 MAX_WORKERS = 10
@@ -120,32 +116,18 @@ def _read(path: Path) -> configparser.ConfigParser:
     return parser
 
 
-def _boolean(value: str) -> bool:
-    states = configparser.ConfigParser.BOOLEAN_STATES
-    if value.lower() not in states:
-        raise ValueError("expected true or false")
-    return states[value.lower()]
-
-
-def _number(kind: Callable[[str], float], low: float, high: float) -> Callable[[str], float]:
-    def convert(value: str) -> float:
-        number = kind(value)
-        if not low <= number <= high:
-            raise ValueError(f"expected a number from {low:g} to {high:g}")
-        return number
-
-    return convert
-
-
 def _directory(value: str) -> Path:
-    path = Path(value)
+    path = Path(path_text(value))
     if not path.is_absolute():
         raise ValueError("expected an absolute path")
+    normal = Path(os.path.normpath(path))
+    if normal == normal.parent:  # /, //, /srv/..: state files and web/ would land in the root
+        raise ValueError("expected a folder of its own, not the filesystem root")
     return path
 
 
 def _optional_path(value: str) -> Optional[Path]:
-    return Path(value) if value else None
+    return Path(path_text(value)) if value else None
 
 
 def _master(value: str) -> str:
@@ -183,24 +165,25 @@ def _public_url(value: str) -> str:
     return _master(value) if value else ""
 
 
+_BAD = object()  # convert's default for a value it reported
 _MIRROR_KEYS: dict[str, Callable[[str], object]] = {
     "directory": _directory,
     "master": _master,
-    "allow-non-https": _boolean,
-    "timeout": _number(float, 0.1, 3600),
-    "workers": _number(int, 1, MAX_WORKERS),
-    "download-workers": _number(int, 1, MAX_DOWNLOAD_WORKERS),
-    "stop-on-error": _boolean,
-    "delete-packages": _boolean,
+    "allow-non-https": boolean,
+    "timeout": number(float, 0.1, 3600),
+    "workers": number(int, 1, MAX_WORKERS),
+    "download-workers": number(int, 1, MAX_DOWNLOAD_WORKERS),
+    "stop-on-error": boolean,
+    "delete-packages": boolean,
     "api-method": _choice("xmlrpc", "simple"),
     "diff-file": _optional_path,
-    "diff-append-epoch": _boolean,
+    "diff-append-epoch": boolean,
     "simple-format": _simple_format,
-    "core-metadata": _boolean,
-    "json": _boolean,
+    "core-metadata": boolean,
+    "json": boolean,
     "root-uri": _root_uri,
     "public-url": _public_url,
-    "release-files": _boolean,
+    "release-files": boolean,
     "storage-backend": _choice("filesystem", "s3"),
 }
 
@@ -209,10 +192,9 @@ def _mirror_values(section: configparser.SectionProxy, errors: list[str]) -> dic
     values: dict[str, object] = {}
     for key, raw in section.items():
         if key in _MIRROR_KEYS:
-            try:
-                values[key.replace("-", "_")] = _MIRROR_KEYS[key](raw.strip())
-            except ValueError as error:
-                errors.append(f"[mirror] {key} = {raw!r}: {error}")
+            value = convert(errors, f"[mirror] {key}", raw, _MIRROR_KEYS[key], _BAD)
+            if value is not _BAD:
+                values[key.replace("-", "_")] = value
         elif key in UNSUPPORTED_KEYS:
             logger.warning("[mirror] %s: not supported yet, ignored", key)
         else:
@@ -255,7 +237,7 @@ def _s3_settings(parser: configparser.ConfigParser, values: dict[str, object], e
         if key.startswith(_CONFIG_PARAM)
     )
     try:
-        conditional = _boolean(str(section.get(_CONDITIONAL, "true")).strip())
+        conditional = boolean(str(section.get(_CONDITIONAL, "true")).strip())
     except ValueError as error:
         errors.append(f"[s3] {_CONDITIONAL}: {error}")
     if errors:
@@ -275,6 +257,22 @@ def _subset(parser: configparser.ConfigParser, base: Path, errors: list[str]) ->
     return read_subset_settings(parser, base, errors)
 
 
+def _local_paths(values: dict[str, object], errors: list[str]) -> None:
+    """A filesystem mirror's folder must be one (or not exist yet), and its diff-file a file, so that
+    the operator hears it now rather than as an OSError after the run has changed the mirror."""
+    directory, diff_file = values.get("directory"), values.get("diff_file")
+    if isinstance(directory, Path):
+        problem = local_folder_problem(directory)
+        if problem:
+            errors.append(f"[mirror] directory = {str(directory)!r}: {problem}")
+    if isinstance(directory, Path) and isinstance(diff_file, Path):
+        target = directory / diff_file
+        if os.path.isdir(target):
+            errors.append(f"[mirror] diff-file = {str(diff_file)!r}: {str(target)!r} is a folder, not a file")
+        elif local_folder_problem(target.parent):
+            errors.append(f"[mirror] diff-file = {str(diff_file)!r}: {local_folder_problem(target.parent)}")
+
+
 def load_settings(path: Path) -> Settings:
     """Read and check the config at ``path``; raise ConfigError naming every bad value at once."""
     parser = _read(path)
@@ -287,6 +285,8 @@ def load_settings(path: Path) -> Settings:
     values = _mirror_values(parser["mirror"], errors)
     subset = _subset(parser, path.parent, errors)
     s3 = _s3_settings(parser, values, errors) if values.pop("storage_backend", None) == "s3" else None
+    if s3 is None:
+        _local_paths(values, errors)
     master = values.get("master")
     if isinstance(master, str) and master.startswith("http:") and not values.get("allow_non_https"):
         errors.append(f"[mirror] master = {master!r}: https only, unless allow-non-https = true")

@@ -15,6 +15,7 @@ import configparser
 import logging
 import re
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Callable, Optional, TypeVar
 
@@ -22,23 +23,25 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from .closure import PLATFORMS, DependencySettings
-from .configuration import SUBSET_SECTIONS
+from .config_values import SUBSET_SECTIONS, boolean, convert, path_text
 from .errors import ConfigError
 from .filters import ALIASES, PLUGINS, FilterSettings, platform_rules
-from .requirements import read_requirements
+from .requirements import parse_requirement, read_requirements
 
 __all__ = ["SECTIONS", "SubsetSettings", "read_subset_settings"]
 
 logger = logging.getLogger(__name__)
 
-SECTIONS = SUBSET_SECTIONS
+SECTIONS = SUBSET_SECTIONS  # the sections read here (config_values owns the list)
 # Upstream plugins that select by raw JSON metadata; not built yet, so said rather than refused.
 UNBUILT_PLUGINS = frozenset({
     "regex_project_metadata", "regex_release_file_metadata", "versions_count_project_metadata",
     "version_range_project_metadata", "version_range_release_file_metadata",
 })  # fmt: skip
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?b)?\s*$", re.IGNORECASE)
-_PYTHON = re.compile(r"^3\.\d{1,2}$")
+# ASCII digits only: \d also matches other scripts' digits, which float() and int() accept.
+_SIZE = re.compile(r"^\s*([0-9]{1,30}(?:\.[0-9]{1,30})?)\s*([kmgtp]?)(i?b)?\s*$", re.IGNORECASE)
+_COUNT = re.compile(r"^[0-9]{1,9}$")
+_PYTHON = re.compile(r"^3\.[0-9]{1,2}$")
 T = TypeVar("T")
 
 
@@ -108,30 +111,27 @@ class _Reader:
 
     def convert(self, sections: str | tuple[str, ...], key: str, kind: Callable[[str], T], default: T) -> T:
         found = self.raw(sections, key)
-        if found is None:
-            return default
-        try:
-            return kind(found[1].strip())
-        except ValueError as error:
-            self.errors.append(f"[{found[0]}] {key} = {found[1].strip()!r}: {error}")
-            return default
+        return default if found is None else convert(self.errors, f"[{found[0]}] {key}", found[1], kind, default)
 
     def requirements(self, sections: tuple[str, ...], key: str) -> tuple[Requirement, ...]:
         found = []
         for line in self.lines(sections, key):
             try:
-                found.append(Requirement(line))
+                found.append(parse_requirement(line))
             except InvalidRequirement as error:
-                self.errors.append(f"[{sections[0]}] {key}: {line!r} is not a valid requirement: {str(error).splitlines()[0]}")
+                self.errors.append(f"[{sections[0]}] {key}: {line!r} is not a valid requirement: {error}")
         return tuple(found)
 
     def patterns(self, key: str) -> tuple[re.Pattern[str], ...]:
+        """Python's re reports most bad patterns as re.error, a too large repeat count
+        (`a{99999999999}`) as OverflowError and deep nesting as RecursionError."""
         found = []
         for line in self.lines("filter_regex", key, comments=False):
             try:
                 found.append(re.compile(line))
-            except re.error as error:
-                self.errors.append(f"[filter_regex] {key}: {line!r} is not a valid regular expression: {error}")
+            except (re.error, OverflowError, RecursionError) as error:
+                why = str(error) or "nested too deeply"
+                self.errors.append(f"[filter_regex] {key}: {line!r} is not a valid regular expression: {why}")
         return tuple(found)
 
 
@@ -153,11 +153,14 @@ def _enabled(reader: _Reader) -> frozenset[str]:
 
 def _requirement_files(reader: _Reader, base: Path) -> tuple[Requirement, ...]:
     """[allowlist] requirements_path + requirements (names or globs), read in order."""
-    folder = reader.raw(("allowlist", "whitelist"), "requirements_path")
-    root = base / folder[1].strip() if folder else base
+    root = base / reader.convert(("allowlist", "whitelist"), "requirements_path", path_text, "")
     found: list[Requirement] = []
     for name in reader.lines(("allowlist", "whitelist"), "requirements"):
-        paths = sorted(root.glob(name)) if "*" in name else [root / name]
+        try:
+            paths = _requirement_paths(root, path_text(name))
+        except ValueError as error:
+            reader.errors.append(f"[allowlist] requirements: {name!r}: {error}")
+            continue
         if not paths:
             reader.errors.append(f"[allowlist] requirements: {name!r} matches no file in {str(root)!r}")
         for path in paths:
@@ -168,26 +171,34 @@ def _requirement_files(reader: _Reader, base: Path) -> tuple[Requirement, ...]:
     return tuple(found)
 
 
+def _requirement_paths(root: Path, name: str) -> list[Path]:
+    """``name`` below ``root``, or the files (not folders) its glob matches there (an absolute glob from its
+    anchor: pathlib refuses those). ValueError for a pattern pathlib cannot read (`***`)."""
+    if "*" not in name:
+        return [root / name]
+    pattern = root / name
+    top = Path(pattern.anchor)
+    try:
+        return sorted(path for path in top.glob(str(pattern.relative_to(top))) if path.is_file())
+    except NotImplementedError as error:  # pragma: no cover - absolute patterns are split above
+        raise ValueError(str(error)) from None
+    except OSError as error:
+        raise ValueError(f"cannot list {str(root)!r}: {error}") from None
+
+
 def _dependencies(reader: _Reader) -> DependencySettings:
     default = DependencySettings()
     return DependencySettings(
-        enabled=reader.convert("dependencies", "enabled", _boolean, default.enabled),
+        enabled=reader.convert("dependencies", "enabled", boolean, default.enabled),
         python_versions=reader.convert("dependencies", "python_versions", _pythons, default.python_versions),
         platforms=reader.convert("dependencies", "platforms", _dependency_platforms, default.platforms),
-        extras=reader.convert("dependencies", "extras", _boolean, default.extras),
+        extras=reader.convert("dependencies", "extras", boolean, default.extras),
     )
 
 
-def _boolean(value: str) -> bool:
-    states = configparser.ConfigParser.BOOLEAN_STATES
-    if value.lower() not in states:
-        raise ValueError("expected true or false")
-    return states[value.lower()]
-
-
 def _count(value: str) -> int:
-    if not value.isdigit():
-        raise ValueError("expected a whole number, 0 or more")
+    if not _COUNT.match(value):
+        raise ValueError("expected a whole number from 0 to 999999999")
     return int(value)
 
 
@@ -208,7 +219,7 @@ def _size(value: str) -> int:
     match = _SIZE.match(value)
     if not match:
         raise ValueError("expected bytes or a size such as 500M or 1G")
-    return int(float(match.group(1)) * 1024 ** " kmgtp".index(match.group(2).lower() or " "))
+    return int(Decimal(match.group(1)) * 1024 ** " kmgtp".index(match.group(2).lower() or " "))
 
 
 def _pythons(value: str) -> tuple[str, ...]:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import SpecifierSet
 
 from .errors import ConfigError
 
@@ -23,7 +24,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.9/3.10 only
     import tomli as tomllib
 
-__all__ = ["parse_requirements_text", "read_requirements"]
+__all__ = ["parse_requirement", "parse_requirements_text", "read_requirements"]
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,26 @@ _EDITABLE = re.compile(r"^(-e|--editable)(\s|=)")
 # A per-requirement option (`--hash=...`) ends the requirement itself.
 _REQUIREMENT_OPTION = re.compile(r"\s--?[a-z]")
 _NOT_FROM_INDEX = re.compile(r"://|^[./~]|^file:", re.IGNORECASE)
+_PROJECT_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)  # PEP 508
+_TOML_TYPES = {str: "a string", int: "an integer", float: "a float", bool: "a boolean", dict: "a table", list: "an array"}
+
+
+def parse_requirement(text: str) -> Requirement:
+    """One PEP 508 line; every way it can be bad is an InvalidRequirement whose message is one line.
+
+    Anyone can publish a Requires-Dist line, and packaging's parser has edges found by property
+    tests: it recurses once per parenthesis (RecursionError), hands a quoted marker value to
+    ast.literal_eval (SyntaxError for a NUL), and accepts specifiers whose text does not read back
+    (`===,==0.x`), which the closure and the filters re-read from text.
+    """
+    try:
+        requirement = Requirement(text)
+        SpecifierSet(str(requirement.specifier))
+    except (ValueError, SyntaxError) as error:  # InvalidRequirement and InvalidSpecifier are ValueErrors
+        raise InvalidRequirement((str(error).splitlines() or [type(error).__name__])[0]) from None
+    except RecursionError:
+        raise InvalidRequirement("parentheses nested too deeply") from None
+    return requirement
 
 
 def read_requirements(path: Path) -> tuple[Requirement, ...]:
@@ -54,21 +75,27 @@ def parse_requirements_text(text: str, origin: str = "<text>") -> tuple[Requirem
 
 
 def _read_text(path: Path) -> str:
+    """The file's text; a NUL in the path is a ValueError from os, a symlink loop a RuntimeError
+    from resolve() before 3.13: each is the operator's one line, never a traceback."""
     try:
         return path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as error:
+    except (OSError, UnicodeDecodeError, ValueError) as error:
         raise ConfigError(f"cannot read requirements file {str(path)!r}: {error}") from None
 
 
 def _requirements_file(path: Path, seen: frozenset[Path]) -> tuple[Requirement, ...]:
-    resolved = path.resolve()
+    text = _read_text(path)
+    try:
+        resolved = path.resolve()
+    except (OSError, RuntimeError) as error:
+        raise ConfigError(f"cannot read requirements file {str(path)!r}: {error}") from None
     if resolved in seen:  # a -r cycle: every file is read once
         return ()
 
     def include(target: str) -> list[Requirement]:
         return list(_requirements_file(path.parent / target, seen | {resolved}))
 
-    return tuple(_parse_lines(_read_text(path), str(path), include))
+    return tuple(_parse_lines(text, str(path), include))
 
 
 def _logical_lines(text: str) -> list[tuple[int, str]]:
@@ -113,37 +140,55 @@ def _parse_lines(text: str, origin: str, include: Any) -> list[Requirement]:
 
 def _requirement(text: str, where: str) -> Requirement:
     try:
-        return Requirement(text)
+        return parse_requirement(text)
     except InvalidRequirement as error:
-        first = str(error).splitlines()[0]
-        raise ConfigError(f"{where}: {text!r} is not a valid requirement: {first}") from None
+        raise ConfigError(f"{where}: {text!r} is not a valid requirement: {error}") from None
 
 
 def _lock_packages(path: Path, key: str, from_index: Any) -> tuple[Requirement, ...]:
-    """`name==version` pins for every locked package that an index serves."""
+    """`name==version` pins for every locked package that an index serves.
+
+    Every value is checked for the type the format gives it (uv's lock format, PEP 751), so a
+    hand-edited or damaged lock is one line naming the entry, not an AttributeError.
+    """
     try:
         document = tomllib.loads(_read_text(path))
     except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{str(path)!r} is not valid TOML: {error}") from None
+        raise ConfigError(f"{str(path)!r} is not valid TOML: {str(error).splitlines()[0]}") from None
+    packages = document.get(key, [])
+    if not isinstance(packages, list):
+        raise ConfigError(f"{path}: {key!r} must be an array of tables, not {_toml_type(packages)}")
     pins: list[Requirement] = []
-    for index, package in enumerate(document.get(key) or []):
-        name, version = package.get("name"), package.get("version")
+    for index, package in enumerate(packages):
         where = f"{path}: {key}[{index}]"
+        if not isinstance(package, dict):
+            raise ConfigError(f"{where} must be a table, not {_toml_type(package)}")
+        name, version = package.get("name"), package.get("version")
         if not isinstance(name, str):
             raise ConfigError(f"{where} has no name")
-        if not from_index(package):
+        if not _PROJECT_NAME.match(name):
+            raise ConfigError(f"{where}: name {name!r} is not a project name")
+        if version is not None and not isinstance(version, str):
+            raise ConfigError(f"{where}: version {version!r} is not a string")
+        if not from_index(package, where):
             logger.warning("%s: skipping %r: not from an index", where, name)
             continue
         pins.append(_requirement(f"{name}=={version}" if version else name, where))
     return tuple(pins)
 
 
-def _uv_source_ok(package: dict[str, Any]) -> bool:
+def _toml_type(value: object) -> str:
+    return next((text for kind, text in _TOML_TYPES.items() if type(value) is kind), type(value).__name__)
+
+
+def _uv_source_ok(package: dict[str, Any], where: str) -> bool:
     """uv.lock: `source = { registry = ... }`; editable/virtual/git/url/path entries are not."""
-    source = package.get("source") or {}
+    source = package.get("source", {})
+    if not isinstance(source, dict):
+        raise ConfigError(f"{where}: source {source!r} is not a table")
     return "registry" in source
 
 
-def _pylock_source_ok(package: dict[str, Any]) -> bool:
+def _pylock_source_ok(package: dict[str, Any], where: str) -> bool:
     """PEP 751: packages from a VCS, a directory or a bare archive URL carry that key instead."""
     return not any(key in package for key in ("vcs", "directory", "archive"))

@@ -22,7 +22,7 @@ from typing import Any, Optional
 
 from packaging.utils import NormalizedName
 
-from .closure import Environment, closure, environments, installable, requires_dist
+from .closure import Environment, bad_requirements, closure, environments, installable, requires_dist
 from .errors import MirrorError, ProjectGone
 from .filter_config import SubsetSettings
 from .filters import project_allowed, release_version, select_files
@@ -132,13 +132,45 @@ class _ClosureCache:
         text = storage.read_state(CLOSURE)
         try:
             data = json.loads(text) if text else {}
-            return cls(dict(data.get("releases", {})), dict(data.get("requires", {})), dict(data.get("needed", {})))
-        except (ValueError, TypeError, AttributeError):
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
             logger.warning("Ignoring damaged %s; the closure is computed afresh", storage.state_location(CLOSURE))
             return cls()
+        cache = cls(*_well_formed(data))
+        if [cache.releases, cache.requires, cache.needed] != [data.get(key, {}) for key in ("releases", "requires", "needed")]:
+            logger.warning("Ignoring damaged entries of %s; they are read afresh", storage.state_location(CLOSURE))
+        return cache
 
     def dump(self) -> str:
         return json.dumps({"releases": self.releases, "requires": self.requires, "needed": self.needed})
+
+
+def _well_formed(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The entries of closure.json that have the shapes written above; a damaged or hand-edited one
+    costs a refetch of that project or release, never the run (SPEC section 18)."""
+
+    def table(value: Any) -> dict[str, Any]:
+        return value if isinstance(value, dict) else {}
+
+    def strings(value: Any) -> bool:
+        return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+    def release(entry: Any) -> bool:
+        versions = table(entry).get("versions")
+        return (
+            isinstance(table(entry).get("serial"), int) and isinstance(versions, dict)
+            and all(source is None or (strings(source) and len(source) == 2) for source in versions.values())
+        )  # fmt: skip
+
+    releases = {name: entry for name, entry in table(data.get("releases")).items() if release(entry)}
+    requires = {
+        name: {version: lines for version, lines in entry.items() if strings(lines)}
+        for name, entry in table(data.get("requires")).items()
+        if isinstance(entry, dict)
+    }
+    needed = {name: versions for name, versions in table(data.get("needed")).items() if strings(versions)}
+    return releases, requires, needed
 
 
 class _Fetcher:
@@ -198,6 +230,12 @@ class _Fetcher:
             logger.warning("Dependency closure: metadata of %s %s does not match its sha256", name, version)
             return ()
         lines = requires_dist(body.decode("utf-8", "replace"))
+        bad = bad_requirements(lines, self.envs)
+        if bad:  # said when read, so once per release: closure.json keeps the lines for later runs
+            logger.warning(
+                "Dependency closure: %s %s: taken as needing nothing: %s", name, version,
+                "; ".join(f"Requires-Dist {line!r} ({reason})" for line, reason in bad),
+            )  # fmt: skip
         self.cache.requires.setdefault(name, {})[version] = list(lines)
         return lines
 

@@ -6,9 +6,11 @@ from collections.abc import Mapping, Sequence
 
 import pytest
 from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from bandersnatch.closure import (
     DependencySettings,
+    bad_requirements,
     closure,
     environments,
     installable,
@@ -172,3 +174,154 @@ def test_the_corpus_wheels_feed_the_closure() -> None:
     assert {f.split("-")[-1] for f in wheels if "cp" in f} == {
         "manylinux_2_17_x86_64.manylinux2014_x86_64.whl", "win_amd64.whl"}
     assert all("-cp312-" in f for f in wheels if "cp" in f)
+
+
+# Lines any maintainer can publish: unparseable, or parseable with a marker packaging cannot evaluate.
+HOSTILE_LINES = [
+    'foo; python_version >= "3" and',
+    "foo; extra == ",
+    "bar (>=1.0",
+    'foo; os_name === "x"',
+    'foo; python_version ~= "3"',
+    "foo; 'a' < 'b'",
+    "foo; " + "(" * 1500 + 'os_name == "posix"' + ")" * 1500,  # packaging's parser recurses per parenthesis
+]
+
+
+@pytest.mark.parametrize("line", [*HOSTILE_LINES, 'baz; python_full_version > "3.x.y"'], ids=lambda line: line[:40])
+def test_a_bad_requirement_needs_nothing_and_the_others_still_count(line: str) -> None:
+    graph = {"app": {"1": [line, "lib", "foo-extra; extra == 'x'"]}, "lib": {"1": []}, "foo": {"1": []},
+             "bar": {"1": []}, "baz": {"1": []}}  # fmt: skip
+    result = closure([Requirement("app")], lambda name: graph.get(name, {}), deps(platforms="linux-x86_64 windows-amd64"))
+    assert {name: set(versions) for name, versions in result.items()} == {"app": {"1"}, "lib": {"1"}}
+
+
+@pytest.mark.parametrize("line", HOSTILE_LINES, ids=lambda line: line[:40])
+def test_bad_requirements_are_named_with_a_reason(line: str) -> None:
+    envs = environments(deps(platforms="linux-x86_64 windows-amd64"))
+    found = bad_requirements(["lib>=1", line, 'win; sys_platform == "win32"', 'x; extra == "a"'], envs)
+    assert [bad for bad, _ in found] == [line]
+    assert all(reason and "\n" not in reason for _, reason in found)
+
+
+def test_a_marker_that_raises_invalid_version_needs_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Older packaging raises InvalidVersion for `python_full_version > "3.x.y"`; 26 compares strings."""
+    from packaging.markers import Marker
+    from packaging.version import InvalidVersion
+
+    real = Marker.evaluate
+
+    def evaluate(self: Marker, environment: object = None) -> bool:
+        if "3.x.y" in str(self):
+            raise InvalidVersion("Invalid version: '3.x.y'")
+        return real(self, environment)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Marker, "evaluate", evaluate)
+    line = 'baz; python_full_version > "3.x.y"'
+    graph = {"app": {"1": [line, 'lib; os_name == "posix"']}, "lib": {"1": []}, "baz": {"1": []}}
+    result = closure([Requirement("app")], lambda name: graph.get(name, {}), deps())
+    assert set(result) == {"app", "lib"}
+    assert bad_requirements([line], environments(deps())) == [
+        (line, "its marker cannot be evaluated: InvalidVersion Invalid version: '3.x.y'")]
+
+
+# Property tests: Requires-Dist is whatever a publisher wrote, so no text may stop a closure.
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_NAMES = st.from_regex(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,8}[A-Za-z0-9])?", fullmatch=True)
+_VERSIONS = st.one_of(st.from_regex(r"[0-9]{1,3}(\.[0-9x*]{1,3}){0,3}((a|b|rc|\.post|\.dev)[0-9])?", fullmatch=True),
+                      st.text(max_size=6))  # fmt: skip
+_OPS = st.sampled_from(["==", "!=", "<", "<=", ">", ">=", "~=", "===", "in", "not in", "=", ""])
+_VARIABLES = st.sampled_from(["python_version", "python_full_version", "os_name", "sys_platform", "platform_release",
+                              "platform_machine", "implementation_name", "extra", "platform_version", "nonsense"])  # fmt: skip
+_QUOTED = st.builds(lambda quote, value: f"{quote}{value}{quote}", st.sampled_from(["'", '"', ""]), _VERSIONS)
+
+
+@st.composite
+def _markers(draw: st.DrawFn, depth: int = 0) -> str:
+    left = draw(st.one_of(_VARIABLES, _QUOTED))
+    right = draw(st.one_of(_QUOTED, _VARIABLES))
+    marker = f"{left} {draw(_OPS)} {right}"
+    if depth < 3 and draw(st.booleans()):
+        marker = f"{marker} {draw(st.sampled_from(['and', 'or', 'and (', ')']))} {draw(_markers(depth + 1))}"
+    return f"({marker})" if draw(st.booleans()) else marker
+
+
+@st.composite
+def _requirement_lines(draw: st.DrawFn) -> str:
+    line = draw(_NAMES)
+    if draw(st.booleans()):
+        line += "[" + ",".join(draw(st.lists(_NAMES, max_size=3))) + draw(st.sampled_from(["]", ""]))
+    if draw(st.booleans()):
+        specifiers = draw(st.lists(st.builds("{}{}".format, _OPS, _VERSIONS), max_size=3))
+        line += draw(st.sampled_from([" ", " (", ""])) + ",".join(specifiers) + draw(st.sampled_from(["", ")"]))
+    if draw(st.booleans()):
+        line += draw(st.sampled_from(["; ", ";", " ; "])) + draw(_markers())
+    if draw(st.booleans()):  # cut it anywhere: truncated and half-written lines
+        line = line[: draw(st.integers(0, len(line)))]
+    return line
+
+
+_LINES = st.lists(st.one_of(st.text(max_size=60), _requirement_lines()), max_size=6)
+_ALL_ENVS = deps(pythons="3.9 3.13", platforms="linux-x86_64 windows-amd64 macos-arm64", extras=True)
+PROPERTY_EXAMPLES = 600  # per test below; the report in the commit counts them
+
+
+@settings(max_examples=PROPERTY_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(lines=_LINES, more=_LINES)
+def test_no_requires_dist_text_stops_a_closure(lines: list[str], more: list[str]) -> None:
+    graph = {"app": {"1": lines}, "lib": {"1": more, "2": lines}}
+    fetched = closure([Requirement("app"), Requirement("lib")], lambda name: graph.get(name, {"1": more}), _ALL_ENVS)
+    assert all(canonicalize_name(name) == name for name in fetched)
+    assert {"app", "lib"} <= set(fetched)
+
+
+@settings(max_examples=PROPERTY_EXAMPLES, deadline=None)
+@given(lines=_LINES)
+def test_bad_requirements_never_raises_and_names_only_given_lines(lines: list[str]) -> None:
+    found = bad_requirements(lines, environments(_ALL_ENVS))
+    assert all(line in lines and reason and "\n" not in reason for line, reason in found)
+
+
+@settings(max_examples=PROPERTY_EXAMPLES, deadline=None)
+@given(text=st.text(max_size=300), lines=_LINES)
+def test_requires_dist_reads_any_text(text: str, lines: list[str]) -> None:
+    assert all(isinstance(line, str) for line in requires_dist(text))
+    metadata = "Metadata-Version: 2.1\nName: x\n" + "".join(f"Requires-Dist: {line}\n" for line in lines)
+    assert all(isinstance(line, str) for line in requires_dist(metadata))
+
+
+def test_a_wheel_name_with_a_bad_version_is_not_installable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """packaging 22-25's parse_wheel_filename raises InvalidVersion for `x-1.x-py3-none-any.whl`."""
+    from packaging.version import InvalidVersion, Version
+
+    import bandersnatch.closure
+
+    def old_parse(filename: str) -> object:
+        Version(filename.split("-")[1])
+        raise AssertionError("only bad versions are passed here")
+
+    monkeypatch.setattr(bandersnatch.closure, "parse_wheel_filename", old_parse)
+    with pytest.raises(InvalidVersion):
+        old_parse("x-1.x-py3-none-any.whl")
+    assert not installable("x-1.x-py3-none-any.whl", environments(deps()))
+
+
+@pytest.mark.parametrize(("specifier", "expected"), [("", {"1.0", "2.0", "1.0.linux"}), (">=1.5", {"2.0"})])
+def test_unparseable_versions_as_packaging_26_treats_them_on_older_packaging(specifier: str, expected: set[str]) -> None:
+    """packaging 22-25's SpecifierSet.filter raised InvalidVersion for a version such as 1.0.linux."""
+    from packaging.specifiers import SpecifierSet
+    from packaging.version import Version
+
+    from bandersnatch.closure import _select
+
+    class OldSpecifierSet(SpecifierSet):
+        def filter(self, iterable, prereleases=None):  # type: ignore[no-untyped-def,override]
+            items = list(iterable)
+            for item in items:
+                Version(item)  # raises InvalidVersion, as packaging before 26
+            return super().filter(items, prereleases)
+
+    versions = ["1.0", "2.0", "1.0.linux"]
+    assert _select(OldSpecifierSet(specifier), versions) == _select(SpecifierSet(specifier), versions) == expected

@@ -159,3 +159,61 @@ def test_bad_s3_settings_are_one_line(tmp_path: Path, text: str, message: str) -
     with pytest.raises(ConfigError) as raised:
         load_settings(write(tmp_path, text))
     assert message in str(raised.value) and "\n" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        ("directory = /srv/p\x00x\n", r"[mirror] directory = '/srv/p\x00x': a control character (\x00) in a path"),
+        ("directory = /srv/p\x01x\n", r"[mirror] directory = '/srv/p\x01x': a control character (\x01) in a path"),
+        ("directory = /srv/p\x7f\n", r"a control character (\x7f) in a path"),
+        ("directory = /srv/m\ndiff-file = /tmp/d\x00f\n", r"[mirror] diff-file = '/tmp/d\x00f': a control character"),
+        ("directory = /\n", "[mirror] directory = '/': expected a folder of its own, not the filesystem root"),
+        ("directory = //\n", "[mirror] directory = '//': expected a folder of its own"),
+        ("directory = /srv/..\n", "[mirror] directory = '/srv/..': expected a folder of its own"),
+    ],
+)
+def test_bad_paths_are_one_line(tmp_path: Path, lines: str, message: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings(write(tmp_path, "[mirror]\nmaster = https://pypi.org\n" + lines))
+    assert message in str(raised.value) and "\n" not in str(raised.value)
+
+
+def test_a_directory_that_is_a_file_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("")
+    for directory in (tmp_path / "afile", tmp_path / "afile" / "below"):
+        with pytest.raises(ConfigError) as raised:
+            load_settings(write(tmp_path, f"[mirror]\nmaster = https://pypi.org\ndirectory = {directory}\n"))
+        assert f"[mirror] directory = {str(directory)!r}: Not a directory: {str(tmp_path / 'afile')!r} is a file" in str(
+            raised.value
+        )
+
+
+def test_a_diff_file_that_is_a_folder_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "m" / "diffs").mkdir(parents=True)
+    text = f"[mirror]\nmaster = https://pypi.org\ndirectory = {tmp_path / 'm'}\ndiff-file = diffs\n"
+    with pytest.raises(ConfigError, match=r"\[mirror\] diff-file = 'diffs': .* is a folder, not a file"):
+        load_settings(write(tmp_path, text))
+
+
+def test_a_run_without_filter_sections_imports_no_filter_module(tmp_path: Path) -> None:
+    """A no-op cron run must not pay for packaging's parsers (bench scenario 2)."""
+    import subprocess
+    import sys
+
+    path = write(tmp_path, GOOD)
+    code = (
+        "import sys; from pathlib import Path; from bandersnatch.configuration import load_settings; "
+        f"load_settings(Path({str(path)!r})); "
+        "print(sorted(m for m in sys.modules if m.startswith(('packaging', 'bandersnatch.filter', 'bandersnatch.closure'))))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+    code = code.replace(repr(str(path)), repr(str(write(tmp_path, GOOD + "[plugins]\nenabled = all\n"))))
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "bandersnatch.filter_config" in result.stdout
+
+
+def test_configuration_and_filter_config_do_not_import_each_other() -> None:
+    source = Path(__file__).parent.parent / "bandersnatch"
+    assert "from .configuration" not in (source / "filter_config.py").read_text(encoding="utf-8")

@@ -155,3 +155,66 @@ def test_keys_canonicalized_by_the_main_reader_are_found() -> None:
     parser.read_string("[latest_release]\nkeep = 2\nsort_by = time\n")
     subset = read_subset_settings(parser, Path("/"), [])
     assert (subset.filters.latest_keep, subset.filters.latest_sort_by) == (2, "time")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[filter_regex]\npackages = a{99999999999}\n",
+         "[filter_regex] packages: 'a{99999999999}' is not a valid regular expression: "),
+        ("[filter_regex]\nreleases = " + "(" * 2000 + "\n", "[filter_regex] releases: '((((("),
+        ("[size_project_metadata]\nmax_package_size = 12XB\n", "max_package_size = '12XB': expected bytes or a size"),
+        ("[size_project_metadata]\nmax_package_size = -5\n", "max_package_size = '-5': expected bytes or a size"),
+        ("[size_project_metadata]\nmax_package_size = 1e999\n", "max_package_size = '1e999': expected bytes"),
+        ("[size_project_metadata]\nmax_package_size = " + "9" * 400 + "P\n", "expected bytes or a size"),
+        ("[size_project_metadata]\nmax_package_size = \u0663\n", "expected bytes or a size"),  # an Arabic-Indic 3
+        ("[latest_release]\nkeep = -1\n", "[latest_release] keep = '-1': expected a whole number from 0 to 999999999"),
+        ("[latest_release]\nkeep = abc\n", "keep = 'abc': expected a whole number"),
+        ("[latest_release]\nkeep = 1e999\n", "keep = '1e999': expected a whole number"),
+        ("[latest_release]\nkeep = \u00b2\n", "keep = '\u00b2': expected a whole number"),  # superscript 2: isdigit()
+        ("[latest_release]\nkeep = " + "9" * 5000 + "\n", "expected a whole number from 0 to 999999999"),
+        ("[blocklist]\nplatforms = manylinux_1_2_x[\n", "unknown platform 'manylinux_1_2_x['"),
+        ("[allowlist]\npackages = foo==>1\n", "[allowlist] packages: 'foo==>1' is not a valid requirement"),
+        ("[allowlist]\npackages = foo[bar\n", "[allowlist] packages: 'foo[bar' is not a valid requirement"),
+        ("[allowlist]\npackages = foo; " + "(" * 1500 + "\n", "is not a valid requirement: parentheses nested too deeply"),
+        ("[dependencies]\nenabled = true\npython-versions = 3.\u0663\n[allowlist]\npackages = a\n",
+         "[dependencies] python_versions = '3.\u0663': expected versions such as 3.11"),
+    ],
+    ids=lambda value: value[:40],
+)
+def test_bad_values_are_one_line_each(text: str, message: str) -> None:
+    _, errors = read(text)
+    assert len(errors) == 1 and message in errors[0] and "\n" not in errors[0]
+
+
+REQUIREMENTS = "[plugins]\nenabled = project_requirements\n[allowlist]\npackages = foo\n"
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        ("requirements = a\x00.txt\n", r"[allowlist] requirements: 'a\x00.txt': a control character (\x00) in a path"),
+        ("requirements = a\x00*.txt\n", r"[allowlist] requirements: 'a\x00*.txt': a control character (\x00)"),
+        ("requirements_path = r\x1b\nrequirements = ok.txt\n", r"[allowlist] requirements_path = 'r\x1b': a control"),
+        ("requirements = ***\n", "[allowlist] requirements: '***': "),
+        ("requirements = missing-*.txt\n", "[allowlist] requirements: 'missing-*.txt' matches no file in"),
+        ("requirements = folder.txt\n", "cannot read requirements file"),
+        ("requirements = uv.lock\n", "uv.lock: 'package' must be an array of tables, not a string"),
+    ],
+    ids=lambda value: value[:30],
+)
+def test_bad_requirement_files_are_one_line_each(tmp_path: Path, lines: str, message: str) -> None:
+    (tmp_path / "folder.txt").mkdir()
+    (tmp_path / "ok.txt").write_text("ok\n")
+    (tmp_path / "uv.lock").write_text('package = "x"\n')
+    _, errors = read(REQUIREMENTS + lines, tmp_path)
+    assert any(message in error for error in errors), errors
+    assert all("\n" not in error for error in errors)
+
+
+def test_globs_take_files_and_may_be_absolute(tmp_path: Path) -> None:
+    (tmp_path / "requirements-old.txt").mkdir()  # a folder a glob matches is not a requirements file
+    (tmp_path / "requirements-a.txt").write_text("a\n")
+    subset, errors = read(REQUIREMENTS + f"requirements =\n    requirements-*.txt\n    {tmp_path}/requirements-*.txt\n",
+                          tmp_path)  # fmt: skip
+    assert errors == [] and [str(r) for r in subset.filters.requirements] == ["a", "a"]

@@ -6,9 +6,10 @@ import logging
 from pathlib import Path
 
 import pytest
+from packaging.requirements import InvalidRequirement, Requirement
 
 from bandersnatch.errors import ConfigError
-from bandersnatch.requirements import parse_requirements_text, read_requirements
+from bandersnatch.requirements import parse_requirement, parse_requirements_text, read_requirements
 
 PIP_COMPILE = """\
 #
@@ -130,3 +131,120 @@ def test_missing_file(tmp_path: Path) -> None:
 
 def test_text_without_a_file() -> None:
     assert [str(r) for r in parse_requirements_text("a==1\n-r other.txt\n")] == ["a==1"]
+
+
+REGISTRY = 'source = { registry = "https://pypi.org/simple" }\n'
+
+
+@pytest.mark.parametrize(
+    ("filename", "content", "message"),
+    [
+        ("uv.lock", 'package = "x"\n', "'package' must be an array of tables, not a string"),
+        ("uv.lock", "package = 5\n", "'package' must be an array of tables, not an integer"),
+        ("uv.lock", '[package]\nname = "a"\n', "'package' must be an array of tables, not a table"),
+        ("uv.lock", 'package = ["x"]\n', "package[0] must be a table, not a string"),
+        ("pylock.toml", 'packages = "x"\n', "'packages' must be an array of tables, not a string"),
+        ("uv.lock", "[[package]]\nname = 5\n", "package[0] has no name"),
+        ("uv.lock", '[[package]]\nversion = "1"\n', "package[0] has no name"),
+        ("uv.lock", '[[package]]\nname = "a b"\nversion = "1"\n' + REGISTRY, "package[0]: name 'a b' is not a project name"),
+        ("pylock.toml", '[[packages]]\nname = "a==1"\n', "packages[0]: name 'a==1' is not a project name"),
+        ("pylock.toml", '[[packages]]\nname = ""\n', "packages[0]: name '' is not a project name"),
+        ("uv.lock", '[[package]]\nname = "a"\nversion = 1\n' + REGISTRY, "package[0]: version 1 is not a string"),
+        ("pylock.toml", '[[packages]]\nname = "a"\nversion = 1.5\n', "packages[0]: version 1.5 is not a string"),
+        ("uv.lock", '[[package]]\nname = "a"\nversion = "1"\nsource = "registry"\n',
+         "package[0]: source 'registry' is not a table"),
+        ("pylock.toml", '[[packages]]\nname = "a"\nversion = "x y"\n', "packages[0]: 'a==x y' is not a valid requirement"),
+        ("uv.lock", b"\x00\xff\xfe garbage", "cannot read requirements file"),
+        ("uv.lock", b'[[package]]\nname = "a"\x00\n', "is not valid TOML"),
+        ("requirements.txt", b"\xff\xfe\x00garbage", "cannot read requirements file"),
+        ("requirements.txt", "foo\x00bar\n", r"requirements.txt:1: 'foo\x00bar' is not a valid requirement"),
+        ("requirements.txt", "-r \x00\n", "cannot read requirements file"),
+        ("requirements.txt", "-r .\n", "Is a directory"),
+        ("requirements.txt", "foo; " + "(" * 1500 + "\n", "parentheses nested too deeply"),
+    ],
+    ids=lambda value: value[:30] if isinstance(value, str) else None,
+)
+def test_malformed_inputs_are_one_line_errors(tmp_path: Path, filename: str, content: str | bytes, message: str) -> None:
+    path = tmp_path / filename
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(ConfigError) as raised:
+        read_requirements(path)
+    assert message in str(raised.value) and "\n" not in str(raised.value)
+
+
+@pytest.mark.parametrize("name", ["missing.txt", "uv.lock", "pylock.toml", "a\x00b.txt", "dir/uv.lock"])
+def test_unreadable_paths_are_one_line_errors(tmp_path: Path, name: str) -> None:
+    (tmp_path / "dir" / "uv.lock").mkdir(parents=True)
+    with pytest.raises(ConfigError, match="cannot read requirements file") as raised:
+        read_requirements(tmp_path / name)
+    assert "\n" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("foo; " + "(" * 1500, "parentheses nested too deeply"),
+        ("foo; python_version == '\x00'", "source code string cannot contain null bytes"),  # packaging's SyntaxError
+        ("foo ===,==0.x", "Invalid specifier: '==0.x'"),  # parses, but its text does not read back
+        ("foo>=>1", "Expected semicolon"),
+    ],
+    ids=lambda value: value[:30],
+)
+def test_parse_requirement_raises_only_invalid_requirement(line: str, message: str) -> None:
+    with pytest.raises(InvalidRequirement) as raised:
+        parse_requirement(line)
+    assert message in str(raised.value) and "\n" not in str(raised.value)
+
+
+# Property tests: whatever bytes sit in a file the config names, the reader returns pins or says why.
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+PROPERTY_EXAMPLES = 400  # per test below
+_FILENAMES = st.sampled_from(["requirements.txt", "uv.lock", "pylock.toml"])
+_TOML_VALUES = st.one_of(
+    st.sampled_from(['"a"', '"Foo.Bar"', '"1.0"', '"x y"', '""', "1", "1.5", "true", "[]", '["x"]', "{}",
+                     '{ registry = "https://x" }', '{ editable = "." }', "{ registry = 1 }", '"\\u0000"', "1979-05-27"]),
+    st.text(max_size=8).map(lambda text: '"' + text.replace("\\", "").replace('"', "") + '"'),
+)  # fmt: skip
+_TOML_LINES = st.one_of(
+    st.sampled_from(["[[package]]", "[[packages]]", "[package]", "[packages]", "version = 1", "[x]", "[[package.wheels]]"]),
+    st.builds("{} = {}".format, st.sampled_from(["name", "version", "source", "package", "packages", "vcs", "index"]),
+              _TOML_VALUES),
+    st.text(max_size=20),
+)  # fmt: skip
+_REQUIREMENT_TEXT = st.lists(
+    st.one_of(st.text(max_size=30), st.sampled_from(["-r other.txt", "-r \x00", "-e .", "--hash=sha256:00", "\\",
+                                                     "foo==1 \\", "    --hash=x", "-r .", "-c c.txt", "# x"])),
+    max_size=8,
+).map("\n".join)  # fmt: skip
+
+
+def _read_or_config_error(path: Path) -> None:
+    try:
+        found = read_requirements(path)
+    except ConfigError as error:
+        assert "\n" not in str(error)
+    else:
+        assert isinstance(found, tuple) and all(isinstance(requirement, Requirement) for requirement in found)
+
+
+@settings(max_examples=PROPERTY_EXAMPLES, deadline=None)
+@given(filename=_FILENAMES, content=st.binary(max_size=200))
+def test_any_bytes_are_pins_or_a_config_error(tmp_path_factory: pytest.TempPathFactory, filename: str, content: bytes) -> None:
+    path = tmp_path_factory.mktemp("bytes") / filename
+    path.write_bytes(content)
+    _read_or_config_error(path)
+
+
+@settings(max_examples=PROPERTY_EXAMPLES, deadline=None)
+@given(filename=_FILENAMES, lines=st.lists(_TOML_LINES, max_size=10), text=_REQUIREMENT_TEXT)
+def test_lock_and_requirements_shapes_are_pins_or_a_config_error(
+    tmp_path_factory: pytest.TempPathFactory, filename: str, lines: list[str], text: str
+) -> None:
+    folder = tmp_path_factory.mktemp("shapes")
+    (folder / "other.txt").write_text(text, encoding="utf-8", errors="surrogatepass")
+    path = folder / filename
+    content = text if filename == "requirements.txt" else "\n".join(lines)
+    path.write_bytes(content.encode("utf-8", "surrogatepass"))
+    _read_or_config_error(path)
