@@ -15,7 +15,9 @@ import pytest
 
 from bandersnatch.model import normalize
 from tests.pypi_master import PyPIMaster
-from tests.tree import TreeConfig, assert_tree
+
+pytest.register_assert_rewrite("tests.tree")  # its failures show the values, as a test's do
+from tests.tree import TreeConfig, assert_tree  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
