@@ -102,7 +102,6 @@ PROVENANCE_RELATIVE = "pages link .provenance relatively; PEP 740 needs a fully 
 PUBLIC_URL_IGNORED = "[mirror] public-url is an unknown key: provenance links stay relative"
 ROOT_VERSION = "the root states api-version 1.1 while project pages state 1.3/1.4"
 QUARANTINE_ROOT = "the roots list a quarantined project (PyPI's leave it out)"
-JSON_ROOT_NAMES = "a JSON-only root names projects by their normalized name, not the display name ALL writes"
 VERIFY_ROOT_URI = "verify does not follow root_uri links: 0 files checked, every file an orphan"
 VERIFY_PROVENANCE = "verify calls a mirrored .provenance file an orphan"
 DELETE_ROOT_URI = "delete leaves a root_uri mirror's release files on disk"
@@ -115,7 +114,6 @@ REPAIR_LOSES_API = "verify --repair drops web/pypi/NAME/json"
 REPAIR_UNFILTERED = "verify --repair downloads the releases latest_release excludes"
 STATS_JSON_ONLY = "update-stats counts no download on a JSON-only mirror"
 ISSUE_17: dict[tuple[str, str], str] = {
-    ("sync", "json_only"): JSON_ROOT_NAMES,
     ("sync", "provenance"): PROVENANCE_RELATIVE,
     ("sync", "provenance_root_uri"): ROOT_VERSION,
     ("sync", "provenance_public_url"): PUBLIC_URL_IGNORED,
@@ -134,7 +132,6 @@ ISSUE_17: dict[tuple[str, str], str] = {
     ("delete", "provenance_public_url"): PUBLIC_URL_IGNORED,
     ("delete", "quarantine"): QUARANTINE_ROOT,
     ("bundle", "root_uri"): BUNDLE_ROOT_URI,
-    ("bundle", "json_only"): JSON_ROOT_NAMES,
     ("bundle", "json_api"): BUNDLE_JSON_API,
     ("bundle", "html_json_api"): BUNDLE_JSON_API,
     ("bundle", "provenance"): BUNDLE_PROVENANCE,

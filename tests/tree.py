@@ -346,28 +346,41 @@ def _check_html_page(web: Path, expect: _Expect, project: MasterProject) -> tupl
     return version
 
 
+def _root_name(key: str, label: str, project: MasterProject) -> str:
+    """A root may name a project as the master displays it or normalized (PEP 503 and 691 ask for
+    "the name", and a mirror of a mirror may only know the normalized one); nothing else."""
+    assert label in (project.name, project.normalized), f"root names {key!r} {label!r}"
+    return key
+
+
 def _check_root(web: Path, expect: _Expect, versions: list[tuple[int, ...]]) -> None:
-    """The roots list every project but quarantined ones (SPEC 6, as PyPI) and state the api-version
-    of the project pages: the highest any of them needs."""
+    """The roots list every project but quarantined ones (SPEC 6, as PyPI), the same names in both
+    formats, and state the api-version of the project pages: the highest any of them needs."""
     listed = {k: p for k, p in expect.projects.items() if not p.quarantined}
     top = max(versions, default=None)
+    names: dict[str, set[str]] = {}
     if expect.config.html:
         text = (web / "simple" / "index.html").read_bytes()
         assert (web / "simple" / "index.v1_html").read_bytes() == text, "simple/index.v1_html differs"
         page = parse_html(text.decode("utf-8"))
-        assert sorted((a.get("href"), label) for a, label in page.anchors) == sorted(
-            (f"{k}/", p.name) for k, p in listed.items()
-        ), "simple/index.html lists the wrong projects"
+        hrefs = sorted((a.get("href") or "").removesuffix("/") for a, _ in page.anchors)
+        assert hrefs == sorted(listed), "simple/index.html lists the wrong projects"
+        names["html"] = {_root_name(a["href"][:-1], label, listed[a["href"][:-1]]) + "=" + label  # type: ignore[index]
+                         for a, label in page.anchors}  # fmt: skip
         if top is not None:
             assert _version(page.meta.get("pypi:repository-version")) == top, "root and pages disagree on the version"
     if expect.config.pep691:
         root = json.loads((web / "simple" / "index.v1_json").read_text(encoding="utf-8"))
-        assert sorted((p["name"], p["_last-serial"]) for p in root["projects"]) == sorted(
-            (p.name, p.serial) for p in listed.values()
-        ), "simple/index.v1_json lists the wrong projects or serials"
+        serials = {_normalize(p["name"]): p["_last-serial"] for p in root["projects"]}
+        assert len(serials) == len(root["projects"]), "simple/index.v1_json lists a project twice"
+        assert serials == {k: p.serial for k, p in listed.items()}, "simple/index.v1_json: wrong projects or serials"
+        names["json"] = {_root_name(_normalize(p["name"]), p["name"], listed[_normalize(p["name"])]) + "=" + p["name"]
+                         for p in root["projects"]}  # fmt: skip
         assert root["meta"]["_last-serial"] >= max((p.serial for p in listed.values()), default=0)
         if top is not None:
             assert _version(root["meta"]["api-version"]) == top, "root and pages disagree on the api-version"
+    if len(names) == 2:
+        assert names["html"] == names["json"], "the HTML and JSON roots name the projects differently"
 
 
 def _check_api_copy(web: Path, expect: _Expect, project: MasterProject) -> None:
