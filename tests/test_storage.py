@@ -1,4 +1,5 @@
-"""Storage is the only writer under the mirror: paths stay inside, files appear whole or not at all."""
+"""The filesystem backend's own promises: modes, no temporary file left, pruning, state at the top.
+What every backend promises is in test_storage_contract.py."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bandersnatch.errors import DigestMismatch, LockHeld, TruncatedDownload, UnsafePath
+from bandersnatch.errors import DigestMismatch, TruncatedDownload, UnsafePath
 from bandersnatch.storage import FilesystemStorage, Storage, safe_relative
 
 DATA = b"x" * 3000
@@ -77,21 +78,6 @@ def test_bad_bytes_are_never_published(storage: Storage, chunks: list, size: int
     assert not (storage.web / "packages/ab").exists() or os.listdir(storage.web / "packages/ab") == []
 
 
-def test_a_failed_write_keeps_the_good_file_it_would_have_replaced(storage: Storage) -> None:
-    storage.write_verified("packages/a.whl", [DATA], SHA, None)
-    with pytest.raises(DigestMismatch):
-        storage.write_verified("packages/a.whl", [b"evil"], SHA, None)
-    assert (storage.web / "packages/a.whl").read_bytes() == DATA
-
-
-def test_file_matches_checks_size_always_and_hash_when_asked(storage: Storage) -> None:
-    storage.write_web("packages/a.whl", [DATA[:-1] + b"q"])
-    assert storage.file_matches("packages/a.whl", SHA, len(DATA), verify=False)
-    assert not storage.file_matches("packages/a.whl", SHA, len(DATA), verify=True)
-    assert not storage.file_matches("packages/a.whl", SHA, 5, verify=False)
-    assert not storage.file_matches("packages/missing.whl", SHA, None, verify=False)
-
-
 def test_removing_a_file_prunes_empty_folders_but_not_web(storage: Storage) -> None:
     storage.write_web("packages/ab/cd/a.whl", [b"a"])
     storage.write_web("packages/ab/ef/b.whl", [b"b"])
@@ -100,15 +86,6 @@ def test_removing_a_file_prunes_empty_folders_but_not_web(storage: Storage) -> N
     assert (storage.web / "packages/ab/ef/b.whl").exists()
     storage.remove_web_file("packages/ab/ef/b.whl")
     assert storage.web.is_dir() and not (storage.web / "packages").exists()
-
-
-def test_a_second_lock_is_refused_at_once(storage: Storage) -> None:
-    with storage.lock():
-        with pytest.raises(LockHeld, match="another bandersnatch run holds"):
-            with storage.lock():
-                pass
-    with storage.lock():
-        pass
 
 
 def test_state_files_are_replaced_whole_and_journal_appends(storage: Storage) -> None:
