@@ -41,6 +41,7 @@ class ReleaseFile:
     version: Optional[str] = None  # the JSON API's release key, else parsed from the filename
     core_metadata_sha256: Optional[str] = None  # PEP 658/714: {url}.metadata exists with this hash
     provenance_url: Optional[str] = None  # PEP 740: where the master serves the provenance object
+    path: str = ""  # the checked place under web/ (urls.file_place), set while parsing; "" when unknown
 
 
 @dataclass(frozen=True)

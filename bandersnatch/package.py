@@ -125,6 +125,8 @@ def file_path(release: ReleaseFile) -> str:
     The path is the master's to choose, so it is checked: it must stay under packages/ and end in
     the file's own name.
     """
+    if release.path:  # checked by urls.file_place against the master's base while parsing
+        return release.path
     path = unquote(urlsplit(release.url).path)
     relative = safe_relative(path[1:] if path.startswith("/") else path)
     if not relative.startswith("packages/") or relative.rsplit("/", 1)[-1] != release.filename:
