@@ -131,14 +131,27 @@ def test_stale_page_is_purged_and_retried(client: Master, sleeps: list[float]) -
     assert sleeps == [0.5]
 
 
+@pytest.mark.parametrize(
+    ("purge", "answered"),
+    [
+        ({"status": 200}, "HTTP 200"),
+        ({"status": 405}, "HTTP 405"),  # a plain web server (another mirror) cannot PURGE
+        ({"status": 403}, "with a failure: PURGE https://pypi.example/pypi/python-novaclient/json answered HTTP 403"),
+    ],
+)
 @responses.activate
-def test_stale_forever_gives_up_with_the_runbook_message(client: Master, sleeps: list[float]) -> None:
+def test_stale_forever_gives_up_with_the_runbook_message(
+    client: Master, sleeps: list[float], purge: dict, answered: str
+) -> None:
     url = f"{URL}/pypi/python-novaclient/json"
     responses.get(url, json=project_json("python-novaclient"), headers={"X-PyPI-Last-Serial": "1154163"})
-    responses.add("PURGE", url)
+    responses.add("PURGE", url, **purge)
     with pytest.raises(StalePage) as raised:
         client.project("python-novaclient", 1154164)
-    assert str(raised.value) == "Stale serial for python-novaclient (1154164) not updating. Giving up."
+    assert str(raised.value) == (
+        "Stale serial for python-novaclient: the master serves 1154163, expected 1154164"
+        f" (PURGE answered {answered}); giving up."
+    )  # operators grep for the beginning (SPEC section 3)
     assert [call.request.method for call in responses.calls].count("PURGE") == 3
     assert sleeps == [0.5, 1.0, 2.0]
 
