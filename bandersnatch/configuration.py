@@ -77,6 +77,7 @@ class Settings:
     master: str
     allow_non_https: bool = False
     timeout: float = 10.0
+    max_metadata_size: int = 16 << 20  # bytes of one .metadata or provenance body; more is refused
     workers: int = 3  # projects whose metadata is fetched at once
     download_workers: int = DEFAULT_DOWNLOAD_WORKERS  # files (and .metadata, provenance) in flight at once
     stop_on_error: bool = False
@@ -171,6 +172,14 @@ def _simple_format(value: str) -> str:
     return value.upper()
 
 
+def _metadata_size(value: str) -> int:
+    """A cap in bytes: a .metadata is a few KB, so 16 MiB is generous and 1 GiB absurd."""
+    number = int(value)
+    if not 1 << 10 <= number <= 1 << 30:
+        raise ValueError("expected bytes from 1024 (1 KiB) to 1073741824 (1 GiB)")
+    return number
+
+
 def _root_uri(value: str) -> str:
     return _master(value) if value else ""
 
@@ -180,6 +189,7 @@ _MIRROR_KEYS: dict[str, Callable[[str], object]] = {
     "master": _master,
     "allow-non-https": _boolean,
     "timeout": _number(float, 0.1, 3600),
+    "max-metadata-size": _metadata_size,
     "workers": _number(int, 1, MAX_WORKERS),
     "download-workers": _number(int, 1, MAX_DOWNLOAD_WORKERS),
     "stop-on-error": _boolean,

@@ -18,7 +18,7 @@ import time
 import xmlrpc.client
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, Iterator, Optional
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 from xml.parsers.expat import ExpatError
 
 import requests
@@ -410,11 +410,18 @@ class Master:
         """The file at ``url`` as an iterator of large chunks; never the whole file in memory.
 
         ``size`` is the master's declared size: the transfer stops as soon as the body passes it,
-        and its deadline allows for it. Without one only MAX_UNDECLARED bytes are taken.
+        and its deadline allows for it. A PEP 658 ``.metadata`` (declared by hash only; no
+        distribution file has that suffix, urls.check_distribution) stops at max_metadata_size;
+        any other body without a declared size at MAX_UNDECLARED bytes.
         """
-        limit = MAX_UNDECLARED if size is None else size
+        if size is not None:
+            limit, what = size, "its declared size"
+        elif urlsplit(url).path.endswith(".metadata"):
+            limit, what = self.max_metadata_size, "[mirror] max-metadata-size"
+        else:
+            limit, what = MAX_UNDECLARED, "the most a file without a declared size may have"
         with self._open("GET", url, (), size or 0) as (response, watch):
-            yield _body(response, watch, url, limit, DOWNLOAD_CHUNK, "its declared size")
+            yield _body(response, watch, url, limit, DOWNLOAD_CHUNK, what)
 
     def fetch_small(self, url: str) -> bytes:
         """A small object (a PEP 658 .metadata, a PEP 740 provenance) whole; refused past
