@@ -28,7 +28,7 @@ setup(
     extras_require={
         "s3": ["boto3>=1.35.10"],  # conditional writes (If-None-Match / If-Match) on put_object
         "test": ["pytest>=7", "responses>=0.23", "uv", "boto3>=1.35.10", "moto[server]>=5.0.20",
-                 "hypothesis>=6"],  # property tests of the hostile-input checks (urls.py),
+                 "hypothesis>=6"],  # property tests of the hostile-input checks (urls.py)
     },
     entry_points={"console_scripts": ["bandersnatch = bandersnatch.main:main"]},
     classifiers=[
