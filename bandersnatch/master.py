@@ -60,6 +60,17 @@ WATCH_TICK = 0.2  # how often the watchdog looks at the clock
 USER_AGENT = f"bandersnatch/{__version__} (requests/{requests.__version__}; +PEP 381 mirror)"
 
 
+class _OneLine(logging.Filter):
+    """urllib3 logs a peer's malformed headers with their traceback; the operator gets one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.exc_info, record.exc_text = None, None
+        return True
+
+
+logging.getLogger("urllib3.connection").addFilter(_OneLine())
+
+
 class _Retry(Retry):
     """urllib3's Retry, but a hostile Retry-After cannot park a cron run for hours."""
 
@@ -313,8 +324,8 @@ class Master:
             if not isinstance(document["projects"], list) or len(document["projects"]) != len(pairs):
                 raise ValueError("a project entry without name and _last-serial")
             projects = dict(pairs)
-            header = response.headers.get("X-PyPI-Last-Serial", "")
-            serial = _as_serial(int(header) if header.isdigit() and len(header) < 20 else document["meta"]["_last-serial"])
+            header = _header_serial(response)
+            serial = _as_serial(document["meta"]["_last-serial"]) if header is None else header
         except (ValueError, KeyError, TypeError) as error:
             raise UpstreamUnavailable(f"malformed PEP 691 root at {url}: {_reason(error)}") from None
         finally:
@@ -520,11 +531,21 @@ def _as_serial(value: Any) -> int:
     return value
 
 
+def _header_serial(response: requests.Response) -> Optional[int]:
+    """``X-PyPI-Last-Serial`` when it is a number (checked by _as_serial), else None."""
+    header = response.headers.get("X-PyPI-Last-Serial", "").strip()
+    if not (header.isascii() and header.isdigit()):
+        return None
+    if len(header) > 20:  # int() of thousands of digits is slow, and no serial has them
+        raise UpstreamUnavailable(f"the master sent {header[:40]}{'...' if len(header) > 40 else ''} where a serial belongs")
+    return _as_serial(int(header))
+
+
 def _served_serial(response: requests.Response) -> int:
     """``X-PyPI-Last-Serial``, else the body's own serial (a static web server sends no header)."""
-    header = response.headers.get("X-PyPI-Last-Serial", "").strip()
-    if header.isdigit() and len(header) < 20:
-        return _as_serial(int(header))
+    header = _header_serial(response)
+    if header is not None:
+        return header
     try:
         body = _json(response.content)
         value = body["last_serial"] if "last_serial" in body else body["meta"]["_last-serial"]
