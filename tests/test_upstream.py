@@ -69,3 +69,46 @@ def test_the_json_api_with_the_pages_extras() -> None:
     assert merged.files[0].provenance_url == "https://f.example/s/p" and merged.files[0].yanked_reason == "bad"
     with pytest.raises(ValueError, match="answered for"):
         parse_json_api("bar", {"info": {"name": "Foo"}, "releases": {}}, 5, JSON_URL, "https://f.example")
+
+
+@pytest.mark.parametrize(
+    ("provenance", "kept"),
+    [
+        ("https://m.example/integrity/p", True),  # the master's (and here the file's) origin
+        ("http://127.0.0.1:9999/secret", False),  # an internal service: never asked
+        ("javascript:alert(1)", False),
+    ],
+)
+def test_a_provenance_only_from_the_files_or_the_masters_host(
+    provenance: str, kept: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    page = {"name": "foo", "files": [pep691_file(provenance=provenance)]}
+    (parsed,) = parse_pep691("foo", page, 1, "https://m.example/simple/foo/", "https://m.example").files
+    assert parsed.provenance_url == (provenance if kept else None)
+    assert len([r for r in caplog.records if r.levelname == "WARNING"]) == (0 if kept else 1)
+
+
+def test_the_pages_provenance_is_kept_only_for_the_file_at_the_same_url() -> None:
+    entry = {"filename": "foo-1.0-py3-none-any.whl", "url": "https://elsewhere.example/packages/aa/foo-1.0-py3-none-any.whl",
+             "digests": {"sha256": SHA}, "size": 3}  # fmt: skip
+    api = parse_json_api("foo", {"info": {"name": "foo"}, "releases": {"1.0": [entry]}}, 5, JSON_URL, "https://f.example")
+    page = parse_pep691("foo", {"name": "foo", "files": [pep691_file(provenance="p")]}, 5, "https://f.example/s/",
+                        "https://f.example")  # fmt: skip
+    assert with_page_extras(api, page).files[0].provenance_url is None
+
+
+@pytest.mark.parametrize(
+    ("url", "master", "path"),
+    [
+        ("../../packages/aa/foo-1.0-py3-none-any.whl", "https://m.example", "packages/aa/foo-1.0-py3-none-any.whl"),
+        # on the master's host but not below its path: the URL's own path, as files.pythonhosted.org's
+        ("../../packages/aa/foo-1.0-py3-none-any.whl", "https://m.example/simple", "packages/aa/foo-1.0-py3-none-any.whl"),
+        ("../../packages/aa/foo-1.0-py3-none-any.whl", "https://m.example/pre", "packages/aa/foo-1.0-py3-none-any.whl"),
+        ("https://m.example/pre/packages/b/foo-1.0-py3-none-any.whl", "https://m.example/pre/",
+         "packages/b/foo-1.0-py3-none-any.whl"),  # below the master's prefix
+    ],
+)  # fmt: skip
+def test_a_files_checked_place_is_parsed_with_it(url: str, master: str, path: str) -> None:
+    page = {"name": "foo", "files": [pep691_file(url=url)]}
+    (parsed,) = parse_pep691("foo", page, 1, "https://m.example/simple/foo/", master).files
+    assert parsed.path == path
