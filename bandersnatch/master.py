@@ -12,7 +12,6 @@ import gc
 import json
 import logging
 import os
-import socket
 import threading
 import time
 import xmlrpc.client
@@ -23,12 +22,10 @@ from xml.parsers.expat import ExpatError
 
 import requests
 import urllib3
-from requests.adapters import HTTPAdapter
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.util.retry import Retry
 
 from . import __version__
+from .deadlines import Expired, Watch, Watchdog, WatchedAdapter
 from .errors import (
     NotFound,
     ProjectGone,
@@ -54,9 +51,7 @@ MAX_DOCUMENT = 512 << 20  # XML-RPC answers, JSON and pages: PyPI's largest (the
 MAX_UNDECLARED = 32 << 30  # a file whose size the master did not declare: beyond any file on PyPI
 MAX_SERIAL = 2**40  # PyPI is at ~3e7; a serial beyond this is a broken master, not a future one
 DOCUMENT_CHUNK = 256 << 10  # documents are read in smaller pieces: each may be gzip-inflated
-MIN_RATE = 64 << 10  # bytes/s every transfer must average, after a grace of GRACE_TIMEOUTS * timeout
-GRACE_TIMEOUTS = 3
-WATCH_TICK = 0.2  # how often the watchdog looks at the clock
+GRACE_TIMEOUTS = 3  # a transfer's deadline: this many timeouts, plus 1 s per deadlines.MIN_RATE bytes
 USER_AGENT = f"bandersnatch/{__version__} (requests/{requests.__version__}; +PEP 381 mirror)"
 
 
@@ -77,132 +72,6 @@ class _Retry(Retry):
     def get_retry_after(self, response: Any) -> Optional[float]:
         value = super().get_retry_after(response)
         return None if value is None else min(value, MAX_RETRY_AFTER)
-
-
-class _Expired(Exception):
-    """Raised inside urllib3 when a transfer's deadline passed: no urllib3 class, so no retry."""
-
-
-class _Watch:
-    """One transfer's deadline: ``grace`` seconds plus a second per MIN_RATE bytes expected (or
-    received, when more came than expected or nothing was declared).
-
-    ``timeout`` alone is per socket read, so a peer sending a byte every few seconds would hold a
-    run and its lock for ever. When the deadline passes, the watchdog shuts the socket down: a
-    read blocked in recv returns at once, wherever it is (headers, body, inside requests).
-    """
-
-    def __init__(self, grace: float, expected: int, clock: Callable[[], float]) -> None:
-        self.grace, self.expected, self.received = grace, expected, 0
-        self.start = clock()
-        self.expired = False
-        self.sock: Optional[socket.socket] = None
-        self.lock = threading.Lock()
-
-    @property
-    def seconds(self) -> float:
-        return self.grace + max(self.expected, self.received) / MIN_RATE
-
-    def attach(self, sock: Optional[socket.socket]) -> None:
-        with self.lock:
-            self.sock = sock
-            if self.expired:
-                raise _Expired()
-
-    def expire(self) -> None:
-        with self.lock:
-            self.expired = True
-            if self.sock is not None:
-                with contextlib.suppress(OSError):
-                    # The plain socket's shutdown, also for TLS: SSLSocket.shutdown would drop the
-                    # SSL object under the reading thread's feet.
-                    socket.socket.shutdown(self.sock, socket.SHUT_RDWR)
-
-
-class _Watchdog:
-    """One thread for all of a Master's transfers: it expires every watch past its deadline, and
-    ends when nothing was watched for a while (it is started again on demand)."""
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self.clock = clock
-        self._watches: set[_Watch] = set()
-        self._wake = threading.Condition()
-        self._running = False
-
-    @contextlib.contextmanager
-    def watch(self, grace: float, expected: int) -> Iterator[_Watch]:
-        watch = _Watch(grace, expected, self.clock)
-        with self._wake:
-            self._watches.add(watch)
-            if not self._running:
-                self._running = True
-                threading.Thread(target=self._run, name="deadlines", daemon=True).start()
-        previous, _CURRENT.watch = getattr(_CURRENT, "watch", None), watch
-        try:
-            yield watch
-        finally:
-            _CURRENT.watch = previous
-            with self._wake:
-                self._watches.discard(watch)
-
-    def _run(self) -> None:
-        idle = 0.0
-        with self._wake:
-            while idle < 5.0:
-                now = self.clock()
-                for watch in [w for w in self._watches if now >= w.start + w.seconds]:
-                    self._watches.discard(watch)
-                    watch.expire()
-                idle = idle + WATCH_TICK if not self._watches else 0.0
-                self._wake.wait(WATCH_TICK)
-            self._running = False
-
-
-_CURRENT = threading.local()  # the watch of the transfer this thread is making (urllib3 is synchronous)
-
-
-def _attach_current(connection: HTTPConnection) -> None:
-    watch = getattr(_CURRENT, "watch", None)
-    if watch is not None:
-        watch.attach(connection.sock)
-
-
-class _WatchedHTTPConnection(HTTPConnection):
-    """Hands its socket to the thread's watch before reading the answer (headers and body)."""
-
-    def getresponse(self, *args: Any, **kwargs: Any) -> Any:
-        _attach_current(self)
-        return super().getresponse(*args, **kwargs)
-
-
-class _WatchedHTTPSConnection(HTTPSConnection):
-    def getresponse(self, *args: Any, **kwargs: Any) -> Any:
-        _attach_current(self)
-        return super().getresponse(*args, **kwargs)
-
-
-class _WatchedHTTPPool(HTTPConnectionPool):
-    ConnectionCls = _WatchedHTTPConnection
-
-
-class _WatchedHTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = _WatchedHTTPSConnection
-
-
-class _WatchedAdapter(HTTPAdapter):
-    """requests' adapter whose connections (direct or through a proxy) can be cut by a deadline."""
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        _watched(self.poolmanager)
-
-    def proxy_manager_for(self, *args: Any, **kwargs: Any) -> Any:
-        return _watched(super().proxy_manager_for(*args, **kwargs))
-
-
-def _watched(manager: Any) -> Any:
-    manager.pool_classes_by_scheme = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
-    return manager
 
 
 def make_session(workers: int, master_url: str = "", backoff: float = 0.25, downloads: int = 0) -> requests.Session:
@@ -226,7 +95,7 @@ def make_session(workers: int, master_url: str = "", backoff: float = 0.25, down
         respect_retry_after_header=True,
         raise_on_status=False,
     )
-    adapter = _WatchedAdapter(max_retries=retry, pool_connections=4, pool_maxsize=2 * workers + downloads + 2)
+    adapter = WatchedAdapter(max_retries=retry, pool_connections=4, pool_maxsize=2 * workers + downloads + 2)
     session = requests.Session()
     session.headers["User-Agent"] = USER_AGENT
     session.proxies = requests.utils.get_environ_proxies(master_url) if master_url else {}
@@ -261,7 +130,7 @@ class Master:
         # At most ``workers`` projects' metadata in flight, however many projects wait for it.
         self._gate = threading.BoundedSemaphore(workers)
         self._pages = ThreadPoolExecutor(workers, thread_name_prefix="pep691")  # threads start on first use
-        self._watchdog = _Watchdog()  # its thread too
+        self._watchdog = Watchdog()  # its thread too
 
     # -- XML-RPC -----------------------------------------------------------------------------
 
@@ -403,7 +272,8 @@ class Master:
                 purge = self._purge(url)
                 self.sleep(self.stale_wait * 2**attempt)
         raise StalePage(
-            f"Stale serial for {name}: the master serves {served}, expected {serial} (PURGE answered {purge}); giving up."
+            f"Stale serial for {name}: the master serves {served}, expected {serial}"
+            f" (PURGE answered {purge}); giving up."
         )
 
     def _purge(self, url: str) -> str:
@@ -455,16 +325,17 @@ class Master:
     @contextlib.contextmanager
     def _open(
         self, method: str, url: str, allow: tuple[int, ...], expected: int, **kwargs: Any
-    ) -> Iterator[tuple[requests.Response, _Watch]]:
+    ) -> Iterator[tuple[requests.Response, Watch]]:
         """The response (headers read, body not) under a deadline covering the whole transfer."""
         with self._watchdog.watch(GRACE_TIMEOUTS * self.timeout, expected) as watch:
             try:
                 response = self.session.request(method, url, timeout=self.timeout, stream=True, **kwargs)
-            except _Expired:
+            except Expired:
                 raise TruncatedDownload(_late(method, url, watch)) from None
             except requests.RequestException as error:
-                late = watch.expired and _late(method, url, watch)
-                raise (TruncatedDownload(late) if late else UpstreamUnavailable(f"{method} {url} failed: {_reason(error)}")) from None
+                if watch.expired:
+                    raise TruncatedDownload(_late(method, url, watch)) from None
+                raise UpstreamUnavailable(f"{method} {url} failed: {_reason(error)}") from None
             try:
                 if response.status_code != 200 and response.status_code not in allow:
                     failure = NotFound if response.status_code == 404 else UpstreamUnavailable
@@ -474,7 +345,7 @@ class Master:
                 response.close()
 
 
-def _body(response: requests.Response, watch: _Watch, url: str, limit: int, chunk: int, what: str) -> Iterator[bytes]:
+def _body(response: requests.Response, watch: Watch, url: str, limit: int, chunk: int, what: str) -> Iterator[bytes]:
     """The body in pieces of at most ``chunk`` bytes, stopped as soon as it passes ``limit``, at
     its deadline, or when it breaks off. urllib3 (>= 2.6) inflates gzip only as far as asked, so a
     compressed bomb is bounded like any other body."""
@@ -487,12 +358,13 @@ def _body(response: requests.Response, watch: _Watch, url: str, limit: int, chun
                 raise UpstreamUnavailable(f"{url} sent more than {what} ({limit} bytes); stopped at {received}")
             yield piece
     except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as error:
-        raise TruncatedDownload(_late("GET", url, watch) if watch.expired else f"download of {url} broke off: {_reason(error)}") from None
+        late = watch.expired and _late("GET", url, watch)
+        raise TruncatedDownload(late or f"download of {url} broke off: {_reason(error)}") from None
     if watch.expired:  # a socket shut down may look like the end of a body without a length
         raise TruncatedDownload(_late("GET", url, watch))
 
 
-def _late(method: str, url: str, watch: _Watch) -> str:
+def _late(method: str, url: str, watch: Watch) -> str:
     return (
         f"{method} {url} passed its deadline of {watch.seconds:.0f} s ({watch.received} bytes in); stopped"
     )
@@ -537,7 +409,8 @@ def _header_serial(response: requests.Response) -> Optional[int]:
     if not (header.isascii() and header.isdigit()):
         return None
     if len(header) > 20:  # int() of thousands of digits is slow, and no serial has them
-        raise UpstreamUnavailable(f"the master sent {header[:40]}{'...' if len(header) > 40 else ''} where a serial belongs")
+        shown = header if len(header) <= 40 else header[:40] + "..."
+        raise UpstreamUnavailable(f"the master sent {shown} where a serial belongs")
     return _as_serial(int(header))
 
 
