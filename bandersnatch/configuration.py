@@ -73,6 +73,7 @@ class Settings:
     master: str
     allow_non_https: bool = False
     timeout: float = 10.0
+    max_metadata_size: int = 16 << 20  # bytes of one .metadata or provenance body; more is refused
     workers: int = 3  # projects whose metadata is fetched at once
     download_workers: int = DEFAULT_DOWNLOAD_WORKERS  # files (and .metadata, provenance) in flight at once
     stop_on_error: bool = False
@@ -171,6 +172,7 @@ _MIRROR_KEYS: dict[str, Callable[[str], object]] = {
     "master": _master,
     "allow-non-https": boolean,
     "timeout": number(float, 0.1, 3600),
+    "max-metadata-size": number(int, 1 << 10, 1 << 30),  # a .metadata is a few KB: 16 MiB is generous
     "workers": number(int, 1, MAX_WORKERS),
     "download-workers": number(int, 1, MAX_DOWNLOAD_WORKERS),
     "stop-on-error": boolean,

@@ -91,7 +91,10 @@ def _settings(config: Path, write_default: bool) -> Settings:
 
 def _master(settings: Settings) -> Master:
     session = make_session(settings.workers, settings.master, downloads=settings.download_workers)
-    return Master(settings.master, timeout=settings.timeout, session=session, workers=settings.workers)
+    return Master(
+        settings.master, timeout=settings.timeout, session=session, workers=settings.workers,
+        max_metadata_size=settings.max_metadata_size,
+    )  # fmt: skip
 
 
 def _engine(settings: Settings, storage: Optional[Storage] = None) -> Mirror:

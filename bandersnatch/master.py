@@ -17,26 +17,27 @@ import time
 import xmlrpc.client
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, Iterator, Optional
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 from xml.parsers.expat import ExpatError
 
 import requests
 import urllib3
-from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from . import __version__
+from .deadlines import Expired, Watch, Watchdog, WatchedAdapter
 from .errors import (
     NotFound,
     ProjectGone,
     StalePage,
     TruncatedDownload,
+    UnsafePath,
     UpstreamUnavailable,
 )
 from .model import ProjectMetadata, normalize
 from .upstream import parse_json_api, parse_pep691, with_page_extras
 
-__all__ = ["CHANGELOG_PAGE_SIZE", "SIMPLE_JSON", "Master", "make_session"]
+__all__ = ["CHANGELOG_PAGE_SIZE", "DEFAULT_MAX_METADATA_SIZE", "MAX_SERIAL", "SIMPLE_JSON", "Master", "make_session"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +46,24 @@ DOWNLOAD_CHUNK = 1 << 20  # large reads: per-chunk overhead dominates small ones
 MAX_RETRY_AFTER = 60.0  # a master asking us to wait longer is treated as failing for this run
 STALE_RETRIES = 3
 SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"  # PEP 691
-MAX_SMALL = 4 << 20  # a provenance object is a few KB; more is not one
+DEFAULT_MAX_METADATA_SIZE = 16 << 20  # [mirror] max-metadata-size: a .metadata or provenance is a few KB
+MAX_DOCUMENT = 512 << 20  # XML-RPC answers, JSON and pages: PyPI's largest (the root) is ~50 MB
+MAX_UNDECLARED = 32 << 30  # a file whose size the master did not declare: beyond any file on PyPI
+MAX_SERIAL = 2**40  # PyPI is at ~3e7; a serial beyond this is a broken master, not a future one
+DOCUMENT_CHUNK = 256 << 10  # documents are read in smaller pieces: each may be gzip-inflated
+GRACE_TIMEOUTS = 3  # a transfer's deadline: this many timeouts, plus 1 s per deadlines.MIN_RATE bytes
 USER_AGENT = f"bandersnatch/{__version__} (requests/{requests.__version__}; +PEP 381 mirror)"
+
+
+class _OneLine(logging.Filter):
+    """urllib3 logs a peer's malformed headers with their traceback; the operator gets one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.exc_info, record.exc_text = None, None
+        return True
+
+
+logging.getLogger("urllib3.connection").addFilter(_OneLine())
 
 
 class _Retry(Retry):
@@ -78,7 +95,7 @@ def make_session(workers: int, master_url: str = "", backoff: float = 0.25, down
         respect_retry_after_header=True,
         raise_on_status=False,
     )
-    adapter = HTTPAdapter(max_retries=retry, pool_connections=4, pool_maxsize=2 * workers + downloads + 2)
+    adapter = WatchedAdapter(max_retries=retry, pool_connections=4, pool_maxsize=2 * workers + downloads + 2)
     session = requests.Session()
     session.headers["User-Agent"] = USER_AGENT
     session.proxies = requests.utils.get_environ_proxies(master_url) if master_url else {}
@@ -101,8 +118,10 @@ class Master:
         stale_wait: float = 1.0,
         sleep: Callable[[float], None] = time.sleep,
         workers: int = 1,
+        max_metadata_size: int = DEFAULT_MAX_METADATA_SIZE,
     ) -> None:
         self.url = url.rstrip("/")
+        self.max_metadata_size = max_metadata_size  # the cap on a .metadata or provenance body
         self.timeout = timeout
         self.session = session
         self.stale_wait = stale_wait
@@ -111,6 +130,7 @@ class Master:
         # At most ``workers`` projects' metadata in flight, however many projects wait for it.
         self._gate = threading.BoundedSemaphore(workers)
         self._pages = ThreadPoolExecutor(workers, thread_name_prefix="pep691")  # threads start on first use
+        self._watchdog = Watchdog()  # its thread too
 
     # -- XML-RPC -----------------------------------------------------------------------------
 
@@ -169,12 +189,12 @@ class Master:
         collecting = gc.isenabled()
         gc.disable()
         try:
-            document = json.loads(response.content, object_hook=functools.partial(_root_entry, pairs))
+            document = _json(response.content, object_hook=functools.partial(_root_entry, pairs))
             if not isinstance(document["projects"], list) or len(document["projects"]) != len(pairs):
                 raise ValueError("a project entry without name and _last-serial")
             projects = dict(pairs)
-            header = response.headers.get("X-PyPI-Last-Serial", "")
-            serial = int(header) if header.isdigit() else _as_serial(document["meta"]["_last-serial"])
+            header = _header_serial(response)
+            serial = _as_serial(document["meta"]["_last-serial"]) if header is None else header
         except (ValueError, KeyError, TypeError) as error:
             raise UpstreamUnavailable(f"malformed PEP 691 root at {url}: {_reason(error)}") from None
         finally:
@@ -200,12 +220,12 @@ class Master:
         page_url = f"{self.url}/simple/{quote(normalized)}/"
         with self._gate:
             if self.pep691_only:
-                return _parse_pep691(name, self._fresh(page_url, name, serial, SIMPLE_JSON))
+                return _parse_pep691(name, self._fresh(page_url, name, serial, SIMPLE_JSON), self.url)
             page = self._pages.submit(self._fresh, page_url, name, serial, SIMPLE_JSON)
             try:
                 found = self._fresh(f"{self.url}/pypi/{quote(normalized)}/json", name, serial, None)
             except ProjectGone:
-                metadata = _parse_pep691(name, page.result())
+                metadata = _parse_pep691(name, page.result(), self.url)
                 if not metadata.quarantined:
                     logger.info("%s has no JSON API: reading PEP 691 pages for the rest of the run", self.url)
                     self.pep691_only = True
@@ -214,7 +234,7 @@ class Master:
                 if not page.cancel():
                     page.exception()  # wait for it: nothing of this call outlives it
                 raise
-            metadata = _parse_project(name, found)
+            metadata = _parse_project(name, found, self.url)
             return with_page_extras(metadata, self._beside(page, page_url, name, metadata.serial))
 
     def _beside(self, page: Future[tuple[requests.Response, int]], url: str, name: str, serial: int
@@ -232,12 +252,12 @@ class Master:
             return None
         if not found[0].headers.get("Content-Type", "").startswith(SIMPLE_JSON):
             return None
-        return _parse_pep691(name, found)
+        return _parse_pep691(name, found, self.url)
 
     def _fresh(self, url: str, name: str, serial: int, accept: Optional[str]) -> tuple[requests.Response, int]:
         """GET ``url`` until its serial reaches ``serial``; a CDN's stale copy is PURGEd first."""
         headers = {"Accept": accept} if accept else {}
-        path = url[len(self.url) :]
+        path, served, purge = url[len(self.url) :], 0, "nothing (not sent)"
         for attempt in range(STALE_RETRIES + 1):
             logger.debug("Getting %s (serial %d)", path, serial)
             response = self._request("GET", url, allow=(404,), headers=headers)
@@ -249,52 +269,105 @@ class Master:
             logger.debug("Expected PyPI serial %d for request %s but got %d", serial, url, served)
             logger.warning("Stale serial for package %s", name)
             if attempt < STALE_RETRIES:
-                self._request("PURGE", url, allow=(404, 405, 501))
+                purge = self._purge(url)
                 self.sleep(self.stale_wait * 2**attempt)
-        raise StalePage(f"Stale serial for {name} ({serial}) not updating. Giving up.")
+        raise StalePage(
+            f"Stale serial for {name}: the master serves {served}, expected {serial}"
+            f" (PURGE answered {purge}); giving up."
+        )
+
+    def _purge(self, url: str) -> str:
+        """Ask the CDN to drop its copy; what it answered, for the StalePage message (a master that
+        cannot PURGE says so there, rather than failing the project on its own)."""
+        try:
+            return f"HTTP {self._request('PURGE', url, allow=(404, 405, 501)).status_code}"
+        except UpstreamUnavailable as error:
+            return f"with a failure: {error}"
 
     # -- files -------------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def stream(self, url: str) -> Iterator[Iterator[bytes]]:
-        """The file at ``url`` as an iterator of large chunks; never the whole file in memory."""
-        response = self._request("GET", url, stream=True)
-        try:
-            yield _chunks(response, url)
-        finally:
-            response.close()
+    def stream(self, url: str, size: Optional[int] = None) -> Iterator[Iterator[bytes]]:
+        """The file at ``url`` as an iterator of large chunks; never the whole file in memory.
+
+        ``size`` is the master's declared size: the transfer stops as soon as the body passes it,
+        and its deadline allows for it. A PEP 658 ``.metadata`` (declared by hash only; no
+        distribution file has that suffix, urls.check_distribution) stops at max_metadata_size;
+        any other body without a declared size at MAX_UNDECLARED bytes.
+        """
+        if size is not None:
+            limit, what = size, "its declared size"
+        elif urlsplit(url).path.endswith(".metadata"):
+            limit, what = self.max_metadata_size, "[mirror] max-metadata-size"
+        else:
+            limit, what = MAX_UNDECLARED, "the most a file without a declared size may have"
+        with self._open("GET", url, (), size or 0) as (response, watch):
+            yield _body(response, watch, url, limit, DOWNLOAD_CHUNK, what)
 
     def fetch_small(self, url: str) -> bytes:
-        """A small object (a PEP 740 provenance) whole; refused when it is not small."""
-        with self.stream(url) as chunks:
-            body = b""
-            for chunk in chunks:
-                body += chunk
-                if len(body) > MAX_SMALL:
-                    raise UpstreamUnavailable(f"{url} is over {MAX_SMALL} bytes; a provenance is a few KB")
-        return body
+        """A small object (a PEP 658 .metadata, a PEP 740 provenance) whole; refused past
+        ``max_metadata_size`` bytes."""
+        with self._open("GET", url, (), 0) as (response, watch):
+            cap = "[mirror] max-metadata-size"
+            return b"".join(_body(response, watch, url, self.max_metadata_size, DOCUMENT_CHUNK, cap))
 
     # -- plumbing ----------------------------------------------------------------------------
 
     def _request(
         self, method: str, url: str, allow: tuple[int, ...] = (), **kwargs: Any
     ) -> requests.Response:
-        try:
-            response = self.session.request(method, url, timeout=self.timeout, **kwargs)
-        except requests.RequestException as error:
-            raise UpstreamUnavailable(f"{method} {url} failed: {_reason(error)}") from None
-        if response.status_code != 200 and response.status_code not in allow:
-            response.close()
-            failure = NotFound if response.status_code == 404 else UpstreamUnavailable
-            raise failure(f"{method} {url} answered HTTP {response.status_code}")
+        """A whole document (an XML-RPC answer, JSON, a page), read under its deadline and
+        MAX_DOCUMENT; ``response.content`` and ``.json()`` then read from memory."""
+        with self._open(method, url, allow, 0, **kwargs) as (response, watch):
+            response._content = b"".join(_body(response, watch, url, MAX_DOCUMENT, DOCUMENT_CHUNK, "a document's"))
         return response
 
+    @contextlib.contextmanager
+    def _open(
+        self, method: str, url: str, allow: tuple[int, ...], expected: int, **kwargs: Any
+    ) -> Iterator[tuple[requests.Response, Watch]]:
+        """The response (headers read, body not) under a deadline covering the whole transfer."""
+        with self._watchdog.watch(GRACE_TIMEOUTS * self.timeout, expected) as watch:
+            try:
+                response = self.session.request(method, url, timeout=self.timeout, stream=True, **kwargs)
+            except Expired:
+                raise TruncatedDownload(_late(method, url, watch)) from None
+            except requests.RequestException as error:
+                if watch.expired:
+                    raise TruncatedDownload(_late(method, url, watch)) from None
+                raise UpstreamUnavailable(f"{method} {url} failed: {_reason(error)}") from None
+            try:
+                if response.status_code != 200 and response.status_code not in allow:
+                    failure = NotFound if response.status_code == 404 else UpstreamUnavailable
+                    raise failure(f"{method} {url} answered HTTP {response.status_code}")
+                yield response, watch
+            finally:
+                response.close()
 
-def _chunks(response: requests.Response, url: str) -> Iterator[bytes]:
+
+def _body(response: requests.Response, watch: Watch, url: str, limit: int, chunk: int, what: str) -> Iterator[bytes]:
+    """The body in pieces of at most ``chunk`` bytes, stopped as soon as it passes ``limit``, at
+    its deadline, or when it breaks off. urllib3 (>= 2.6) inflates gzip only as far as asked, so a
+    compressed bomb is bounded like any other body."""
+    received = 0
     try:
-        yield from response.raw.stream(DOWNLOAD_CHUNK, decode_content=True)
+        while piece := response.raw.read(min(chunk, limit - received + 1), decode_content=True):
+            received += len(piece)
+            watch.received = received
+            if received > limit:
+                raise UpstreamUnavailable(f"{url} sent more than {what} ({limit} bytes); stopped at {received}")
+            yield piece
     except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as error:
-        raise TruncatedDownload(f"download of {url} broke off: {_reason(error)}") from None
+        late = watch.expired and _late("GET", url, watch)
+        raise TruncatedDownload(late or f"download of {url} broke off: {_reason(error)}") from None
+    if watch.expired:  # a socket shut down may look like the end of a body without a length
+        raise TruncatedDownload(_late("GET", url, watch))
+
+
+def _late(method: str, url: str, watch: Watch) -> str:
+    return (
+        f"{method} {url} passed its deadline of {watch.seconds:.0f} s ({watch.received} bytes in); stopped"
+    )
 
 
 def _root_entry(pairs: list[tuple[str, int]], entry: dict[str, Any]) -> Any:
@@ -315,38 +388,63 @@ def _reason(error: Exception) -> str:
     return text if len(text) < 300 else text[:300] + "..."
 
 
+def _json(text: bytes, **kwargs: Any) -> Any:
+    """json.loads, with a document nested too deeply for the parser as a ValueError."""
+    try:
+        return json.loads(text, **kwargs)
+    except RecursionError:
+        raise ValueError("the document is nested too deeply") from None
+
+
 def _as_serial(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    """A serial from the master; one beyond MAX_SERIAL would freeze change detection for good."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SERIAL:
         raise UpstreamUnavailable(f"the master sent {value!r} where a serial belongs")
     return value
 
 
+def _header_serial(response: requests.Response) -> Optional[int]:
+    """``X-PyPI-Last-Serial`` when it is a number (checked by _as_serial), else None."""
+    header = response.headers.get("X-PyPI-Last-Serial", "").strip()
+    if not (header.isascii() and header.isdigit()):
+        return None
+    if len(header) > 20:  # int() of thousands of digits is slow, and no serial has them
+        shown = header if len(header) <= 40 else header[:40] + "..."
+        raise UpstreamUnavailable(f"the master sent {shown} where a serial belongs")
+    return _as_serial(int(header))
+
+
 def _served_serial(response: requests.Response) -> int:
     """``X-PyPI-Last-Serial``, else the body's own serial (a static web server sends no header)."""
-    header = response.headers.get("X-PyPI-Last-Serial", "").strip()
-    if header.isdigit():
-        return int(header)
+    header = _header_serial(response)
+    if header is not None:
+        return header
     try:
-        body = response.json()
+        body = _json(response.content)
         value = body["last_serial"] if "last_serial" in body else body["meta"]["_last-serial"]
     except (ValueError, KeyError, TypeError):
         raise UpstreamUnavailable(f"{response.url} has no serial (no X-PyPI-Last-Serial, none in the body)") from None
     return _as_serial(value)
 
 
-def _parse_project(name: str, found: tuple[requests.Response, int]) -> ProjectMetadata:
-    """The JSON API answer (``/pypi/{name}/json``) as a frozen value, or one upstream error."""
+def _parse_project(name: str, found: tuple[requests.Response, int], master: str) -> ProjectMetadata:
+    """The JSON API answer (``/pypi/{name}/json``) as a frozen value, or one upstream error; its
+    URLs are relative to where it was finally served from (after redirects)."""
     response, serial = found
     try:
-        return parse_json_api(name, response.json(), serial)
+        return parse_json_api(name, _json(response.content), serial, response.url, master)
+    except UnsafePath as error:
+        raise UpstreamUnavailable(f"JSON metadata for {name}: {error}") from None
     except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise UpstreamUnavailable(f"malformed JSON metadata for {name}: {error}") from None
 
 
-def _parse_pep691(name: str, found: tuple[requests.Response, int]) -> ProjectMetadata:
+def _parse_pep691(name: str, found: tuple[requests.Response, int], master: str) -> ProjectMetadata:
     """A PEP 691 project page as a frozen value, or one upstream error."""
     response, serial = found
     try:
-        return parse_pep691(name, response.json(), serial, response.url)
+        return parse_pep691(name, _json(response.content), serial, response.url, master)
+    except UnsafePath as error:
+        raise UpstreamUnavailable(f"PEP 691 page for {name}: {error}") from None
     except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise UpstreamUnavailable(f"malformed PEP 691 page for {name}: {error}") from None

@@ -336,7 +336,7 @@ def _ensure_beside(path: str, suffix: str, url: str, sha256: Optional[str], opti
     if sha256 is not None and storage.file_matches(target, sha256, None, verify=True):
         return sha256
     try:
-        if sha256 is not None:
+        if sha256 is not None:  # Master.stream caps a .metadata at [mirror] max-metadata-size
             _fetch_verified(target, url, sha256, None, options)
             return sha256
         body = options.master.fetch_small(url)
@@ -344,7 +344,7 @@ def _ensure_beside(path: str, suffix: str, url: str, sha256: Optional[str], opti
             raise ValueError("not a JSON object")
         storage.write_web(target, [body])
         return "present"
-    except (NotFound, DigestMismatch, ValueError) as error:
+    except (NotFound, DigestMismatch, ValueError, RecursionError) as error:
         logger.warning("Not mirroring %s: %s", url, error)
         storage.remove_web_file(target)
         return None
@@ -375,7 +375,7 @@ def _fetch_verified(path: str, url: str, sha256: str, size: Optional[int], optio
 
 def _download(path: str, url: str, sha256: str, size: Optional[int], options: SyncOptions) -> int:
     logger.debug("Downloading %s", url)
-    with options.master.stream(url) as chunks:
+    with options.master.stream(url, size) as chunks:  # stops as soon as the body passes ``size``
         return options.storage.write_verified(path, chunks, sha256, size)
 
 

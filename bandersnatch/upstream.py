@@ -6,10 +6,10 @@ errors; this module only reads.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from dataclasses import replace
 from typing import Any, Optional
-from urllib.parse import urljoin
 
 from packaging.utils import (
     InvalidSdistFilename,
@@ -19,22 +19,29 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion
 
+from .errors import UnsafePath
 from .model import ProjectMetadata, ReleaseFile, normalize
+from .urls import file_place, resolve, sidecar_allowed
 
 __all__ = ["parse_json_api", "parse_pep691", "with_page_extras"]
+
+logger = logging.getLogger(__name__)
 
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
-def parse_json_api(name: str, data: Any, serial: int) -> ProjectMetadata:
-    """The JSON API answer (``/pypi/{name}/json``) as a frozen value; ValueError (or KeyError,
-    TypeError) when it is not one, or is about another project."""
+def parse_json_api(name: str, data: Any, serial: int, url: str, master: str) -> ProjectMetadata:
+    """The JSON API answer (``/pypi/{name}/json``, fetched from ``url``) as a frozen value;
+    ValueError (or KeyError, TypeError) when it is not one, or is about another project; UnsafePath
+    for a file URL or name the mirror must not follow (urls.py). File URLs may be relative to
+    ``url``: another mirror's JSON API copy links ``../../packages/...``; ``master`` is the
+    master's base URL, which file places are taken relative to."""
     info = data["info"]
     display, releases = info["name"], data["releases"]
     if normalize(display) != normalize(name):
         raise ValueError(f"answered for {display!r}")
     files = tuple(
-        _release_file(_json_api_entry(entry), str(version))
+        _release_file(_json_api_entry(entry, url), str(version), master)
         for version, entries in releases.items()
         for entry in entries
     )
@@ -45,12 +52,13 @@ def parse_json_api(name: str, data: Any, serial: int) -> ProjectMetadata:
     )
 
 
-def parse_pep691(name: str, data: Any, serial: int, base: str) -> ProjectMetadata:
-    """A PEP 691 project page (at URL ``base``) as a frozen value; versions come from PEP 700's
-    list or the filenames. ValueError (or KeyError, TypeError) when it is not one."""
+def parse_pep691(name: str, data: Any, serial: int, url: str, master: str) -> ProjectMetadata:
+    """A PEP 691 project page (fetched from ``url``) as a frozen value; versions come from PEP
+    700's list or the filenames. ValueError (or KeyError, TypeError) when it is not one, UnsafePath
+    for a URL or file name the mirror must not follow; ``master`` as for parse_json_api."""
     if normalize(data["name"]) != normalize(name):
         raise ValueError(f"answered for {data['name']!r}")
-    files = tuple(_release_file(_pep691_entry(entry, base), None) for entry in data["files"])
+    files = tuple(_release_file(_pep691_entry(entry, url), None, master) for entry in data["files"])
     versions = data.get("versions") or list(dict.fromkeys(f.version for f in files if f.version))
     status = data.get("project-status") or {}
     if not isinstance(status, dict) or not isinstance(versions, list):
@@ -65,8 +73,10 @@ def with_page_extras(metadata: ProjectMetadata, page: Optional[ProjectMetadata])
     """The JSON API's project with what only the PEP 691 page says: status and provenance."""
     if page is None:
         return metadata
-    provenance = {f.filename: f.provenance_url for f in page.files if f.provenance_url}
-    files = tuple(replace(f, provenance_url=provenance.get(f.filename)) for f in metadata.files)
+    # Only for the very file the page describes: a page listing the file at another URL could
+    # otherwise lend a provenance from its own (checked) origin to a file from elsewhere.
+    provenance = {(f.filename, f.url): f.provenance_url for f in page.files if f.provenance_url}
+    files = tuple(replace(f, provenance_url=provenance.get((f.filename, f.url))) for f in metadata.files)
     return replace(metadata, files=files, status=page.status, status_reason=page.status_reason)
 
 
@@ -77,10 +87,10 @@ def _unique(files: tuple[ReleaseFile, ...]) -> tuple[ReleaseFile, ...]:
     return tuple(unique.values())
 
 
-def _json_api_entry(entry: dict[str, Any]) -> dict[str, Any]:
+def _json_api_entry(entry: dict[str, Any], base: str) -> dict[str, Any]:
     """A JSON API file entry in the shape of a PEP 691 one, so one function checks both."""
     return {
-        "filename": entry["filename"], "url": entry["url"], "sha256": entry["digests"]["sha256"],
+        "filename": entry["filename"], "url": resolve(base, entry["url"]), "sha256": entry["digests"]["sha256"],
         "size": entry.get("size"), "requires_python": entry.get("requires_python"),
         "yanked": bool(entry.get("yanked", False)), "yanked_reason": entry.get("yanked_reason"),
         "upload_time": entry.get("upload_time_iso_8601"),
@@ -92,24 +102,26 @@ def _pep691_entry(entry: dict[str, Any], base: str) -> dict[str, Any]:
     yanked = entry.get("yanked", False)
     provenance = entry.get("provenance")
     return {
-        "filename": entry["filename"], "url": urljoin(base, entry["url"]), "sha256": entry["hashes"]["sha256"],
+        "filename": entry["filename"], "url": resolve(base, entry["url"]), "sha256": entry["hashes"]["sha256"],
         "size": entry.get("size"), "requires_python": entry.get("requires-python"),
         "yanked": bool(yanked), "yanked_reason": yanked if isinstance(yanked, str) else None,
         "upload_time": entry.get("upload-time"),
         "core_metadata": entry.get("core-metadata", entry.get("dist-info-metadata")),
-        "provenance": urljoin(base, provenance) if isinstance(provenance, str) else None,
+        "provenance": provenance if isinstance(provenance, str) else None, "base": base,
     }  # fmt: skip
 
 
-def _release_file(entry: dict[str, Any], version: Optional[str]) -> ReleaseFile:
-    sha256, size, filename = entry["sha256"], entry["size"], str(entry["filename"])
+def _release_file(entry: dict[str, Any], version: Optional[str], master: str) -> ReleaseFile:
+    sha256, size, filename, url = entry["sha256"], entry["size"], entry["filename"], entry["url"]
+    if not isinstance(filename, str):
+        raise ValueError(f"bad filename {filename!r}")
     if not isinstance(sha256, str) or not _SHA256.match(sha256):
         raise ValueError(f"bad sha256 {sha256!r} for {filename!r}")
     if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
         raise ValueError(f"bad size {size!r} for {filename!r}")
     return ReleaseFile(
         filename=filename,
-        url=str(entry["url"]),
+        url=url,
         sha256=sha256.lower(),
         size=size,
         requires_python=_optional_text(entry["requires_python"]),
@@ -118,8 +130,26 @@ def _release_file(entry: dict[str, Any], version: Optional[str]) -> ReleaseFile:
         upload_time=_optional_text(entry["upload_time"]),
         version=version or _version_of(filename),
         core_metadata_sha256=_core_metadata(entry["core_metadata"]),
-        provenance_url=entry.get("provenance"),
+        provenance_url=_provenance(entry.get("provenance"), entry.get("base", ""), url, master),
+        path=file_place(url, master, filename),
     )
+
+
+def _provenance(reference: Optional[str], base: str, file_url: str, master: str) -> Optional[str]:
+    """PEP 740's provenance URL when the mirror may fetch it: http(s), from the file's or the
+    master's origin. Any other is dropped (one warning): the page then says nothing of it, and no
+    internal service a hostile master points at is ever asked."""
+    if reference is None:
+        return None
+    try:
+        url = resolve(base, reference)
+    except UnsafePath as error:
+        logger.warning("Not mirroring the provenance of %s: %s", file_url, error)
+        return None
+    if not sidecar_allowed(url, file_url, master):
+        logger.warning("Not mirroring provenance %r of %s: not on the file's or the master's host", url, file_url)
+        return None
+    return url
 
 
 def _core_metadata(value: Any) -> Optional[str]:

@@ -131,14 +131,27 @@ def test_stale_page_is_purged_and_retried(client: Master, sleeps: list[float]) -
     assert sleeps == [0.5]
 
 
+@pytest.mark.parametrize(
+    ("purge", "answered"),
+    [
+        ({"status": 200}, "HTTP 200"),
+        ({"status": 405}, "HTTP 405"),  # a plain web server (another mirror) cannot PURGE
+        ({"status": 403}, "with a failure: PURGE https://pypi.example/pypi/python-novaclient/json answered HTTP 403"),
+    ],
+)
 @responses.activate
-def test_stale_forever_gives_up_with_the_runbook_message(client: Master, sleeps: list[float]) -> None:
+def test_stale_forever_gives_up_with_the_runbook_message(
+    client: Master, sleeps: list[float], purge: dict, answered: str
+) -> None:
     url = f"{URL}/pypi/python-novaclient/json"
     responses.get(url, json=project_json("python-novaclient"), headers={"X-PyPI-Last-Serial": "1154163"})
-    responses.add("PURGE", url)
+    responses.add("PURGE", url, **purge)
     with pytest.raises(StalePage) as raised:
         client.project("python-novaclient", 1154164)
-    assert str(raised.value) == "Stale serial for python-novaclient (1154164) not updating. Giving up."
+    assert str(raised.value) == (
+        "Stale serial for python-novaclient: the master serves 1154163, expected 1154164"
+        f" (PURGE answered {answered}); giving up."
+    )  # operators grep for the beginning (SPEC section 3)
     assert [call.request.method for call in responses.calls].count("PURGE") == 3
     assert sleeps == [0.5, 1.0, 2.0]
 
@@ -261,3 +274,84 @@ def test_a_malformed_root_is_one_upstream_error(client: Master, body: bytes) -> 
     responses.get(f"{URL}/simple/", body=body)
     with pytest.raises(UpstreamUnavailable):
         client.simple_root()
+
+
+# ------------------------------------------------- hostile input (SPEC section 18), at the edge
+
+
+@pytest.mark.parametrize("serial", [-1, 2**40 + 1, 10**30, "5", True, None])
+@responses.activate
+def test_serials_beyond_any_range_are_refused(client: Master, serial: Any) -> None:
+    """A _last-serial of 10**30 would put the mirror's status past every later change: frozen."""
+    responses.post(f"{URL}/pypi", body=f"<?xml version='1.0'?><methodResponse><params><param><value><struct>"
+                   f"<member><name>a</name><value><int>{serial}</int></value></member></struct></value></param>"
+                   f"</params></methodResponse>".encode() if isinstance(serial, int) and not isinstance(serial, bool)
+                   else rpc_answer({"a": serial}))  # fmt: skip
+    with pytest.raises(UpstreamUnavailable, match=f"the master sent {serial!r} where a serial belongs"):
+        client.all_projects()
+
+
+@pytest.mark.parametrize("header", ["1" + "0" * 30, str(2**40 + 1)])
+@responses.activate
+def test_a_header_serial_beyond_any_range_fails_the_project(client: Master, header: str) -> None:
+    no_pep691_pages()
+    responses.get(f"{URL}/pypi/foo/json", json=project_json(), headers={"X-PyPI-Last-Serial": header})
+    with pytest.raises(UpstreamUnavailable, match=f"the master sent {header} where a serial belongs"):
+        client.project("Foo", 1)
+
+
+@pytest.mark.parametrize("where", ["project", "root"])
+@responses.activate
+def test_a_document_nested_too_deeply_is_one_line(client: Master, where: str) -> None:
+    nested = b"[" * 100_000 + b"]" * 100_000
+    responses.get(f"{URL}/simple/", body=nested)
+    responses.get(f"{URL}/simple/foo/", status=404)
+    responses.get(f"{URL}/pypi/foo/json", body=nested, headers={"X-PyPI-Last-Serial": "5"})
+    with pytest.raises(UpstreamUnavailable, match="nested too deeply") as raised:
+        client.project("Foo", 1) if where == "project" else client.simple_root()
+    assert "\n" not in str(raised.value)
+
+
+@responses.activate
+def test_relative_json_api_urls_resolve_below_a_master_under_a_prefix(sleeps: list[float]) -> None:
+    """Our own mirror's JSON API copy (json = true) links ../../packages/...; served under a prefix."""
+    master = Master(f"{URL}/pypi-mirror", timeout=5, session=make_session(1, backoff=0), sleep=sleeps.append)
+    responses.get(re.compile(rf"{URL}/pypi-mirror/simple/.*"), status=404)
+    body = project_json(url="../../packages/ab/cd/foo-1.0.tar.gz")
+    responses.get(f"{URL}/pypi-mirror/pypi/foo/json", json=body, headers={"X-PyPI-Last-Serial": "5"})
+    (release,) = master.project("Foo", 5).files
+    assert release.url == f"{URL}/pypi-mirror/packages/ab/cd/foo-1.0.tar.gz"
+    assert release.path == "packages/ab/cd/foo-1.0.tar.gz"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"url": "javascript:alert(1)"}, "refusing URL 'javascript:alert(1)'"),
+        ({"url": "file:///etc/passwd"}, "refusing URL 'file:///etc/passwd'"),
+        ({"filename": "evil.html", "url": "https://files.example/packages/ab/evil.html"}, "refusing file 'evil.html'"),
+        ({"url": "https://files.example/packages/%2e%2e/foo-1.0.tar.gz"}, "unsafe path segment '..'"),
+    ],
+)
+@responses.activate
+def test_a_url_the_mirror_must_not_follow_fails_only_its_project(client: Master, overrides: dict, message: str) -> None:
+    no_pep691_pages()
+    responses.get(f"{URL}/pypi/foo/json", json=project_json(**overrides), headers={"X-PyPI-Last-Serial": "5"})
+    with pytest.raises(UpstreamUnavailable, match=re.escape(message)):
+        client.project("Foo", 5)
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [("1023", "expected bytes from 1024"), ("1073741825", "expected bytes from 1024"), ("lots", "invalid literal")],
+)
+def test_max_metadata_size_is_checked(tmp_path: Any, value: str, error: str) -> None:
+    from bandersnatch.configuration import load_settings
+    from bandersnatch.errors import ConfigError
+
+    config = tmp_path / "b.conf"
+    config.write_text(f"[mirror]\ndirectory = {tmp_path}\nmaster = https://pypi.org\nmax-metadata-size = {value}\n")
+    with pytest.raises(ConfigError, match=f"max-metadata-size = '{value}': {error}"):
+        load_settings(config)
+    config.write_text(f"[mirror]\ndirectory = {tmp_path}\nmaster = https://pypi.org\nmax-metadata-size = 1024\n")
+    assert load_settings(config).max_metadata_size == 1024
