@@ -90,9 +90,7 @@ def test_the_mirror_holds_the_projects_parsed_below(synced: MirrorSetup) -> None
 @pytest.mark.parametrize(
     "project",
     [
-        pytest.param("attested", marks=pytest.mark.xfail(strict=True, reason="issue 17: pypi-simple refuses the "
-                     "JSON page: its provenance is a relative URL (PEP 740 wants a fully qualified one)")),
-        "bad-one", "foo-bar", "old-one",
+        "attested", "bad-one", "foo-bar", "old-one",
     ],
 )  # fmt: skip
 def test_every_project_page_parses_and_both_formats_agree(synced: MirrorSetup, project: str) -> None:
@@ -116,8 +114,6 @@ def test_what_a_client_reads_is_what_the_master_published(synced: MirrorSetup) -
     assert (old.status, old.status_reason) == ("archived", "unmaintained")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 17: pages link .provenance relatively (PEP 740 needs a fully "
-                   "qualified https URL, from root_uri or public-url, else no provenance)")  # fmt: skip
 def test_provenance_is_a_fully_qualified_https_url_or_absent(synced: MirrorSetup) -> None:
     folder = synced.web / "simple" / "attested"
     data = json.loads((folder / "index.v1_json").read_text(encoding="utf-8"))
@@ -132,8 +128,6 @@ def test_provenance_is_a_fully_qualified_https_url_or_absent(synced: MirrorSetup
     assert len(announced) == expected
 
 
-@pytest.mark.xfail(strict=True, reason="issue 17: the roots list a quarantined project and state api-version 1.1 "
-                   "while project pages state 1.3/1.4")  # fmt: skip
 def test_the_roots_parse_agree_and_leave_out_the_quarantined_project(synced: MirrorSetup) -> None:
     root = synced.web / "simple"
     html = pypi_simple.IndexPage.from_html((root / "index.html").read_bytes())
