@@ -27,7 +27,7 @@ setup(
     ],
     extras_require={
         "s3": ["boto3>=1.35.10"],  # conditional writes (If-None-Match / If-Match) on put_object
-        "test": ["pytest>=7", "responses>=0.23", "uv", "boto3>=1.35.10", "moto[server]>=5.0.20"],
+        "test": ["pytest>=7", "hypothesis>=6", "responses>=0.23", "uv", "boto3>=1.35.10", "moto[server]>=5.0.20"],
     },
     entry_points={"console_scripts": ["bandersnatch = bandersnatch.main:main"]},
     classifiers=[

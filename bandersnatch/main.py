@@ -115,6 +115,12 @@ def _tty_progress(total: int, label: str = "Syncing projects") -> ContextManager
     return bar()
 
 
+_allow_mass_deletion = click.option(
+    "--allow-mass-deletion", is_flag=True,
+    help="Delete more projects (or orphan files) than [mirror] max-deletions allows, on purpose.",
+)  # fmt: skip
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "-c", "--config", type=click.Path(dir_okay=False, path_type=Path), envvar="BANDERSNATCH_CONFIG",
@@ -258,15 +264,17 @@ def export(obj: dict[str, Any], since: Optional[int], bundle: Path) -> int:
 
 
 @cli.command("import")
+@_allow_mass_deletion
 @click.argument("bundle", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.pass_obj
 @_reports_errors
-def import_(obj: dict[str, Any], bundle: Path) -> int:
+def import_(obj: dict[str, Any], allow_mass_deletion: bool, bundle: Path) -> int:
     """Air gap: check a bundle whole, then apply it to this mirror."""
     settings = _settings(obj["config"], write_default=False)
     from .bundle import import_bundle
 
-    click.echo(_transfer_line("imported", bundle, import_bundle(open_storage(settings), settings, bundle)))
+    transfer = import_bundle(open_storage(settings), settings, bundle, allow_mass_deletion=allow_mass_deletion)
+    click.echo(_transfer_line("imported", bundle, transfer))
     return 0
 
 
