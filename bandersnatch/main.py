@@ -139,12 +139,13 @@ def cli(context: click.Context, config: Path, debug: bool) -> None:
 @click.option(
     "--force-check", is_flag=True, help="Re-check every project (a full sync); fetch only what is missing or wrong."
 )
+@_allow_mass_deletion
 @click.pass_obj
 @_reports_errors
-def mirror(obj: dict[str, Any], force_check: bool) -> int:
+def mirror(obj: dict[str, Any], force_check: bool, allow_mass_deletion: bool) -> int:
     """Bring the mirror up to date with the master."""
     settings = _settings(obj["config"], write_default=True)
-    summary = _engine(settings).synchronize(force_check=force_check)
+    summary = _engine(settings).synchronize(force_check=force_check, allow_mass_deletion=allow_mass_deletion)
     return 0 if summary.ok else EXIT_ERROR
 
 
@@ -203,10 +204,12 @@ def update_stats(obj: dict[str, Any]) -> int:
 @click.option("--delete", is_flag=True, help="Delete orphans: files under packages/ that no page links.")
 @click.option("--dry-run", is_flag=True, help="Only say what --repair / --delete would do.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
+@_allow_mass_deletion
 @click.pass_obj
 @_reports_errors
 def verify(
-    obj: dict[str, Any], check_hash: bool, repair_: bool, delete: bool, dry_run: bool, as_json: bool
+    obj: dict[str, Any], check_hash: bool, repair_: bool, delete: bool, dry_run: bool, as_json: bool,
+    allow_mass_deletion: bool,
 ) -> int:
     """Check the mirror against its own pages; exit 1 when something is wrong."""
     from .verify import format_problem, repair, summary_line, verify_mirror
@@ -218,7 +221,10 @@ def verify(
     with storage.lock() if writes else contextlib.nullcontext():
         report = verify_mirror(storage, check_hash=check_hash, progress=progress)
         options = SyncOptions(_master(settings), storage, settings.delete_packages, verify_existing=True)
-        failures = repair(report, settings, options, refetch=repair_, delete_orphans=delete, dry_run=dry_run)
+        failures = repair(
+            report, settings, options, refetch=repair_, delete_orphans=delete, dry_run=dry_run,
+            allow_mass_deletion=allow_mass_deletion,
+        )  # fmt: skip
     lines = [format_problem(problem) for problem in report.problems] + [summary_line(report)]
     click.echo(json.dumps(report.as_json(), indent=1) if as_json else "\n".join(lines))
     for failure in failures:

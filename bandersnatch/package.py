@@ -15,6 +15,7 @@ from functools import partial
 from typing import Callable, Mapping, Optional
 from urllib.parse import unquote, urlsplit
 
+from .deletion_guard import DeletionBudget
 from .downloads import Transfers
 from .errors import (
     DigestMismatch,
@@ -86,6 +87,7 @@ class SyncOptions:
     select: Callable[[ProjectMetadata], tuple[ReleaseFile, ...]] = lambda project: project.files
     prefetched: Mapping[str, ProjectMetadata] = field(default_factory=dict)  # fetched while planning
     transfers: Optional[Transfers] = None  # the run's download pool; None: one file after another
+    deletions: Optional[DeletionBudget] = None  # max-deletions for projects the master answers 404 for
 
     @property
     def marker(self) -> str:
@@ -144,6 +146,9 @@ def sync_project(name: str, serial: int, options: SyncOptions) -> ProjectResult:
         if not options.delete_packages:
             logger.info("Keeping %s although the master deleted it (delete-packages = false)", name)
             return ProjectResult(name, serial)
+        refusal = _over_budget(name, options)
+        if refusal is not None:  # left owed: the next run (or --allow-mass-deletion) decides again
+            return ProjectResult(name, serial, refusal)
         logger.info("Deleting %s: the master no longer has it", name)
         remove_project(name, options.storage, options.root_uri)
         return ProjectResult(name, serial, deleted=True)
@@ -152,6 +157,14 @@ def sync_project(name: str, serial: int, options: SyncOptions) -> ProjectResult:
     except MirrorError as error:
         return ProjectResult(name, serial, f"Failed to sync {name}: {error}", downloads.files, downloads.bytes)
     return ProjectResult(name, serial, None, downloads.files, downloads.bytes)
+
+
+def _over_budget(name: str, options: SyncOptions) -> Optional[str]:
+    """Why the run may not delete this project (deletion_guard), or None. A project the mirror
+    never had costs nothing: there is nothing to delete."""
+    if options.deletions is None or not options.storage.web_exists(project_folder(name)):
+        return None
+    return options.deletions.take(name)
 
 
 @dataclass

@@ -22,6 +22,7 @@ from typing import Callable, ContextManager, Iterable, Iterator, Optional
 
 from .configuration import Settings
 from .delete import refresh_index
+from .deletion_guard import MassDeletion, check_orphans
 from .package import ProjectResult, SyncOptions, sync_project
 from .pages_json import root_key
 from .published import PublishedFile, read_project, require_mirror
@@ -186,17 +187,35 @@ def _orphans(storage: Storage, linked: _PathSet) -> Iterator[Problem]:
 
 
 def repair(
-    report: Report, settings: Settings, options: SyncOptions, *, refetch: bool, delete_orphans: bool, dry_run: bool
+    report: Report,
+    settings: Settings,
+    options: SyncOptions,
+    *,
+    refetch: bool,
+    delete_orphans: bool,
+    dry_run: bool,
+    allow_mass_deletion: bool = False,
 ) -> list[str]:
     """Heal what ``report`` found, as far as the flags allow; return the failures (one line each).
 
     A project with a missing, short or damaged file, or no page, is synced again with every file
     re-hashed: only what is missing or wrong is downloaded, and a bad file is replaced atomically.
+
+    Orphans are counted against ``[mirror] max-deletions`` first (deletion_guard.check_orphans:
+    the limit's share of the projects, applied to the files the pages link), and past it nothing
+    at all is done: pages that link nothing here (``root_uri`` written over a full mirror) make
+    every file an orphan, and that must not empty ``packages/``. A dry run only warns.
     """
     wanted = [p for p in report.problems if p.project and refetch]
     projects = sorted({p.project for p in wanted if p.kind in REFETCH})
     unindexed = sorted({p.project for p in wanted if p.kind == "not-in-index"})
     orphans = [p.path for p in report.problems if p.kind == "orphan"] if delete_orphans else []
+    try:
+        check_orphans(len(orphans), report.files, report.projects, settings.max_deletions, allow_mass_deletion)
+    except MassDeletion as refusal:
+        if not dry_run:
+            raise
+        logger.warning("%s", refusal)
     for name in projects:
         logger.info("%s %s from the master", "Would re-fetch" if dry_run else "Re-fetching", name)
     for path in orphans:
