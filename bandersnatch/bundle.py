@@ -258,25 +258,47 @@ def _deleted(storage: Storage, manifest: Manifest) -> list[str]:
     return deleted
 
 
+_DAMAGED = (tarfile.TarError, EOFError, OSError, ValueError)
+
+
 def _members(bundle: Path, handle: IO[bytes]) -> Iterator[tuple[tarfile.TarInfo, IO[bytes]]]:
-    """The bundle's members, each a plain file: a link, device or folder refuses the bundle."""
+    """The bundle's members, each a plain file: a link, device or folder refuses the bundle.
+
+    Reading a member's data can fail too (a bundle cut short ends inside it); the caller's reads
+    are inside ``_damaged``, which turns that into the same one line.
+    """
+    with _damaged(bundle), tarfile.open(fileobj=handle, mode="r|") as tar:
+        for member in tar:
+            data = tar.extractfile(member) if member.type in _PLAIN else None
+            if data is None:
+                raise BundleRefused(f"{bundle}: {member.name!r} is not a plain file; refusing the bundle")
+            yield member, data
+
+
+@contextlib.contextmanager
+def _damaged(bundle: Path) -> Iterator[None]:
     try:
-        with tarfile.open(fileobj=handle, mode="r|") as tar:
-            for member in tar:
-                data = tar.extractfile(member) if member.type in _PLAIN else None
-                if data is None:
-                    raise BundleRefused(f"{bundle}: {member.name!r} is not a plain file; refusing the bundle")
-                yield member, data
-    except (tarfile.TarError, EOFError, OSError, ValueError) as error:
+        yield
+    except _DAMAGED as error:
         raise BundleRefused(f"{bundle} is damaged or not a bundle ({error}); the mirror is unchanged") from None
 
 
 _PLAIN = (tarfile.REGTYPE, tarfile.AREGTYPE)
 
 
-def _chunks(handle: IO[bytes]) -> Iterator[bytes]:
-    while chunk := handle.read(HASH_CHUNK):
+def _chunks(bundle: Path, data: IO[bytes]) -> Iterator[bytes]:
+    """A member's data; a read that fails (the bundle ends inside it) refuses the bundle, while
+    what the consumer does with a chunk (a full disk while writing it) stays its own error."""
+    while True:
+        with _damaged(bundle):
+            chunk = data.read(HASH_CHUNK)
+        if not chunk:
+            return
         yield chunk
+
+
+def _read_all(bundle: Path, data: IO[bytes]) -> bytes:
+    return b"".join(_chunks(bundle, data))
 
 
 def _checked(storage: Storage, bundle: Path, handle: IO[bytes]) -> Manifest:
@@ -290,7 +312,7 @@ def _checked(storage: Storage, bundle: Path, handle: IO[bytes]) -> Manifest:
         if manifest is not None:
             raise BundleRefused(f"{bundle}: {member.name!r} follows the manifest; refusing the bundle")
         if member.name == MANIFEST:
-            manifest = parse_manifest(data.read())
+            manifest = parse_manifest(_read_all(bundle, data))
             continue
         if member.name in seen:
             raise BundleRefused(f"{bundle}: {member.name!r} appears twice; refusing the bundle")
@@ -299,12 +321,12 @@ def _checked(storage: Storage, bundle: Path, handle: IO[bytes]) -> Manifest:
             raise BundleRefused(f"{bundle}: the file {member.name!r} comes after the pages; refusing the bundle")
         pages_started = kind == "page"
         if kind == "page":
-            body = data.read()
+            body = _read_all(bundle, data)
             seen[member.name] = Member(hashlib.sha256(body).hexdigest(), len(body))
             _check_links(storage, bundle, member.name, body, seen)
             continue
         digest, size = hashlib.sha256(), 0
-        for chunk in _chunks(data):
+        for chunk in _chunks(bundle, data):
             digest.update(chunk)
             size += len(chunk)
         seen[member.name] = Member(digest.hexdigest(), size)
@@ -406,6 +428,6 @@ def _apply(storage: Storage, bundle: Path, handle: IO[bytes], members: Mapping[s
         relative = member.name[len("web/") :]
         if relative.startswith("packages/") and storage.file_matches(relative, entry.sha256, entry.size, True):
             continue  # already here: a re-import after a crash
-        storage.write_verified(relative, _chunks(data), entry.sha256, entry.size)
+        storage.write_verified(relative, _chunks(bundle, data), entry.sha256, entry.size)
         written += entry.size
     return written

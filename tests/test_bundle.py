@@ -442,3 +442,18 @@ def test_max_deletions_limits_an_import_and_the_flag_proceeds(
     ok(offline.run("import", "--allow-mass-deletion", str(bundle)))
     assert sorted(p.name for p in (offline.web / "simple").iterdir() if p.is_dir()) == sorted(keep)
     ok(offline.run("verify", "--hash"))
+
+
+@pytest.mark.parametrize("keep", [0.001, 0.3, 0.6, "manifest"])
+def test_a_truncated_bundle_is_refused_without_a_traceback(
+    offline: MirrorSetup, second: tuple[list[Entry], dict], tmp_path: Path, keep: float | str
+) -> None:
+    """A copy cut short (a full USB stick, an interrupted transfer) ends inside a member's data.
+    (Only the end-of-archive padding missing is no damage: every member is whole.)"""
+    good = write_bundle(tmp_path / "good.tar", *second)
+    data = good.read_bytes()
+    manifest = json.dumps(second[1]).encode()
+    end = data.rfind(manifest) + len(manifest) // 2 if keep == "manifest" else int(len(data) * keep)
+    cut = tmp_path / "cut.tar"
+    cut.write_bytes(data[:end])
+    assert_refused(offline, cut, "damaged")
