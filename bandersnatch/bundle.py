@@ -316,10 +316,10 @@ def _checked(storage: Storage, bundle: Path, handle: IO[bytes]) -> Manifest:
             continue
         if member.name in seen:
             raise BundleRefused(f"{bundle}: {member.name!r} appears twice; refusing the bundle")
-        kind, project = _place(bundle, member.name)
+        kind, _ = _place(bundle, member.name)
         if kind == "file" and pages_started:
             raise BundleRefused(f"{bundle}: the file {member.name!r} comes after the pages; refusing the bundle")
-        pages_started = kind == "page"
+        pages_started = pages_started or kind == "page"
         if kind == "page":
             body = _read_all(bundle, data)
             seen[member.name] = Member(hashlib.sha256(body).hexdigest(), len(body))
