@@ -14,6 +14,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
+from bandersnatch.model import normalize
 from tests.conftest import MirrorSetup, assert_mirror_matches
 from tests.nginx import NOT_INSTALLED, nginx_binary, serving, world_readable_tempdir
 from tests.pypi_master import PyPIMaster, generate_corpus
@@ -457,3 +458,23 @@ def test_a_truncated_bundle_is_refused_without_a_traceback(
     cut = tmp_path / "cut.tar"
     cut.write_bytes(data[:end])
     assert_refused(offline, cut, "damaged")
+
+
+def test_json_api_copies_travel_with_their_pages(
+    pypi: PyPIMaster, mirror: MirrorSetup, offline: MirrorSetup, tmp_path: Path
+) -> None:
+    """With json = true the mirror writes web/pypi/{name}/json; the offline side must serve it too."""
+    generate_corpus(pypi, 5, seed=5, files_per_project=(1, 2))
+    mirror.write_config(pypi.url, json="true")
+    ok(mirror.run())
+    ok(mirror.run("export", str(tmp_path / "full.tar")))
+    ok(offline.run("import", str(tmp_path / "full.tar")))
+    online = {p.relative_to(mirror.web): p.read_bytes() for p in (mirror.web / "pypi").rglob("json")}
+    assert len(online) == 5
+    assert {p.relative_to(offline.web): p.read_bytes() for p in (offline.web / "pypi").rglob("json")} == online
+    name = sorted(pypi.projects())[2]
+    pypi.remove_project(name)
+    ok(mirror.run())
+    ok(mirror.run("export", str(tmp_path / "second.tar")))
+    ok(offline.run("import", str(tmp_path / "second.tar")))
+    assert not (offline.web / "pypi" / normalize(name)).exists()
