@@ -7,8 +7,11 @@ the release files and ``.metadata``, then the pages of the changed projects, the
 its serial, and the sha256 and size of every member). The manifest comes last so export hashes each
 member while writing it, reading every file once.
 
-Import reads the bundle twice: once to check every hash, name and serial without writing anything
-(a damaged or misplaced bundle leaves the mirror unchanged), then to apply it in the order a reader
+Import reads the bundle twice: once to check everything without writing anything (every member a
+plain file at a path import may write, each once, in order; the manifest's schema, names and
+serials, manifest.parse_manifest; every hash; every page's links; the serials against the mirror;
+the deletion guard), so a damaged, hostile or misplaced bundle leaves the mirror unchanged, then
+to apply it in the order a reader
 may see: files, pages, deletions of projects, the global index, then ``status``. Files a new page
 no longer lists are recorded in a state file before the pages change and removed last, so a
 re-import after a crash finishes the job.
@@ -26,14 +29,28 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Iterator, Optional
+from typing import IO, Any, Iterator, Mapping, Optional
 
-from .errors import DigestMismatch, MirrorError, StateError
+from .configuration import Settings
+from .deletion_guard import check_projects
+from .errors import DigestMismatch, MirrorError, StateError, UnsafePath
+from .manifest import (
+    FORMAT,
+    MANIFEST,
+    BundleRefused,
+    Manifest,
+    Member,
+    check_member_path,
+    parse_manifest,
+    valid_project_name,
+)
 from .global_index import refresh_index
-from .layout import PAGE_NAMES, Layout, Links, page_path
-from .model import PublishedProject, normalize
+from .layout import PAGE_NAMES, PAGE_V1_JSON, PROJECTS, Layout, Links, is_file_path, json_api_copy, page_path
+from .model import PublishedFile, PublishedProject, normalize
 from .package import remove_project
-from .published import read_project, require_mirror
+from .pages_json import read_project_json
+from .published import other_owner, read_project, require_mirror
+from .simple import read_project_html
 from .state import GENERATION, GENERATION_FILE, STATUS, Plan, StateFiles
 from .storage import HASH_CHUNK, Storage, safe_relative
 
@@ -41,16 +58,10 @@ __all__ = ["BundleRefused", "Transfer", "export_bundle", "import_bundle"]
 
 logger = logging.getLogger(__name__)
 
-FORMAT = 1
-MANIFEST = "bandersnatch-bundle.json"
 LAST_EXPORT = "last-export"  # "{serial} {floor in ns}", then the projects owed then: where the next export starts
 MIRROR_ID = "mirror-id"  # the exporting mirror's identity, made at its first export
 ORIGIN = "bundle-origin"  # on the importing side: the id of the mirror its bundles come from
 PENDING = "import-pending"  # files to remove once an import's pages are in place
-
-
-class BundleRefused(MirrorError):
-    """The bundle is damaged, belongs to another mirror, or does not follow on from this one."""
 
 
 @dataclass(frozen=True)
@@ -66,7 +77,7 @@ class Transfer:
 
 
 # -------------------------------------------------------------------------------------- export
-def export_bundle(storage: Storage, layout: Layout, bundle: Path, since: Optional[int]) -> Transfer:
+def export_bundle(storage: Storage, settings: Settings, bundle: Path, since: Optional[int]) -> Transfer:
     """Write everything changed since ``since`` (default: the last export) to ``bundle``."""
     require_mirror(storage)
     with storage.lock():
@@ -78,7 +89,7 @@ def export_bundle(storage: Storage, layout: Layout, bundle: Path, since: Optiona
         start = last if since is None else since
         floor = floor if start == last and start else None  # file times only mean something then
         started = time.time_ns()
-        projects, changed = _changes(storage, layout.links, start, floor, owed_then)
+        projects, changed = _changes(storage, Layout.from_settings(settings).links, start, floor, owed_then)
         mirror_id = storage.read_state(MIRROR_ID) or f"{uuid.uuid4()}\n"
         header = {"format": FORMAT, "mirror": mirror_id.strip(), "from": start, "to": status, "projects": projects}
         members = _write_tar(storage, bundle, changed, (floor, owed_then), header)
@@ -106,7 +117,7 @@ def _changes(
     """Every project with its serial, and the changed ones: a newer serial, a page written since
     the last export (``sync NAME``, an owed project that healed), or owed at the last export."""
     projects, changed = {}, []
-    for name in sorted(storage.list_web_dirs("simple")):
+    for name in sorted(storage.list_web_dirs(PROJECTS)):
         pages = read_project(storage, name, links)
         if pages is None:
             continue
@@ -149,9 +160,8 @@ def _write_tar(
                     if item.sha256 is not None and entry["sha256"] != item.sha256.lower():
                         raise DigestMismatch(f"{item.path} does not match its page; run `verify --hash --repair`")
                     members[f"web/{item.path}"] = entry
-            for pages in changed:
-                for page in PAGE_NAMES:
-                    relative = page_path(pages.name, page)
+            for pages in changed:  # with json = true, the JSON API copy travels with the pages
+                for relative in (*(page_path(pages.name, page) for page in PAGE_NAMES), json_api_copy(pages.name)):
                     if storage.web_size(relative) is not None:
                         members[f"web/{relative}"] = _add(tar, storage, relative)
             data = json.dumps({**header, "changed": [p.name for p in changed], "members": members}).encode()
@@ -201,98 +211,205 @@ def _add(tar: tarfile.TarFile, storage: Storage, relative: str) -> dict[str, Any
 
 
 # -------------------------------------------------------------------------------------- import
-def import_bundle(storage: Storage, layout: Layout, bundle: Path) -> Transfer:
-    """Check ``bundle`` whole, then apply it so that readers only ever see consistent states."""
-    with storage.lock():
-        manifest = _checked(bundle)
+def import_bundle(storage: Storage, settings: Settings, bundle: Path, allow_mass_deletion: bool = False) -> Transfer:
+    """Check ``bundle`` whole, then apply it so that readers only ever see consistent states.
+
+    Everything that can refuse the bundle (its members, its manifest, the serials, the deletion
+    guard) runs before the first write. The bundle is opened once and read twice through the same
+    handle, so a file swapped at its path between the two passes cannot slip in.
+    """
+    links = Layout.from_settings(settings).links
+    with storage.lock(), _open(bundle) as handle:
+        manifest = _checked(storage, links, bundle, handle)
         _check_follows(storage, manifest)
-        changed: list[str] = manifest["changed"]
-        deleted = sorted(set(storage.list_web_dirs("simple")) - set(manifest["projects"]))
-        _record_pending(storage, layout.links, changed)
-        written = _apply(storage, bundle, manifest["members"])
+        changed = list(manifest.changed)
+        deleted = _deleted(storage, manifest)
+        check_projects(len(deleted), len(storage.list_web_dirs(PROJECTS)), settings.max_deletions, allow_mass_deletion)
+        _record_pending(storage, links, changed)
+        handle.seek(0)
+        written = _apply(storage, bundle, handle, manifest.members)
         for name in deleted:
-            remove_project(name, storage, layout.links)
-        refresh_index(storage, layout, changed + deleted)
-        _remove_pending(storage, layout.links, changed)
+            remove_project(name, storage, links)
+        refresh_index(storage, Layout.from_settings(settings), changed + deleted)
+        _remove_pending(storage, links, changed)
         storage.write_state(GENERATION_FILE, GENERATION + "\n")
-        storage.write_state(ORIGIN, manifest["mirror"] + "\n")
-        storage.write_state(STATUS, f"{manifest['to']}\n")
-    return Transfer(manifest["from"], manifest["to"], len(changed), len(manifest["members"]), written, len(deleted))
+        storage.write_state(ORIGIN, manifest.mirror + "\n")
+        storage.write_state(STATUS, f"{manifest.to}\n")
+    return Transfer(manifest.start, manifest.to, len(changed), len(manifest.members), written, len(deleted))
 
 
-def _members(bundle: Path) -> Iterator[tuple[tarfile.TarInfo, IO[bytes]]]:
+@contextlib.contextmanager
+def _open(bundle: Path) -> Iterator[IO[bytes]]:
     try:
-        with tarfile.open(bundle, "r|") as tar:
-            for member in tar:
-                handle = tar.extractfile(member) if member.isfile() else None
-                if handle is None:
-                    raise BundleRefused(f"{bundle}: {member.name!r} is not a plain file; refusing the bundle")
-                yield member, handle
-    except (tarfile.TarError, EOFError, OSError) as error:
+        handle = open(bundle, "rb")
+    except OSError as error:
+        raise BundleRefused(f"cannot read {bundle}: {error.strerror}; the mirror is unchanged") from None
+    with handle:
+        yield handle
+
+
+def _deleted(storage: Storage, manifest: Manifest) -> list[str]:
+    """The mirror's projects the bundle no longer lists. A folder that is no normalized project
+    name was never made by a sync; it is left alone (and said so), never deleted by a guess."""
+    deleted = []
+    for name in sorted(set(storage.list_web_dirs(PROJECTS)) - set(manifest.projects)):
+        if valid_project_name(name):
+            deleted.append(name)
+        else:
+            logger.warning("Leaving web/simple/%s alone: not a project folder this mirror writes", name)
+    return deleted
+
+
+_DAMAGED = (tarfile.TarError, EOFError, OSError, ValueError)
+
+
+def _members(bundle: Path, handle: IO[bytes]) -> Iterator[tuple[tarfile.TarInfo, IO[bytes]]]:
+    """The bundle's members, each a plain file: a link, device or folder refuses the bundle.
+
+    Reading a member's data can fail too (a bundle cut short ends inside it); the caller's reads
+    are inside ``_damaged``, which turns that into the same one line.
+    """
+    with _damaged(bundle), tarfile.open(fileobj=handle, mode="r|") as tar:
+        for member in tar:
+            data = tar.extractfile(member) if member.type in _PLAIN else None
+            if data is None:
+                raise BundleRefused(f"{bundle}: {member.name!r} is not a plain file; refusing the bundle")
+            yield member, data
+
+
+@contextlib.contextmanager
+def _damaged(bundle: Path) -> Iterator[None]:
+    try:
+        yield
+    except _DAMAGED as error:
         raise BundleRefused(f"{bundle} is damaged or not a bundle ({error}); the mirror is unchanged") from None
 
 
-def _chunks(handle: IO[bytes]) -> Iterator[bytes]:
-    while chunk := handle.read(HASH_CHUNK):
+_PLAIN = (tarfile.REGTYPE, tarfile.AREGTYPE)
+
+
+def _chunks(bundle: Path, data: IO[bytes]) -> Iterator[bytes]:
+    """A member's data; a read that fails (the bundle ends inside it) refuses the bundle, while
+    what the consumer does with a chunk (a full disk while writing it) stays its own error."""
+    while True:
+        with _damaged(bundle):
+            chunk = data.read(HASH_CHUNK)
+        if not chunk:
+            return
         yield chunk
 
 
-def _checked(bundle: Path) -> dict[str, Any]:
-    """The manifest, once every member's name, place in the order and sha256 agree with it."""
-    seen: dict[str, dict[str, Any]] = {}
-    manifest: Optional[dict[str, Any]] = None
+def _read_all(bundle: Path, data: IO[bytes]) -> bytes:
+    return b"".join(_chunks(bundle, data))
+
+
+def _checked(storage: Storage, links: Links, bundle: Path, handle: IO[bytes]) -> Manifest:
+    """The manifest, once every member is a plain file at a path import may write, in its place
+    in the order (files, then pages, then the manifest), once, with the sha256 and size the
+    manifest gives, and once every page links only files that the bundle or the mirror holds."""
+    seen: dict[str, Member] = {}
+    manifest: Optional[Manifest] = None
     pages_started = False
-    for member, handle in _members(bundle):
+    for member, data in _members(bundle, handle):
         if manifest is not None:
             raise BundleRefused(f"{bundle}: {member.name!r} follows the manifest; refusing the bundle")
         if member.name == MANIFEST:
-            manifest = _manifest(bundle, handle.read())
+            manifest = parse_manifest(_read_all(bundle, data))
             continue
-        pages_started = _check_name(bundle, member.name, pages_started)
-        digest = hashlib.sha256()
-        for chunk in _chunks(handle):
+        if member.name in seen:
+            raise BundleRefused(f"{bundle}: {member.name!r} appears twice; refusing the bundle")
+        kind, _ = _place(bundle, member.name)
+        if kind == "file" and pages_started:
+            raise BundleRefused(f"{bundle}: the file {member.name!r} comes after the pages; refusing the bundle")
+        pages_started = pages_started or kind == "page"
+        if kind == "page":
+            body = _read_all(bundle, data)
+            seen[member.name] = Member(hashlib.sha256(body).hexdigest(), len(body))
+            _check_links(storage, links, bundle, member.name, body, seen)
+            continue
+        digest, size = hashlib.sha256(), 0
+        for chunk in _chunks(bundle, data):
             digest.update(chunk)
-        seen[member.name] = {"sha256": digest.hexdigest(), "size": member.size}
-    if manifest is None or seen != manifest["members"]:
+            size += len(chunk)
+        seen[member.name] = Member(digest.hexdigest(), size)
+    if manifest is None or seen != dict(manifest.members):
         raise BundleRefused(f"{bundle} is damaged: its contents do not match its manifest; the mirror is unchanged")
     return manifest
 
 
-def _check_name(bundle: Path, name: str, pages_started: bool) -> bool:
-    relative = safe_relative(name)
-    if relative.startswith("web/packages/") and not pages_started:
-        return False
-    if relative.startswith("web/simple/") and relative.rsplit("/", 1)[-1] in PAGE_NAMES and relative.count("/") == 3:
-        return True
-    raise BundleRefused(f"{bundle}: unexpected member {name!r}; refusing the bundle")
-
-
-def _manifest(bundle: Path, data: bytes) -> dict[str, Any]:
+def _place(bundle: Path, name: str) -> tuple[str, str]:
     try:
-        manifest = json.loads(data)
-        valid = manifest["format"] == FORMAT and all(
-            isinstance(manifest[key], int) for key in ("from", "to")
-        ) and isinstance(manifest["mirror"], str) and isinstance(manifest["projects"], dict)
-        valid = valid and isinstance(manifest["changed"], list) and isinstance(manifest["members"], dict)
-    except (ValueError, KeyError, TypeError):
-        valid = False
-    if not valid:
-        raise BundleRefused(f"{bundle}: its manifest is not one this bandersnatch writes; the mirror is unchanged")
-    return manifest  # type: ignore[no-any-return]
+        return check_member_path(name)
+    except BundleRefused:
+        raise BundleRefused(f"{bundle}: unexpected member {name!r}; refusing the bundle") from None
 
 
-def _check_follows(storage: Storage, manifest: dict[str, Any]) -> None:
+def _check_links(
+    storage: Storage, links: Links, bundle: Path, name: str, body: bytes, seen: dict[str, Member]
+) -> None:
+    """Every file the page ``name`` links locally is among the bundle's files (with the page's
+    hash) or already published on the mirror (by size, when the page gives one), and belongs to
+    no other project: a page must never promise what the mirror cannot serve, nor claim a file
+    another project published first (the sync refuses such a page too)."""
+    project = name.split("/")[2]
+    current = read_project(storage, project, links) if not name.startswith("web/pypi/") else None
+    listed = {item.path for item in current.files} if current else set()
+    for item in _links(bundle, name, body, links):
+        member = seen.get(f"web/{item.path}")
+        if item.path not in listed and storage.web_exists(item.path):
+            owner = other_owner(storage, links, project, item.path)
+            if owner is not None:
+                raise BundleRefused(f"{bundle}: the page {name!r} links {item.path!r}, which belongs to project "
+                                    f"{owner}; refusing the bundle")  # fmt: skip
+        if member is not None and _agrees(member, item):
+            continue
+        if member is None and (storage.file_matches(item.path, item.sha256, item.size, verify=False)
+                               if item.sha256 else storage.web_exists(item.path)):  # fmt: skip
+            continue
+        raise BundleRefused(
+            f"{bundle}: the page {name!r} links {item.path!r}, which neither the bundle nor the mirror holds; "
+            "refusing the bundle"
+        )
+
+
+def _agrees(member: Member, item: PublishedFile) -> bool:
+    return (item.sha256 is None or member.sha256 == item.sha256.lower()) and item.size in (None, member.size)
+
+
+def _links(bundle: Path, name: str, body: bytes, links: Links) -> Iterator[PublishedFile]:
+    """Each local file a bundled page links, read by the pages' own readers; a JSON API copy
+    (web/pypi/) repeats the pages and is not read."""
+    if name.startswith("web/pypi/"):
+        return
+    project = name.split("/")[2]
+    try:
+        text = body.decode("utf-8")
+        read = read_project_json if name.endswith(PAGE_V1_JSON) else read_project_html
+        files = read(project, text, links).files
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
+        raise BundleRefused(f"{bundle}: the page {name!r} cannot be read; refusing the bundle") from None
+    for item in files:
+        try:
+            relative = safe_relative(item.path)
+        except UnsafePath:
+            raise BundleRefused(f"{bundle}: the page {name!r} links the unsafe path {item.path!r}; refusing it") from None
+        if not is_file_path(relative):
+            raise BundleRefused(f"{bundle}: the page {name!r} links {item.path!r} outside packages/; refusing it")
+        yield item
+
+
+def _check_follows(storage: Storage, manifest: Manifest) -> None:
     status = StateFiles(storage).status()
     origin = (storage.read_state(ORIGIN) or "").strip()
-    span = f"serials {manifest['from']} to {manifest['to']}"
+    span = f"serials {manifest.start} to {manifest.to}"
     if status is None:
         if not storage.is_empty() and not storage.is_mirror():
             raise BundleRefused(f"{storage.location} is neither empty nor a mirror; refusing to import into it")
-        if manifest["from"] != 0:
+        if manifest.start != 0:
             raise BundleRefused(f"the bundle covers {span}, but this mirror is empty: import a full export first")
-    elif origin and origin != manifest["mirror"]:
-        raise BundleRefused(f"the bundle comes from another mirror ({manifest['mirror']}), not {origin}")
-    elif manifest["from"] != status:
+    elif origin and origin != manifest.mirror:
+        raise BundleRefused(f"the bundle comes from another mirror ({manifest.mirror}), not {origin}")
+    elif manifest.start != status:
         raise BundleRefused(f"the bundle covers {span}, but this mirror is at serial {status}; it does not follow on")
 
 
@@ -309,20 +426,23 @@ def _record_pending(storage: Storage, links: Links, changed: list[str]) -> None:
 def _remove_pending(storage: Storage, links: Links, changed: list[str]) -> None:
     claimed = {item.path for name in changed if (pages := read_project(storage, name, links)) for item in pages.files}
     for path in (storage.read_state(PENDING) or "").splitlines():
-        if path and path not in claimed and path.startswith("packages/"):
+        if path and path not in claimed and is_file_path(path):
             storage.remove_web_file(path)
     storage.remove_state(PENDING)
 
 
-def _apply(storage: Storage, bundle: Path, members: dict[str, dict[str, Any]]) -> int:
+def _apply(storage: Storage, bundle: Path, handle: IO[bytes], members: Mapping[str, Member]) -> int:
     """Publish every member (files come before pages in a checked bundle); return bytes written."""
     written = 0
-    for member, handle in _members(bundle):
+    for member, data in _members(bundle, handle):
         if member.name == MANIFEST:
             continue
-        relative, entry = member.name[len("web/") :], members[member.name]
-        if relative.startswith("packages/") and storage.file_matches(relative, entry["sha256"], entry["size"], True):
+        entry = members.get(member.name)
+        if entry is None:  # the checked pass saw another bundle: the file changed under us
+            raise BundleRefused(f"{bundle} changed while being imported ({member.name!r}); import it again")
+        relative = member.name[len("web/") :]
+        if is_file_path(relative) and storage.file_matches(relative, entry.sha256, entry.size, True):
             continue  # already here: a re-import after a crash
-        storage.write_verified(relative, _chunks(handle), entry["sha256"], entry["size"])
-        written += entry["size"]
+        storage.write_verified(relative, _chunks(bundle, data), entry.sha256, entry.size)
+        written += entry.size
     return written

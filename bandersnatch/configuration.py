@@ -88,6 +88,7 @@ class Settings:
     root_uri: str = ""  # absolute prefix for file URLs instead of relative ones
     public_url: str = ""  # the https URL the mirror is served at: fully qualified links (PEP 740)
     release_files: bool = True  # false: pages only, files stay on the master
+    max_deletions: Optional[int] = None  # projects one command may delete; None: deletion_guard's default
     subset: Optional[SubsetSettings] = None  # filters and dependency closure; None: all of the master
     s3: Optional[S3Settings] = None  # storage-backend = s3: the bucket; None: the directory
 
@@ -155,6 +156,15 @@ def _simple_format(value: str) -> str:
     return value.upper()
 
 
+def _max_deletions(value: str) -> Optional[int]:
+    """A count of projects (0: none without --allow-mass-deletion); empty: the default."""
+    if not value:
+        return None
+    if not (value.isascii() and value.isdigit()):
+        raise ValueError("expected a whole number of projects (0 or more)")
+    return int(value)
+
+
 def _root_uri(value: str) -> str:
     return _master(value) if value else ""
 
@@ -187,6 +197,7 @@ _MIRROR_KEYS: dict[str, Callable[[str], object]] = {
     "public-url": _public_url,
     "release-files": boolean,
     "storage-backend": _choice("filesystem", "s3"),
+    "max-deletions": _max_deletions,
 }
 
 

@@ -130,6 +130,12 @@ def _tty_progress(total: int, label: str = "Syncing projects") -> ContextManager
     return bar()
 
 
+_allow_mass_deletion = click.option(
+    "--allow-mass-deletion", is_flag=True,
+    help="Delete more projects (or orphan files) than [mirror] max-deletions allows, on purpose.",
+)  # fmt: skip
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "-c", "--config", type=click.Path(dir_okay=False, path_type=Path), envvar="BANDERSNATCH_CONFIG",
@@ -148,12 +154,13 @@ def cli(context: click.Context, config: Path, debug: bool) -> None:
 @click.option(
     "--force-check", is_flag=True, help="Re-check every project (a full sync); fetch only what is missing or wrong."
 )
+@_allow_mass_deletion
 @click.pass_obj
 @_reports_errors
-def mirror(obj: dict[str, Any], force_check: bool) -> int:
+def mirror(obj: dict[str, Any], force_check: bool, allow_mass_deletion: bool) -> int:
     """Bring the mirror up to date with the master."""
     settings = _settings(obj["config"], write_default=True)
-    summary = _engine(settings).synchronize(force_check=force_check)
+    summary = _engine(settings).synchronize(force_check=force_check, allow_mass_deletion=allow_mass_deletion)
     return 0 if summary.ok else EXIT_ERROR
 
 
@@ -212,10 +219,12 @@ def update_stats(obj: dict[str, Any]) -> int:
 @click.option("--delete", is_flag=True, help="Delete orphans: files under packages/ that no page links.")
 @click.option("--dry-run", is_flag=True, help="Only say what --repair / --delete would do.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
+@_allow_mass_deletion
 @click.pass_obj
 @_reports_errors
 def verify(
-    obj: dict[str, Any], check_hash: bool, repair_: bool, delete: bool, dry_run: bool, as_json: bool
+    obj: dict[str, Any], check_hash: bool, repair_: bool, delete: bool, dry_run: bool, as_json: bool,
+    allow_mass_deletion: bool,
 ) -> int:
     """Check the mirror against its own pages; exit 1 when something is wrong."""
     from .verify import format_problem, repair, summary_line, verify_mirror
@@ -227,8 +236,9 @@ def verify(
     with storage.lock() if writes else contextlib.nullcontext():
         report = verify_mirror(storage, layout, check_hash=check_hash, progress=progress)
         failures = repair(
-            report, storage, layout, _resync(settings, storage), refetch=repair_, delete_orphans=delete, dry_run=dry_run
-        )
+            report, settings, storage, _resync(settings, storage), refetch=repair_, delete_orphans=delete,
+            dry_run=dry_run, allow_mass_deletion=allow_mass_deletion,
+        )  # fmt: skip
     lines = [format_problem(problem) for problem in report.problems] + [summary_line(report)]
     click.echo(json.dumps(report.as_json(), indent=1) if as_json else "\n".join(lines))
     for failure in failures:
@@ -269,21 +279,22 @@ def export(obj: dict[str, Any], since: Optional[int], bundle: Path) -> int:
     settings = _settings(obj["config"], write_default=False)
     from .bundle import export_bundle
 
-    transfer = export_bundle(open_storage(settings), Layout.from_settings(settings), bundle, since)
+    transfer = export_bundle(open_storage(settings), settings, bundle, since)
     click.echo(_transfer_line("exported to", bundle, transfer))
     return 0
 
 
 @cli.command("import")
+@_allow_mass_deletion
 @click.argument("bundle", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.pass_obj
 @_reports_errors
-def import_(obj: dict[str, Any], bundle: Path) -> int:
+def import_(obj: dict[str, Any], allow_mass_deletion: bool, bundle: Path) -> int:
     """Air gap: check a bundle whole, then apply it to this mirror."""
     settings = _settings(obj["config"], write_default=False)
     from .bundle import import_bundle
 
-    transfer = import_bundle(open_storage(settings), Layout.from_settings(settings), bundle)
+    transfer = import_bundle(open_storage(settings), settings, bundle, allow_mass_deletion=allow_mass_deletion)
     click.echo(_transfer_line("imported", bundle, transfer))
     return 0
 

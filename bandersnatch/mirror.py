@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Callable, ContextManager, Iterable, Iterator, 
 
 from .changes import ChangeSource
 from .configuration import Settings
+from .deletion_guard import DeletionBudget, check_projects
 from .downloads import Transfers
 from .errors import MirrorError, UpstreamUnavailable
 from .global_index import refresh_index
@@ -109,13 +110,17 @@ class Mirror:
         self.state = StateFiles(storage)
         self.progress = progress or _no_progress
         self.clock = clock
+        self._allow_mass_deletion = False  # synchronize's flag, for _guard_deletions
+        self._deletions: Optional[DeletionBudget] = None  # the run's max-deletions budget
 
-    def synchronize(self, force_check: bool = False) -> RunSummary:
+    def synchronize(self, force_check: bool = False, allow_mass_deletion: bool = False) -> RunSummary:
         """Sync what changed and what is owed; record the outcome in last-run.json whatever happens.
 
         ``force_check`` re-checks every project as a full sync does (only missing or wrong files
-        are fetched), without the operator deleting state files by hand.
+        are fetched), without the operator deleting state files by hand. ``allow_mass_deletion``
+        lifts ``[mirror] max-deletions`` (deletion_guard) for this run.
         """
+        self._allow_mass_deletion = allow_mass_deletion
         with self.storage.lock(), self._diff_file():
             record = LastRun(started=utc_stamp(self.clock()))
             summary = RunSummary()
@@ -192,6 +197,7 @@ class Mirror:
                 projects = {**self._everything(), **projects}  # changed ones keep their newer serial
         if owed:
             logger.info("%d projects owed by earlier runs are retried", len(owed))
+        self._guard_deletions(projects)
         scope = self._scope(projects)
         asked = [*owed.items(), *projects.items(), *(scope.reselected.items() if scope else ())]
         work = self._scoped(self._accepted(asked, summary), scope)
@@ -208,6 +214,20 @@ class Mirror:
         pending = self._execute(work, set(recheck), summary, scope)
         refresh_index(self.storage, self.layout, work)
         self._finish(target, pending, summary)
+
+    def _guard_deletions(self, projects: dict[str, int]) -> None:
+        """Refuse the whole run, before anything is written, when the plan already deletes more
+        projects than ``[mirror] max-deletions`` allows: the projects planned with serial 0 are the
+        ones only the mirror still has (a full sync's local-only projects, or those the PEP 691
+        root no longer lists), which the master is then asked about and deletes with a 404. A
+        master that suddenly lists a handful of projects stops here. Deletions found during the run
+        (404s for changelog entries) are counted against the same limit by the run's budget."""
+        local = set(self.storage.list_web_dirs("simple"))
+        gone = [name for name, serial in projects.items() if serial == 0 and normalize(name) in local]
+        allow = self._allow_mass_deletion
+        if gone and self.settings.delete_packages:
+            check_projects(len(gone), len(local), self.settings.max_deletions, allow)
+        self._deletions = DeletionBudget(len(local), self.settings.max_deletions, allow)
 
     def _scope(self, changed: dict[str, int]) -> Optional[Scope]:
         """The filters and the dependency closure for this run; None when none are configured
@@ -269,7 +289,9 @@ class Mirror:
         """Sync ``projects`` in the pool; the ones still owed afterwards (failed, or never started
         because stop-on-error halted the run)."""
         transfers = Transfers(self.settings.download_workers)
-        options = sync_options(self.settings, self.master, self.storage, scope=scope, transfers=transfers)
+        options = sync_options(
+            self.settings, self.master, self.storage, scope=scope, transfers=transfers, deletions=self._deletions
+        )
         rechecking = replace(options, verify_existing=True)
         pending = dict(projects)
         finished: list[str] = []

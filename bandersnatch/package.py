@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import TYPE_CHECKING, Callable, Mapping, Optional
 
+from .deletion_guard import DeletionBudget
 from .downloads import Transfers
 from .errors import (
     DigestMismatch,
@@ -90,6 +91,7 @@ class SyncOptions:
     select: Callable[[ProjectMetadata], tuple[ReleaseFile, ...]] = lambda project: project.files
     prefetched: Mapping[str, ProjectMetadata] = field(default_factory=dict)  # fetched while planning
     transfers: Optional[Transfers] = None  # the run's download pool; None: one file after another
+    deletions: Optional[DeletionBudget] = None  # max-deletions for projects the master answers 404 for
 
     @property
     def marker(self) -> str:
@@ -119,6 +121,7 @@ def sync_options(
     scope: Optional[Scope] = None,
     transfers: Optional[Transfers] = None,
     verify_existing: bool = False,
+    deletions: Optional[DeletionBudget] = None,
 ) -> SyncOptions:
     """THE way a project sync is configured from the settings: ``mirror``, ``sync NAME`` and
     ``verify --repair`` all sync a project exactly alike (formats, JSON copies, links, filters)."""
@@ -133,6 +136,7 @@ def sync_options(
         layout=Layout.from_settings(settings),
         core_metadata=settings.core_metadata,
         transfers=transfers,
+        deletions=deletions,
     )
 
 
@@ -146,6 +150,9 @@ def sync_project(name: str, serial: int, options: SyncOptions) -> ProjectResult:
         if not options.delete_packages:
             logger.info("Keeping %s although the master deleted it (delete-packages = false)", name)
             return ProjectResult(name, serial)
+        refusal = _over_budget(name, options)
+        if refusal is not None:  # left owed: the next run (or --allow-mass-deletion) decides again
+            return ProjectResult(name, serial, refusal)
         logger.info("Deleting %s: the master no longer has it", name)
         remove_project(name, options.storage, options.links)
         return ProjectResult(name, serial, deleted=True)
@@ -154,6 +161,14 @@ def sync_project(name: str, serial: int, options: SyncOptions) -> ProjectResult:
     except MirrorError as error:
         return ProjectResult(name, serial, f"Failed to sync {name}: {error}", downloads.files, downloads.bytes)
     return ProjectResult(name, serial, None, downloads.files, downloads.bytes)
+
+
+def _over_budget(name: str, options: SyncOptions) -> Optional[str]:
+    """Why the run may not delete this project (deletion_guard), or None. A project the mirror
+    never had costs nothing: there is nothing to delete."""
+    if options.deletions is None or not options.storage.web_exists(project_folder(name)):
+        return None
+    return options.deletions.take(name)
 
 
 @dataclass

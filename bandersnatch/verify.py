@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Callable, ContextManager, Iterable, Iterator, Optional
 
+from .configuration import Settings
+from .deletion_guard import MassDeletion, check_orphans
 from .global_index import refresh_index
 from .layout import (
     FILES,
@@ -210,25 +212,45 @@ def _orphans(storage: Storage, linked: _PathSet) -> Iterator[Problem]:
 
 
 def repair(
-    report: Report, storage: Storage, layout: Layout, resync: Resync, *, refetch: bool, delete_orphans: bool,
+    report: Report,
+    settings: Settings,
+    storage: Storage,
+    resync: Resync,
+    *,
+    refetch: bool,
+    delete_orphans: bool,
     dry_run: bool,
+    allow_mass_deletion: bool = False,
 ) -> list[str]:
     """Heal what ``report`` found, as far as the flags allow; return the failures (one line each).
 
     A project with a missing, short or damaged file, or no page, is synced again by ``resync``,
     exactly as ``mirror`` syncs it, with every file re-hashed: only what is missing or wrong is
     downloaded, and a bad file is replaced atomically.
+
+    Orphans are counted against ``[mirror] max-deletions`` first (deletion_guard.check_orphans:
+    the limit's share of the projects, applied to the files the pages link), and past it nothing
+    at all is done: pages that link nothing here (``root_uri`` written over a full mirror, before
+    the pages had one reader) make every file an orphan, and that must not empty ``packages/``. A
+    dry run only warns.
     """
     wanted = [p for p in report.problems if p.project and refetch]
     projects = sorted({p.project for p in wanted if p.kind in REFETCH})
     unindexed = sorted({p.project for p in wanted if p.kind == "not-in-index"})
     orphans = [p.path for p in report.problems if p.kind == "orphan"] if delete_orphans else []
+    try:
+        check_orphans(len(orphans), report.files, report.projects, settings.max_deletions, allow_mass_deletion)
+    except MassDeletion as refusal:
+        if not dry_run:
+            raise
+        logger.warning("%s", refusal)
     for name in projects:
         logger.info("%s %s from the master", "Would re-fetch" if dry_run else "Re-fetching", name)
     for path in orphans:
         logger.info("%s orphan %s", "Would delete" if dry_run else "Deleting", path)
     if dry_run:
         return []
+    layout = Layout.from_settings(settings)
     failures = resync(projects) if projects else []
     claimed = {item.path for name in projects for item in _files(storage, layout, name)}
     for path in orphans:

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from bandersnatch.bundle import export_bundle
+from bandersnatch.configuration import Settings
 from bandersnatch.layout import Layout
 from bandersnatch.model import ReleaseFile
 from bandersnatch.simple import render_index, render_project_page
@@ -79,11 +80,11 @@ def main() -> None:
         print(f"verify --hash: {timed(lambda: verify_mirror(storage, Layout(), check_hash=True)):.2f} s")
 
         first = Path(scratch) / "full.tar"
-        export_bundle(storage, Layout(), first, None)
+        export_bundle(storage, Settings(directory=storage.location, master="https://pypi.org"), first, None)
         added = sum(write_project(storage, name, range(options.per_project + 1), 2) for name in projects[::100])
         storage.write_state("status", "2\n")
         second = Path(scratch) / "second.tar"
-        transfer = export_bundle(storage, Layout(), second, None)
+        transfer = export_bundle(storage, Settings(directory=storage.location, master="https://pypi.org"), second, None)
         print(f"full bundle: {first.stat().st_size} bytes; incremental bundle: {second.stat().st_size} bytes "
               f"for {added} bytes of new files in {transfer.projects} changed projects")  # fmt: skip
 
