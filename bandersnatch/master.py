@@ -271,9 +271,9 @@ class Master:
             if attempt < STALE_RETRIES:
                 purge = self._purge(url)
                 self.sleep(self.stale_wait * 2**attempt)
-        raise StalePage(
-            f"Stale serial for {name}: the master serves {served}, expected {serial}"
-            f" (PURGE answered {purge}); giving up."
+        raise StalePage(  # SPEC section 3's runbook line, then the cause
+            f"Stale serial for {name} ({serial}) not updating. Giving up. "
+            f"(the master serves {served}, expected {serial}; PURGE answered {purge})"
         )
 
     def _purge(self, url: str) -> str:

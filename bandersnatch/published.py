@@ -25,20 +25,22 @@ __all__ = ["PublishedFile", "PublishedProject", "other_owner", "published_files"
 def read_project(storage: Storage, name: str, links: Links, *, display: bool = False) -> Optional[PublishedProject]:
     """What the project's pages say, or None when its folder has no page at all.
 
-    ``display``: also read the display name, which only the HTML page carries (PEP 691 pages
-    name the project normalized); only the global index needs it.
+    The PEP 691 page comes first: it gives each file's size. ``display``: the display name is
+    wanted (the global index), which only the HTML page carries (PEP 691 pages name the project
+    normalized), so the HTML page comes first then; its hashes and serial are the same.
     """
     name = normalize(name)
-    found = _from_json(storage, name, links)
-    if found is not None and not display:
-        return found
+    readers = (_from_html, _from_json) if display else (_from_json, _from_html)
+    for reader in readers:
+        found = reader(storage, name, links)
+        if found is not None:
+            return found
+    return None
+
+
+def _from_html(storage: Storage, name: str, links: Links) -> Optional[PublishedProject]:
     text = storage.read_web_text(page_path(name, PAGE_HTML))
-    if text is None:
-        return found
-    from_html = read_project_html(name, text, links)
-    if found is None:
-        return from_html
-    return PublishedProject(found.name, from_html.display, found.serial, found.files, found.status)
+    return None if text is None else read_project_html(name, text, links)
 
 
 def _from_json(storage: Storage, name: str, links: Links) -> Optional[PublishedProject]:

@@ -85,11 +85,13 @@ def seed(directory: Path, projects: int) -> list[str]:
 
 
 def seed_dirs(directory: Path, projects: int) -> None:
-    """``projects`` project folders and no global index: the run must rebuild it from the listing."""
+    """``projects`` project folders, each with its page, and no global index: the run must rebuild
+    it from the listing (a folder without a page is never listed: its link would be a 404)."""
     simple = directory / "web" / "simple"
     simple.mkdir(parents=True, exist_ok=True)
     for name in _names(projects):
         os.mkdir(simple / normalize(name))
+        (simple / normalize(name) / "index.html").write_bytes(_page(name, SERIAL - 1000))
     touched = list(_names(TOUCHED, seed=741))
     storage = FilesystemStorage(directory)
     for name in touched:

@@ -149,9 +149,9 @@ def test_stale_forever_gives_up_with_the_runbook_message(
     with pytest.raises(StalePage) as raised:
         client.project("python-novaclient", 1154164)
     assert str(raised.value) == (
-        "Stale serial for python-novaclient: the master serves 1154163, expected 1154164"
-        f" (PURGE answered {answered}); giving up."
-    )  # operators grep for the beginning (SPEC section 3)
+        "Stale serial for python-novaclient (1154164) not updating. Giving up."
+        f" (the master serves 1154163, expected 1154164; PURGE answered {answered})"
+    )  # SPEC section 3's runbook line, which operators grep for, then the cause
     assert [call.request.method for call in responses.calls].count("PURGE") == 3
     assert sleeps == [0.5, 1.0, 2.0]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -134,6 +135,11 @@ def test_stale_forever_gives_up_and_the_next_run_finishes(pypi: PyPIMaster, mirr
     assert result.returncode == 1
     serial = pypi.projects()["python-novaclient"]
     assert f"ERROR: Stale serial for python-novaclient ({serial}) not updating. Giving up." in result.stderr
+    cause = re.compile(rf"\(the master serves \d+, expected {serial}; PURGE answered [^)]+\)")
+    assert cause.search(result.stderr)  # the cause: what the page had, what was expected, what PURGE said
+    (owed,) = json.loads((mirror.directory / "last-run.json").read_text())["owed"]
+    assert cause.search(owed["error"])
+    assert cause.search(mirror.run("status").stdout)
     assert first_serial < mirror.status() == pypi.serial  # every project but the owed one is there
     assert mirror.todo() == f"{pypi.serial}\npython-novaclient {serial}\n"
     assert "other-2.0.tar.gz" in (mirror.web / "simple/other/index.html").read_text()
