@@ -45,7 +45,7 @@ from .manifest import (
     valid_project_name,
 )
 from .global_index import refresh_index
-from .layout import PAGE_NAMES, PAGE_V1_JSON, PROJECTS, Layout, Links, is_file_path, json_api_copy, page_path
+from .layout import PAGE_NAMES, PAGE_V1_JSON, PROJECTS, PROVENANCE, Layout, Links, is_file_path, json_api_copy, page_path
 from .model import PublishedFile, PublishedProject, normalize
 from .package import remove_project
 from .pages_json import read_project_json
@@ -152,6 +152,8 @@ def _write_tar(
     try:
         with tarfile.open(partial, "w", format=tarfile.PAX_FORMAT) as tar:
             for pages, item in ((pages, item) for pages in changed for item in pages.files):
+                if f"web/{item.path}" in members:
+                    continue  # a .provenance carried beside its file already
                 mtime = storage.mtime_ns(item.path)
                 if mtime is None:
                     raise MirrorError(f"{item.path} is linked but missing; run `bandersnatch verify --repair` first")
@@ -160,6 +162,9 @@ def _write_tar(
                     if item.sha256 is not None and entry["sha256"] != item.sha256.lower():
                         raise DigestMismatch(f"{item.path} does not match its page; run `verify --hash --repair`")
                     members[f"web/{item.path}"] = entry
+                    beside = item.path + PROVENANCE  # mirrored even where no public-url lets pages announce it
+                    if item.kind == "file" and f"web/{beside}" not in members and storage.web_exists(beside):
+                        members[f"web/{beside}"] = _add(tar, storage, beside)
             for pages in changed:  # with json = true, the JSON API copy travels with the pages
                 for relative in (*(page_path(pages.name, page) for page in PAGE_NAMES), json_api_copy(pages.name)):
                     if storage.web_size(relative) is not None:

@@ -44,10 +44,18 @@ def boolean(value: str) -> bool:
 
 
 def number(kind: Callable[[str], float], low: float, high: float) -> Callable[[str], float]:
+    """A converter to ``kind`` within [low, high]; its error names the range as written here."""
+    expected = f"expected a {'whole ' if kind is int else ''}number from {low:g} to {high:g}"
+    if kind is int:
+        expected = f"expected a whole number from {int(low)} to {int(high)}"
+
     def checked(value: str) -> float:
-        number = kind(value)
+        try:
+            number = kind(value)
+        except ValueError:
+            raise ValueError(expected) from None
         if not low <= number <= high:
-            raise ValueError(f"expected a number from {low:g} to {high:g}")
+            raise ValueError(expected)
         return number
 
     return checked

@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from .errors import MirrorError
+from .layout import PAGE_NAMES, VALID_NAME, is_file_path, json_api_copy, page_path
+from .model import normalize
 
 __all__ = [
     "FORMAT",
-    "JSON_API",
     "MANIFEST",
-    "PAGE_NAMES",
     "BundleRefused",
     "Manifest",
     "Member",
@@ -35,13 +35,8 @@ __all__ = [
 
 FORMAT = 1
 MANIFEST = "bandersnatch-bundle.json"
-PAGE_NAMES = ("index.html", "index.v1_html", "index.v1_json")  # published.PAGE_NAMES: every page form
-JSON_API = "json"  # web/pypi/{name}/json, written with [mirror] json = true
+WEB = "web/"  # members are the mirror's paths under web/ (layout.py), with this prefix
 _KEYS = frozenset({"format", "mirror", "from", "to", "projects", "changed", "members"})
-# PEP 508 names, PEP 503-normalized: lower case, runs of -_. folded to one "-"; \Z, not $, so that
-# a trailing newline is refused too.
-_NORMALIZED_NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\Z")
-_NORMALIZE = re.compile(r"[-_.]+")
 _SHA256 = re.compile(r"[0-9a-f]{64}\Z")
 _MIRROR_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}\Z")  # goes into a state file: no newline
 _PATH_PART = re.compile(r"[^\x00-\x1f\x7f/\\]+\Z")
@@ -71,27 +66,22 @@ class Manifest:
 
 def valid_project_name(name: object) -> bool:
     """A valid PEP 508 name in its PEP 503-normalized form (what a folder under simple/ is named)."""
-    return (
-        isinstance(name, str)
-        and _NORMALIZED_NAME.match(name) is not None
-        and _NORMALIZE.sub("-", name) == name
-        and "--" not in name
-    )
+    return isinstance(name, str) and VALID_NAME.fullmatch(name) is not None and normalize(name) == name
 
 
 def check_member_path(name: str) -> tuple[str, str]:
     """(kind, project) of a tar member name: ("file", "") for ``web/packages/...``, ("page", name) for
-    ``web/simple/{name}/{page}`` and ``web/pypi/{name}/json``. Raises BundleRefused otherwise."""
+    a project's page or JSON API copy, exactly where layout.py puts them. Raises BundleRefused
+    otherwise."""
     parts = name.split("/")
-    plain = all(part not in ("", ".", "..") and _PATH_PART.match(part) for part in parts)
-    if plain and len(parts) >= 3 and parts[:2] == ["web", "packages"]:
+    plain = name.startswith(WEB) and all(part not in ("", ".", "..") and _PATH_PART.match(part) for part in parts)
+    relative = name[len(WEB) :]
+    if plain and is_file_path(relative) and len(parts) >= 3:
         return "file", ""
-    if plain and len(parts) == 4 and parts[:2] == ["web", "simple"] and parts[3] in PAGE_NAMES:
-        if valid_project_name(parts[2]):
-            return "page", parts[2]
-    if plain and len(parts) == 4 and parts[:2] == ["web", "pypi"] and parts[3] == JSON_API:
-        if valid_project_name(parts[2]):
-            return "page", parts[2]
+    project = parts[2] if plain and len(parts) == 4 else ""
+    if valid_project_name(project) and relative in (*(page_path(project, page) for page in PAGE_NAMES),
+                                                    json_api_copy(project)):  # fmt: skip
+        return "page", project
     raise BundleRefused(f"unexpected member {name!r} in the bundle; refusing it, the mirror is unchanged")
 
 

@@ -52,11 +52,11 @@ def test_http_master_needs_allow_non_https(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        (GOOD + "workers = 0\n", "[mirror] workers = '0': expected a number from 1 to 10"),
-        (GOOD + "download-workers = 0\n", "[mirror] download-workers = '0': expected a number from 1 to 50"),
-        (GOOD + "download_workers = 51\n", "download-workers = '51': expected a number from 1 to 50"),
-        (GOOD + "workers = 11\n", "workers = '11': expected a number from 1 to 10"),
-        (GOOD + "workers = many\n", "workers = 'many': invalid literal"),
+        (GOOD + "workers = 0\n", "[mirror] workers = '0': expected a whole number from 1 to 10"),
+        (GOOD + "download-workers = 0\n", "[mirror] download-workers = '0': expected a whole number from 1 to 50"),
+        (GOOD + "download_workers = 51\n", "download-workers = '51': expected a whole number from 1 to 50"),
+        (GOOD + "workers = 11\n", "workers = '11': expected a whole number from 1 to 10"),
+        (GOOD + "workers = many\n", "workers = 'many': expected a whole number"),
         (GOOD + "timeout = -1\n", "timeout = '-1': expected a number"),
         (GOOD + "stop-on-error = maybe\n", "stop-on-error = 'maybe': expected true or false"),
         ("[mirror]\ndirectory = /m\nmaster = pypi.org\n", "master = 'pypi.org': expected a URL"),

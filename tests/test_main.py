@@ -73,7 +73,7 @@ def test_unwritable_config_location_is_one_line(tmp_path: Path) -> None:
     [
         (
             "[mirror]\ndirectory = /m\nmaster = https://x\nworkers = 0\n",
-            "workers = '0': expected a number from 1 to 10",
+            "workers = '0': expected a whole number from 1 to 10",
         ),
         ("[mirror]\ndirectory = /m\nmaster = not a url\n", "master = 'not a url': expected a URL"),
         ("[mirror]\nmaster = https://x\n", "[mirror] directory is missing"),

@@ -132,11 +132,11 @@ def test_ordinary_deletions_within_the_limit_just_happen(pypi: PyPIMaster, mirro
 
 
 def test_verify_delete_refuses_when_the_pages_link_no_local_file(pypi: PyPIMaster, mirror: MirrorSetup) -> None:
-    """root_uri written over a full mirror: every file is an orphan to a page walk, and
-    verify --delete would delete all of packages/."""
+    """release-files = false written over a full mirror: the pages now link the master's files, so
+    every file here is an orphan, and verify --delete would delete all of packages/ at once."""
     synced(pypi, mirror)
-    mirror.write_config(pypi.url, root_uri="https://files.example.org")
-    ok(mirror.run())  # the options changed: every page is rewritten with absolute links
+    mirror.write_config(pypi.url, release_files="false")
+    ok(mirror.run())  # the options changed: every page is rewritten with the master's links
     files = sorted(str(p.relative_to(mirror.web)) for p in (mirror.web / "packages").rglob("*") if p.is_file())
     assert files
     before = state_of(mirror)

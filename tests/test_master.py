@@ -343,7 +343,7 @@ def test_a_url_the_mirror_must_not_follow_fails_only_its_project(client: Master,
 
 @pytest.mark.parametrize(
     ("value", "error"),
-    [("1023", "expected bytes from 1024"), ("1073741825", "expected bytes from 1024"), ("lots", "invalid literal")],
+    [("1023", "expected a whole number from 1024 to 1073741824"), ("1073741825", "expected a whole number from 1024"), ("lots", "expected a whole number")],
 )
 def test_max_metadata_size_is_checked(tmp_path: Any, value: str, error: str) -> None:
     from bandersnatch.configuration import load_settings

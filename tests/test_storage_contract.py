@@ -117,15 +117,8 @@ def test_bad_bytes_leave_nothing(storage: Storage, chunks: list, size: int, erro
     assert list(storage.iter_files("packages")) == []
 
 
-EMPTY_FOLDER = pytest.mark.xfail(
-    strict=True, reason="issue 17 (storage contract): on the filesystem a refused write leaves packages/ab/ "
-    "empty and web_exists reports it, where base.py says only a file or a non-empty folder exists")
-
-
-def test_a_refused_write_leaves_no_folder_that_exists(opener: Callable[[], Storage], request) -> None:
+def test_a_refused_write_leaves_no_folder_that_exists(opener: Callable[[], Storage]) -> None:
     storage = opener()
-    if isinstance(storage, FilesystemStorage):
-        request.applymarker(EMPTY_FOLDER)
     with pytest.raises(DigestMismatch):
         storage.write_verified("packages/ab/foo.whl", [b"evil"], SHA, None)
     assert not storage.web_exists("packages/ab") and not storage.web_exists("packages")

@@ -113,15 +113,7 @@ REPAIR_ADDS_HTML = "verify --repair writes HTML pages on a JSON-only mirror"
 REPAIR_LOSES_API = "verify --repair drops web/pypi/NAME/json"
 REPAIR_UNFILTERED = "verify --repair downloads the releases latest_release excludes"
 STATS_JSON_ONLY = "update-stats counts no download on a JSON-only mirror"
-ISSUE_17: dict[tuple[str, str], str] = {
-    ("bundle", "json_api"): BUNDLE_JSON_API,
-    ("bundle", "html_json_api"): BUNDLE_JSON_API,
-    ("bundle", "provenance"): BUNDLE_PROVENANCE,
-    ("bundle", "provenance_public_url"): BUNDLE_PROVENANCE,
-    ("bundle", "quarantine"): BUNDLE_JSON_API,
-    ("bundle", "yanked"): BUNDLE_JSON_API,
-    ("bundle", "latest_release"): BUNDLE_JSON_API,
-}
+ISSUE_17: dict[tuple[str, str], str] = {}  # every symptom is fixed; a new one goes here, xfail(strict)
 
 
 def cases(operation: str, without: tuple[str, ...] = ()) -> list:

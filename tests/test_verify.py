@@ -189,8 +189,9 @@ def path_of_url(url: str) -> str:
     ],
 )
 def test_bad_input_is_one_line_and_exit_1(mirror: MirrorSetup, args: tuple[str, ...], message: str) -> None:
-    if args[0] == "delete":
+    if args[0] == "delete":  # a mirror of no project yet
         mirror.web.joinpath("simple").mkdir(parents=True)
+        mirror.web.joinpath("simple", "index.html").write_text("", encoding="utf-8")
     result = mirror.run(*args)
     assert result.returncode == 1 and message in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr

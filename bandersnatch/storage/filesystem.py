@@ -162,7 +162,12 @@ class FilesystemStorage(Storage):
             return None
 
     def web_exists(self, relative: str) -> bool:
-        return self.web_path(relative).exists()
+        """A file, or a folder with a file somewhere below (the contract: an object store has no
+        empty folders, and a refused download may leave some here); the walk stops at the first."""
+        path = self.web_path(relative)
+        if not path.is_dir():
+            return path.exists()
+        return any(files for _, _, files in os.walk(path))
 
     def list_web_dirs(self, relative: str) -> list[str]:
         try:
