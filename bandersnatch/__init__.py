@@ -1,3 +1,31 @@
-"""A PyPI mirror client (PEP 381): keeps a local copy of the index that pip and uv can install from."""
+"""A PyPI mirror client (PEP 381): keeps a local copy of the index that pip and uv can install from.
+
+The code map. Data flows one way: ``main`` -> ``configuration`` -> ``mirror`` (one run) ->
+``project`` (one project) -> ``master`` (all talk with the upstream) and ``storage`` (all writes).
+
+- ``main``: the click command; the only printer of errors and chooser of exit statuses.
+- ``errors``, ``model``: the exception tree; the frozen values that travel between modules.
+- ``configuration``: the INI file, read and checked into one frozen Settings (``config_values``:
+  the converters it shares with ``subset.config``).
+- ``master``: every request to the upstream (XML-RPC, JSON, files), bounded in bytes and time
+  (``deadlines``); ``upstream`` reads its JSON into values; ``urls`` decides what a URL from a
+  master may be.
+- ``changes``: where a run learns what changed (the XML-RPC changelog, or a PEP 691 root).
+- ``mirror``: one run: plan, the pool, the journal, the report; ``state`` owns the state files;
+  ``report`` says where the mirror stands; ``downloads`` is the run's transfer pool;
+  ``deletion_guard`` is the one policy on how much a command may delete.
+- ``project``: one project: metadata -> scope -> files, .metadata, provenance -> pages.
+- ``pages/``: ``layout`` (every path under web/), ``links`` (link forms), ``html`` (PEP 503),
+  ``pep691`` (PEP 691 pages, the JSON API copy and the root), ``index`` (the global index, its one
+  writer), ``published`` (THE reader of a published page), ``blockmerge``.
+- ``subset/``: the filters of upstream's config sections and the dependency closure
+  (``config``, ``filters``, ``closure``, ``requirements``, ``scope``).
+- ``storage/``: ``base`` (the contract), ``filesystem``, ``s3``: the only writers of the mirror.
+- ``commands/``: the operator commands (``verify``, ``delete``, ``bundle`` with its ``manifest``,
+  ``stats`` with ``accesslog``); they use the engine's public functions and never import each other.
+
+``tests/test_architecture.py`` keeps these rules: no import circle, only ``master`` talks HTTP,
+only ``storage`` writes, only ``main`` imports click, rendering is pure, commands stand alone.
+"""
 
 __version__ = "1.0.0"

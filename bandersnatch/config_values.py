@@ -1,7 +1,7 @@
 """What both configuration readers share: the filter sections' names, value converters and the
 way a bad value becomes one line of the ConfigError.
 
-`configuration` reads [mirror], [statistics] and [s3]; `filter_config` reads the filter sections and
+`configuration` reads [mirror], [statistics] and [s3]; `subset.config` reads the filter sections and
 is imported only when there are some (a no-op cron run must not pay for packaging's parsers). Both
 import this module, neither imports the other at module level, so there is no import circle.
 A converter takes the stripped text and returns the value or raises ValueError saying what it
@@ -20,7 +20,7 @@ __all__ = ["SUBSET_SECTIONS", "boolean", "convert", "local_folder_problem", "num
 
 T = TypeVar("T")
 
-# Upstream's filter sections and our [dependencies] (filter_config reads them).
+# Upstream's filter sections and our [dependencies] (subset.config reads them).
 SUBSET_SECTIONS = frozenset({
     "plugins", "allowlist", "whitelist", "blocklist", "blacklist", "filter_regex", "filter_prerelease",
     "latest_release", "size_project_metadata", "dependencies",

@@ -21,7 +21,7 @@ from .downloads import DEFAULT_DOWNLOAD_WORKERS, MAX_DOWNLOAD_WORKERS
 from .errors import ConfigError
 
 if TYPE_CHECKING:
-    from .filter_config import SubsetSettings
+    from .subset.config import SubsetSettings
 
 __all__ = ["DEFAULT_CONFIG_PATH", "S3Settings", "Settings", "default_config_text", "load_settings"]
 
@@ -265,7 +265,7 @@ def _subset(parser: configparser.ConfigParser, base: Path, errors: list[str]) ->
     run a sixth of its time."""
     if not SUBSET_SECTIONS & set(parser.sections()):
         return None
-    from .filter_config import read_subset_settings
+    from .subset.config import read_subset_settings
 
     return read_subset_settings(parser, base, errors)
 

@@ -27,13 +27,13 @@ from .configuration import (
 )
 from .errors import EXIT_ERROR, ConfigError, MirrorError
 from .master import Master, make_session
-from .layout import PROJECTS, Layout
 from .mirror import Mirror
+from .pages.layout import PROJECTS, Layout
 from .state import StateFiles
 from .storage import Storage, open_storage
 
 if TYPE_CHECKING:
-    from .bundle import Transfer
+    from .commands.bundle import Transfer
 
 # The operator commands import their modules when they run: a no-op cron `mirror` run is mostly
 # interpreter start-up and imports, and it needs none of them (bench scenario 2).
@@ -206,7 +206,7 @@ def update_stats(obj: dict[str, Any]) -> int:
     settings = _settings(obj["config"], write_default=False)
     if not settings.access_log_pattern:
         raise ConfigError(f"config {str(obj['config'])!r} has no [statistics] access-log-pattern")
-    from .statistics import update_stats
+    from .commands.stats import update_stats
 
     summary = update_stats(open_storage(settings), Layout.from_settings(settings).links, settings.access_log_pattern)
     logger.info("%s", summary)
@@ -227,7 +227,7 @@ def verify(
     allow_mass_deletion: bool,
 ) -> int:
     """Check the mirror against its own pages; exit 1 when something is wrong."""
-    from .verify import format_problem, repair, summary_line, verify_mirror
+    from .commands.verify import format_problem, repair, summary_line, verify_mirror
 
     settings = _settings(obj["config"], write_default=False)
     storage, layout = open_storage(settings), Layout.from_settings(settings)
@@ -255,7 +255,7 @@ def verify(
 def delete(obj: dict[str, Any], dry_run: bool, names: tuple[str, ...]) -> int:
     """Remove these projects: pages, files, .metadata and index entries."""
     settings = _settings(obj["config"], write_default=False)
-    from .delete import delete_projects
+    from .commands.delete import delete_projects
 
     deleted = delete_projects(settings, open_storage(settings), names, dry_run)
     click.echo(f"{'would delete' if dry_run else 'deleted'} {len(deleted)} projects: {' '.join(deleted)}")
@@ -277,7 +277,7 @@ def _transfer_line(verb: str, bundle: Path, transfer: Transfer) -> str:
 def export(obj: dict[str, Any], since: Optional[int], bundle: Path) -> int:
     """Air gap: write everything changed since SERIAL to one file."""
     settings = _settings(obj["config"], write_default=False)
-    from .bundle import export_bundle
+    from .commands.bundle import export_bundle
 
     transfer = export_bundle(open_storage(settings), settings, bundle, since)
     click.echo(_transfer_line("exported to", bundle, transfer))
@@ -292,7 +292,7 @@ def export(obj: dict[str, Any], since: Optional[int], bundle: Path) -> int:
 def import_(obj: dict[str, Any], allow_mass_deletion: bool, bundle: Path) -> int:
     """Air gap: check a bundle whole, then apply it to this mirror."""
     settings = _settings(obj["config"], write_default=False)
-    from .bundle import import_bundle
+    from .commands.bundle import import_bundle
 
     transfer = import_bundle(open_storage(settings), settings, bundle, allow_mass_deletion=allow_mass_deletion)
     click.echo(_transfer_line("imported", bundle, transfer))

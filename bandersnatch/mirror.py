@@ -23,11 +23,11 @@ from .configuration import Settings
 from .deletion_guard import DeletionBudget, check_projects
 from .downloads import Transfers
 from .errors import MirrorError, UpstreamUnavailable
-from .global_index import refresh_index
-from .layout import PROJECTS, Layout, check_name, project_folder
 from .master import Master
 from .model import normalize
-from .package import ProjectResult, SyncOptions, pages_marker, sync_options, sync_project
+from .pages.index import refresh_index
+from .pages.layout import PROJECTS, Layout, check_name, project_folder
+from .project import ProjectResult, SyncOptions, pages_marker, sync_options, sync_project
 from .report import summary_line
 from .state import (
     DONE,
@@ -42,7 +42,7 @@ from .state import (
 from .storage import Storage
 
 if TYPE_CHECKING:
-    from .scope import Scope
+    from .subset.scope import Scope
 
 __all__ = ["Mirror", "RunSummary", "options_marker"]
 
@@ -234,7 +234,7 @@ class Mirror:
         (their modules are not even imported then: a no-op cron run is mostly imports)."""
         if self.settings.subset is None:
             return None
-        from .scope import plan_scope
+        from .subset.scope import plan_scope
 
         return plan_scope(self.settings.subset, self.master, self.storage, changed)
 
@@ -388,7 +388,7 @@ def options_marker(settings: Settings) -> str:
     pages = pages_marker(Layout.from_settings(settings), settings.core_metadata)
     if settings.subset is None:
         return f"{pages} subset=-"
-    from .scope import fingerprint
+    from .subset.scope import fingerprint
 
     return f"{pages} subset={fingerprint(settings.subset)}"
 

@@ -11,7 +11,7 @@ from typing import Optional
 
 from packaging.utils import NormalizedName, canonicalize_name
 
-from .links import Links
+from .pages.links import Links
 
 __all__ = ["ProjectMetadata", "ProjectPage", "ReleaseFile", "normalize"]
 

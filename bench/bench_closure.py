@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from packaging.requirements import Requirement  # noqa: E402
 
-from bandersnatch.closure import DependencySettings, closure  # noqa: E402
+from bandersnatch.subset.closure import DependencySettings, closure  # noqa: E402
 
 MARKERS = ("", "", "", '; sys_platform == "win32"', '; python_version < "3.11"', '; extra == "fast"',
            '; platform_machine == "aarch64"')  # fmt: skip

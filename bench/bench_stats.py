@@ -24,11 +24,11 @@ from typing import Iterable, Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bandersnatch import accesslog  # noqa: E402
+from bandersnatch.commands import accesslog  # noqa: E402
+from bandersnatch.commands.stats import update_stats  # noqa: E402
 from bandersnatch.model import ReleaseFile  # noqa: E402
-from bandersnatch.layout import Links  # noqa: E402
-from bandersnatch.simple import render_project_page  # noqa: E402
-from bandersnatch.statistics import update_stats  # noqa: E402
+from bandersnatch.pages.html import render_project_page  # noqa: E402
+from bandersnatch.pages.layout import Links  # noqa: E402
 from bandersnatch.storage import FilesystemStorage, Storage  # noqa: E402
 
 PROJECTS = 400

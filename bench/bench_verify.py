@@ -2,7 +2,7 @@
 
     python -m bench.bench_verify [--files 100000] [--per-project 10]
 
-It writes a mirror directly (pages rendered by ``bandersnatch.simple``, small files), because
+It writes a mirror directly (pages rendered by ``bandersnatch.pages.html``, small files), because
 syncing 100,000 files from the loopback master would measure the sync, not verify. Then it times
 ``verify_mirror`` (sizes only, as `bandersnatch verify`), ``find web -type f`` over the same tree
 after a cache-warming pass of each, and prints the figures. For the air gap it adds one release to
@@ -19,13 +19,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from bandersnatch.bundle import export_bundle
+from bandersnatch.commands.bundle import export_bundle
+from bandersnatch.commands.verify import verify_mirror
 from bandersnatch.configuration import Settings
-from bandersnatch.layout import Layout
 from bandersnatch.model import ReleaseFile
-from bandersnatch.simple import render_index, render_project_page
+from bandersnatch.pages.html import render_index, render_project_page
+from bandersnatch.pages.layout import Layout
 from bandersnatch.storage import FilesystemStorage, Storage
-from bandersnatch.verify import verify_mirror
 
 
 def write_project(storage: Storage, name: str, versions: range, serial: int) -> int:

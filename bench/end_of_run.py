@@ -1,11 +1,11 @@
 """Scenario 5: the end of a run on a mirror of PyPI's size, without fetching 740,000 pages.
 
 ``seed`` writes what such a mirror has on disk that the end of a run reads: a sorted global index
-of N projects rendered by ``bandersnatch.simple.render_index``, ``status``, ``generation`` and the
+of N projects rendered by ``bandersnatch.pages.html.render_index``, ``status``, ``generation`` and the
 pages of the ~200 projects the run touched (150 updated, 40 new, 10 deleted upstream: no page).
 ``seed-dirs`` makes N empty project folders under ``web/simple/`` instead, for the rebuild case
 (no old index: the folders are listed). ``run`` is the measured process: it does exactly the
-engine's end-of-run work, ``global_index.refresh_index(touched)`` then ``StateFiles.finish(serial)``.
+engine's end-of-run work, ``pages.index.refresh_index(touched)`` then ``StateFiles.finish(serial)``.
 
     python -m bench.end_of_run seed DIR --projects 740000
     python -m bench.end_of_run run DIR
@@ -28,12 +28,12 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bandersnatch.configuration import Settings  # noqa: E402
-from bandersnatch.global_index import refresh_index  # noqa: E402
-from bandersnatch.layout import Layout  # noqa: E402
 from bandersnatch.mirror import options_marker  # noqa: E402
 from bandersnatch.model import ReleaseFile, normalize  # noqa: E402
-from bandersnatch.pages_json import render_root  # noqa: E402
-from bandersnatch.simple import render_index, render_project_page  # noqa: E402
+from bandersnatch.pages.html import render_index, render_project_page  # noqa: E402
+from bandersnatch.pages.index import refresh_index  # noqa: E402
+from bandersnatch.pages.layout import Layout  # noqa: E402
+from bandersnatch.pages.pep691 import render_root  # noqa: E402
 from bandersnatch.state import GENERATION, StateFiles  # noqa: E402
 from bandersnatch.storage import FilesystemStorage  # noqa: E402
 

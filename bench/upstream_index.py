@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from bandersnatch.simple import SimpleAPI
+from bandersnatch.pages.html import SimpleAPI
 from bandersnatch.storage import storage_backend_plugins
 
 

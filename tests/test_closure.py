@@ -8,7 +8,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from bandersnatch.closure import (
+from bandersnatch.subset.closure import (
     DependencySettings,
     bad_requirements,
     closure,
@@ -296,13 +296,13 @@ def test_a_wheel_name_with_a_bad_version_is_not_installable(monkeypatch: pytest.
     """packaging 22-25's parse_wheel_filename raises InvalidVersion for `x-1.x-py3-none-any.whl`."""
     from packaging.version import InvalidVersion, Version
 
-    import bandersnatch.closure
+    import bandersnatch.subset.closure
 
     def old_parse(filename: str) -> object:
         Version(filename.split("-")[1])
         raise AssertionError("only bad versions are passed here")
 
-    monkeypatch.setattr(bandersnatch.closure, "parse_wheel_filename", old_parse)
+    monkeypatch.setattr(bandersnatch.subset.closure, "parse_wheel_filename", old_parse)
     with pytest.raises(InvalidVersion):
         old_parse("x-1.x-py3-none-any.whl")
     assert not installable("x-1.x-py3-none-any.whl", environments(deps()))
@@ -314,7 +314,7 @@ def test_unparseable_versions_as_packaging_26_treats_them_on_older_packaging(spe
     from packaging.specifiers import SpecifierSet
     from packaging.version import Version
 
-    from bandersnatch.closure import _select
+    from bandersnatch.subset.closure import _select
 
     class OldSpecifierSet(SpecifierSet):
         def filter(self, iterable, prereleases=None):  # type: ignore[no-untyped-def,override]

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bandersnatch.filter_config import SubsetSettings, read_subset_settings
-from bandersnatch.filters import PLUGINS
+from bandersnatch.subset.config import SubsetSettings, read_subset_settings
+from bandersnatch.subset.filters import PLUGINS
 
 
 def read(text: str, base: Path = Path("/nonexistent")) -> tuple[SubsetSettings, list[str]]:

@@ -8,14 +8,14 @@ from typing import Any
 import pytest
 from packaging.requirements import Requirement
 
-from bandersnatch.filters import (
+from bandersnatch.model import ReleaseFile
+from bandersnatch.subset.filters import (
     FilterSettings,
     platform_rules,
     project_allowed,
     release_version,
     select_files,
 )
-from bandersnatch.model import ReleaseFile
 
 
 def settings(*plugins: str, **values: Any) -> FilterSettings:

@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bandersnatch.errors import UnsafePath
-from bandersnatch.layout import (
+from bandersnatch.model import ReleaseFile
+from bandersnatch.pages.layout import (
     Layout,
     Links,
     check_name,
@@ -17,7 +18,6 @@ from bandersnatch.layout import (
     media_type,
     safe_relative,
 )
-from bandersnatch.model import ReleaseFile
 
 SHA = "a" * 64
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bandersnatch.manifest import (
+from bandersnatch.commands.manifest import (
     BundleRefused,
     Manifest,
     Member,

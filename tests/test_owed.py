@@ -17,8 +17,8 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from bandersnatch.layout import Links
-from bandersnatch.simple import read_project_html
+from bandersnatch.pages.html import read_project_html
+from bandersnatch.pages.layout import Links
 from tests.conftest import (
     MirrorSetup,
     assert_mirror_matches,

@@ -6,13 +6,10 @@ import re
 from dataclasses import replace
 from urllib.parse import urlsplit
 
-import pytest
-
 from bandersnatch.downloads import Transfers
-from bandersnatch.errors import UnsafePath
 from bandersnatch.master import Master, make_session
 from bandersnatch.model import ReleaseFile
-from bandersnatch.package import SyncOptions, sync_project
+from bandersnatch.project import SyncOptions, sync_project
 from bandersnatch.storage import FilesystemStorage
 from tests.conftest import MirrorSetup
 from tests.pypi_master import FileSpec, PyPIMaster

@@ -9,7 +9,7 @@ import pytest
 from packaging.requirements import InvalidRequirement, Requirement
 
 from bandersnatch.errors import ConfigError
-from bandersnatch.requirements import parse_requirement, parse_requirements_text, read_requirements
+from bandersnatch.subset.requirements import parse_requirement, parse_requirements_text, read_requirements
 
 PIP_COMPILE = """\
 #

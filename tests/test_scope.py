@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from bandersnatch.closure import DependencySettings
-from bandersnatch.filter_config import SubsetSettings
-from bandersnatch.filters import FilterSettings
 from bandersnatch.model import ProjectMetadata, ReleaseFile
-from bandersnatch.scope import Scope, fingerprint, plan_scope
 from bandersnatch.storage import FilesystemStorage
+from bandersnatch.subset.closure import DependencySettings
+from bandersnatch.subset.config import SubsetSettings
+from bandersnatch.subset.filters import FilterSettings
+from bandersnatch.subset.scope import Scope, fingerprint, plan_scope
 
 ALLOW = FilterSettings(enabled=frozenset({"allowlist_project"}), allowlist=(Requirement("Web.App"),))
 DEPS = DependencySettings(enabled=True, python_versions=("3.11",), platforms=("linux-x86_64",))

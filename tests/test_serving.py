@@ -28,7 +28,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 import pytest
 import requests
 
-from bandersnatch.simple import page_files
+from bandersnatch.pages.html import page_files
 from tests.conftest import ROOT, MirrorSetup, bandersnatch_command
 from tests.nginx import (
     NOT_INSTALLED,

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bandersnatch.layout import Links
 from bandersnatch.model import ReleaseFile
-from bandersnatch.simple import (
+from bandersnatch.pages.html import (
     merge_index,
     page_files,
     parse_index_line,
@@ -14,6 +13,7 @@ from bandersnatch.simple import (
     render_index,
     render_project_page,
 )
+from bandersnatch.pages.layout import Links
 
 SHA = "ab" * 32
 

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from bandersnatch.accesslog import Download, parse_line
+from bandersnatch.commands.accesslog import Download, parse_line
+from bandersnatch.commands.stats import StatsSummary, update_stats
 from bandersnatch.errors import MirrorError
 from bandersnatch.model import ReleaseFile, normalize
-from bandersnatch.layout import Links
-from bandersnatch.simple import render_project_page
-from bandersnatch.statistics import StatsSummary, update_stats
+from bandersnatch.pages.html import render_project_page
+from bandersnatch.pages.layout import Links
 from bandersnatch.storage import FilesystemStorage, Storage
 
 TODAY = date(2026, 11, 24)
@@ -245,7 +245,7 @@ def test_damaged_logs_are_skipped_and_counted(
     (logs / "access.log.2.gz").write_bytes(b"\x1f\x8b" + os.urandom(3000))  # not gzip after all
     (logs / "access.log.3").write_bytes(os.urandom(200_000) + b"\n" + get(sdist))  # junk, long lines
     (logs / "access.log.4").symlink_to(logs / "rotated-away")
-    with caplog.at_level(logging.WARNING, logger="bandersnatch.statistics"):
+    with caplog.at_level(logging.WARNING, logger="bandersnatch.commands.stats"):
         summary = run(storage, logs)
     assert summary.files_read == 3 and summary.lines_skipped >= 3
     counted = read_day(storage, "2026-11-23")[1][("foo", "foo-1.0.tar.gz", PIP)]

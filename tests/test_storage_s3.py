@@ -56,15 +56,6 @@ def test_a_big_file_with_a_wrong_hash_leaves_no_object_and_no_upload(storage: S3
     assert storage._call("list_multipart_uploads").get("Uploads", []) == []
 
 
-def test_the_journal_is_read_back_from_its_batches_and_cleared(storage: S3Storage) -> None:
-    assert storage.read_journal("todo.done") is None
-    storage.append_journal("todo.done", ["a 1", "b 2"])
-    storage.append_journal("todo.done", ["c 3"])
-    assert sorted(storage.read_journal("todo.done").splitlines()) == ["a 1", "b 2", "c 3"]  # type: ignore[union-attr]
-    storage.clear_journal("todo.done")
-    assert storage.read_journal("todo.done") is None
-
-
 def test_a_second_lock_is_refused_while_the_first_is_held(storage: S3Storage) -> None:
     with storage.lock():
         with pytest.raises(LockHeld, match="holds s3://"):

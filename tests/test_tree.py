@@ -9,8 +9,6 @@ makes it pass, and strict turns that pass into a failure until the mark is remov
 
 from __future__ import annotations
 
-import bz2
-import csv
 import json
 import shutil
 from contextlib import ExitStack

@@ -78,7 +78,7 @@ def test_an_explicit_default_port_is_the_same_origin() -> None:
         f"/pypi-mirror/packages/%ff/{WHEEL}",  # not UTF-8
         f"/pypi-mirror/simple/x/{WHEEL}",  # not under packages/
         f"/pypi-mirror/{WHEEL}",
-        f"/pypi-mirror/packages/ab/other-1.0-py3-none-any.whl",  # not the file's own name
+        "/pypi-mirror/packages/ab/other-1.0-py3-none-any.whl",  # not the file's own name
         f"/etc/{WHEEL}",
     ],
 )

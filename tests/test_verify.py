@@ -9,9 +9,9 @@ from urllib.parse import quote, unquote, urlsplit
 import pytest
 
 from bandersnatch.model import normalize
-from bandersnatch.pages_json import root_key
-from bandersnatch.layout import Links
-from bandersnatch.published import read_project
+from bandersnatch.pages.layout import Links
+from bandersnatch.pages.pep691 import root_key
+from bandersnatch.pages.published import read_project
 from bandersnatch.storage import FilesystemStorage
 from tests.conftest import (
     MirrorSetup,

@@ -15,8 +15,8 @@ import threading
 from pathlib import Path
 from typing import IO, Callable, ContextManager, Iterable, Iterator, Optional
 
-from ..errors import DigestMismatch, TruncatedDownload, UnsafePath
-from ..layout import PROJECTS, safe_relative
+from ..errors import DigestMismatch, TruncatedDownload
+from ..pages.layout import PROJECTS, safe_relative
 
 __all__ = ["HASH_CHUNK", "Storage", "check_digest", "lines_in_blocks", "safe_relative"]
 

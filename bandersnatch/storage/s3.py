@@ -25,7 +25,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..configuration import S3Settings
 from ..errors import StorageUnavailable
-from ..layout import media_type
+from ..pages.layout import media_type
 from .base import HASH_CHUNK, Storage, check_digest, safe_relative
 from .s3_lock import Lease, PreconditionFailed
 

@@ -22,13 +22,13 @@ from typing import Any, Optional
 
 from packaging.utils import NormalizedName
 
+from ..errors import MirrorError, ProjectGone
+from ..master import Master
+from ..model import ProjectMetadata, ReleaseFile, normalize
+from ..storage import Storage
 from .closure import Environment, bad_requirements, closure, environments, installable, requires_dist
-from .errors import MirrorError, ProjectGone
-from .filter_config import SubsetSettings
+from .config import SubsetSettings
 from .filters import project_allowed, release_version, select_files
-from .master import Master
-from .model import ProjectMetadata, ReleaseFile, normalize
-from .storage import Storage
 
 __all__ = ["CLOSURE", "Scope", "fingerprint", "plan_scope"]
 

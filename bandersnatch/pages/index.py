@@ -13,12 +13,12 @@ import logging
 import time
 from typing import Callable, Iterable, Iterator, Mapping, Optional
 
-from .layout import PROJECTS, HTML, INDEX, INDEX_V1_HTML, INDEX_V1_JSON, JSON, LAST_MODIFIED, Layout, Links
-from .model import normalize
-from .pages_json import merge_root, render_root
+from ..model import normalize
+from ..storage import Storage
+from .html import merge_index, render_index
+from .layout import HTML, INDEX, INDEX_V1_HTML, INDEX_V1_JSON, JSON, LAST_MODIFIED, PROJECTS, Layout, Links
+from .pep691 import merge_root, render_root
 from .published import read_project
-from .simple import merge_index, render_index
-from .storage import Storage
 
 __all__ = ["Change", "project_changes", "refresh_index", "write_global_index"]
 

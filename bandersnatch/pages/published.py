@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from typing import Optional
 
-from .errors import NotAMirror
+from ..errors import NotAMirror
+from ..model import PublishedFile, PublishedProject, normalize
+from ..storage import Storage
 from . import layout
+from .html import read_project_html
 from .layout import PAGE_HTML, PAGE_V1_JSON, Links, page_path
-from .model import PublishedFile, PublishedProject, normalize
-from .pages_json import read_project_json
-from .simple import read_project_html
-from .storage import Storage
+from .pep691 import read_project_json
 
 __all__ = ["PublishedFile", "PublishedProject", "other_owner", "published_files", "read_project", "require_mirror"]
 

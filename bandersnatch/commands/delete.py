@@ -8,14 +8,14 @@ from __future__ import annotations
 import logging
 from typing import Iterable
 
-from .configuration import Settings
-from .errors import MirrorError
-from .global_index import refresh_index
-from .layout import PROJECTS, Layout, check_name
-from .model import normalize
-from .package import remove_project
-from .published import read_project, require_mirror
-from .storage import Storage
+from ..configuration import Settings
+from ..errors import MirrorError
+from ..model import normalize
+from ..pages.index import refresh_index
+from ..pages.layout import PROJECTS, Layout, check_name
+from ..pages.published import read_project, require_mirror
+from ..project import remove_project
+from ..storage import Storage
 
 __all__ = ["UnknownProject", "delete_projects"]
 

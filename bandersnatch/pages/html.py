@@ -11,9 +11,9 @@ import html
 import re
 from typing import Iterable, Iterator, Mapping, Optional
 
+from ..model import ProjectPage, PublishedFile, PublishedProject, ReleaseFile
 from .blockmerge import LineFormat, merge_lines
 from .layout import METADATA, PROVENANCE, Links
-from .model import ProjectPage, PublishedFile, PublishedProject, ReleaseFile
 
 # PEP 629/691: one version for every page and both roots, so a client never sees them disagree.
 # 1.4 covers all the mirror emits: PEP 700 (1.1), PEP 740 provenance (1.3), PEP 792 status (1.4);

@@ -17,9 +17,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from .errors import MirrorError
-from .layout import PAGE_NAMES, VALID_NAME, is_file_path, json_api_copy, page_path
-from .model import normalize
+from ..errors import MirrorError
+from ..model import normalize
+from ..pages.layout import PAGE_NAMES, VALID_NAME, is_file_path, json_api_copy, page_path
 
 __all__ = [
     "FORMAT",

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Iterable, NamedTuple, Optional
 
+from ..errors import UnsafePath
+from ..pages.layout import DAYS_FOLDER, PROJECTS, Links, filename_projects
+from ..pages.published import read_project
+from ..storage import Storage
 from . import accesslog
 from .accesslog import DayTable, log_files
-from .errors import UnsafePath
-from .layout import PROJECTS, DAYS_FOLDER, Links, filename_projects
-from .published import read_project
-from .storage import Storage
 
 __all__ = ["DAYS_FOLDER", "HEADER", "StatsSummary", "update_stats"]
 

@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Callable, ContextManager, Iterable, Iterator, Optional
 
-from .configuration import Settings
-from .deletion_guard import MassDeletion, check_orphans
-from .global_index import refresh_index
-from .layout import (
+from ..configuration import Settings
+from ..deletion_guard import MassDeletion, check_orphans
+from ..pages.html import parse_index_line
+from ..pages.index import refresh_index
+from ..pages.layout import (
     FILES,
     HTML,
     INDEX,
@@ -36,10 +37,9 @@ from .layout import (
     page_path,
     project_folder,
 )
-from .pages_json import root_key
-from .published import PublishedFile, read_project, require_mirror
-from .simple import parse_index_line
-from .storage import Storage
+from ..pages.pep691 import root_key
+from ..pages.published import PublishedFile, read_project, require_mirror
+from ..storage import Storage
 
 __all__ = ["KINDS", "Problem", "Report", "format_problem", "repair", "summary_line", "verify_mirror"]
 

@@ -144,7 +144,7 @@ class _Index:
 
 @dataclass(frozen=True)
 class FilterSettings:
-    """The filter sections of the configuration, checked (filter_config builds it)."""
+    """The filter sections of the configuration, checked (subset.config builds it)."""
 
     enabled: frozenset[str] = frozenset()  # plugin names; "all" is expanded by the reader
     allowlist: tuple[Requirement, ...] = ()  # [allowlist] packages

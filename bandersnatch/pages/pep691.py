@@ -1,6 +1,6 @@
 """The JSON pages (PEP 691, 700, 740, 792) and the JSON API copy: pure functions of ProjectPage.
 
-The HTML page (simple.py), the PEP 691 page and the ``web/pypi/{name}/json`` copy are all rendered
+The HTML page (html.py), the PEP 691 page and the ``web/pypi/{name}/json`` copy are all rendered
 from one ProjectPage, so the three always agree on files, hashes, yanks and metadata. The JSON root
 is written one project per line, so the same block merge as the HTML index keeps an incremental
 run cheap at 740,000 projects.
@@ -13,10 +13,10 @@ import re
 from datetime import datetime, timezone
 from typing import Any, Iterable, Iterator, Mapping, Optional
 
+from ..model import ProjectPage, PublishedFile, PublishedProject, ReleaseFile, normalize
 from .blockmerge import LineFormat, merge_lines
+from .html import REPOSITORY_VERSION
 from .layout import METADATA, PROVENANCE, Links
-from .model import ProjectPage, PublishedFile, PublishedProject, ReleaseFile, normalize
-from .simple import REPOSITORY_VERSION
 
 __all__ = [
     "read_project_json",

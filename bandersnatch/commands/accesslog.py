@@ -20,7 +20,7 @@ from functools import partial
 from typing import IO, Iterable, NamedTuple, Optional
 from urllib.parse import unquote
 
-from .errors import MirrorError
+from ..errors import MirrorError
 
 __all__ = ["DayTable", "Download", "count_logs", "log_files", "parse_line"]
 

@@ -31,9 +31,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Iterator, Mapping, Optional
 
-from .configuration import Settings
-from .deletion_guard import check_projects
-from .errors import DigestMismatch, MirrorError, StateError, UnsafePath
+from ..configuration import Settings
+from ..deletion_guard import check_projects
+from ..errors import DigestMismatch, MirrorError, StateError, UnsafePath
+from ..model import PublishedFile, PublishedProject, normalize
+from ..pages.html import read_project_html
+from ..pages.index import refresh_index
+from ..pages.layout import (
+    PAGE_NAMES,
+    PAGE_V1_JSON,
+    PROJECTS,
+    PROVENANCE,
+    Layout,
+    Links,
+    is_file_path,
+    json_api_copy,
+    page_path,
+)
+from ..pages.pep691 import read_project_json
+from ..pages.published import other_owner, read_project, require_mirror
+from ..project import remove_project
+from ..state import GENERATION, GENERATION_FILE, STATUS, Plan, StateFiles
+from ..storage import HASH_CHUNK, Storage, safe_relative
 from .manifest import (
     FORMAT,
     MANIFEST,
@@ -44,15 +63,6 @@ from .manifest import (
     parse_manifest,
     valid_project_name,
 )
-from .global_index import refresh_index
-from .layout import PAGE_NAMES, PAGE_V1_JSON, PROJECTS, PROVENANCE, Layout, Links, is_file_path, json_api_copy, page_path
-from .model import PublishedFile, PublishedProject, normalize
-from .package import remove_project
-from .pages_json import read_project_json
-from .published import other_owner, read_project, require_mirror
-from .simple import read_project_html
-from .state import GENERATION, GENERATION_FILE, STATUS, Plan, StateFiles
-from .storage import HASH_CHUNK, Storage, safe_relative
 
 __all__ = ["BundleRefused", "Transfer", "export_bundle", "import_bundle"]
 

@@ -22,9 +22,9 @@ from typing import Callable, Optional, TypeVar
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from ..config_values import SUBSET_SECTIONS, boolean, convert, path_text
+from ..errors import ConfigError
 from .closure import PLATFORMS, DependencySettings
-from .config_values import SUBSET_SECTIONS, boolean, convert, path_text
-from .errors import ConfigError
 from .filters import ALIASES, PLUGINS, FilterSettings, platform_rules
 from .requirements import parse_requirement, read_requirements
 

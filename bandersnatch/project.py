@@ -24,7 +24,10 @@ from .errors import (
     TruncatedDownload,
     UnsafePath,
 )
-from .layout import (
+from .master import Master
+from .model import ProjectMetadata, ProjectPage, ReleaseFile, normalize
+from .pages.html import render_project_html
+from .pages.layout import (
     HTML,
     JSON,
     METADATA,
@@ -41,16 +44,13 @@ from .layout import (
     page_path,
     project_folder,
 )
-from .master import Master
-from .model import ProjectMetadata, ProjectPage, ReleaseFile, normalize
-from .pages_json import render_json_api, render_project_json
-from .published import other_owner, read_project
-from .simple import render_project_html
+from .pages.pep691 import render_json_api, render_project_json
+from .pages.published import other_owner, read_project
 from .storage import Storage
 
 if TYPE_CHECKING:
     from .configuration import Settings
-    from .scope import Scope
+    from .subset.scope import Scope
 
 __all__ = ["ProjectResult", "SyncOptions", "pages_marker", "remove_project", "sync_options", "sync_project"]
 

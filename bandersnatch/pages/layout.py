@@ -20,12 +20,12 @@ from packaging.utils import (
     parse_wheel_filename,
 )
 
-from .errors import UnsafePath
-from .links import PAGE_PREFIX, PROVENANCE, Links
-from .model import ReleaseFile, normalize
+from ..errors import UnsafePath
+from ..model import ReleaseFile, normalize
+from .links import PROVENANCE, Links
 
 if TYPE_CHECKING:
-    from .configuration import Settings
+    from ..configuration import Settings
 
 __all__ = [
     "DAYS_FOLDER", "FILES", "HTML", "INDEX", "INDEX_V1_HTML", "INDEX_V1_JSON", "JSON", "LAST_MODIFIED", "METADATA",

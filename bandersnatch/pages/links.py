@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Optional
 from urllib.parse import quote, unquote
 
 if TYPE_CHECKING:
-    from .model import ReleaseFile
+    from ..model import ReleaseFile
 
 __all__ = ["PAGE_PREFIX", "PROVENANCE", "Links"]
 
