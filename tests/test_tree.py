@@ -21,7 +21,7 @@ import pytest
 
 from tests.conftest import MirrorSetup
 from tests.pypi_master import FileSpec, PyPIMaster
-from tests.test_statistics_e2e import PIP, log_line, read_day
+from tests.test_stats_e2e import PIP, log_line, read_day
 from tests.tree import MasterFile, TreeConfig, assert_tree, master_view, web_hashes
 
 ROOT_URI = "https://mirror.example/pypi"
