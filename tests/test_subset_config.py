@@ -176,7 +176,7 @@ def test_keys_canonicalized_by_the_main_reader_are_found() -> None:
         ("[blocklist]\nplatforms = manylinux_1_2_x[\n", "unknown platform 'manylinux_1_2_x['"),
         ("[allowlist]\npackages = foo==>1\n", "[allowlist] packages: 'foo==>1' is not a valid requirement"),
         ("[allowlist]\npackages = foo[bar\n", "[allowlist] packages: 'foo[bar' is not a valid requirement"),
-        ("[allowlist]\npackages = foo; " + "(" * 1500 + "\n", "is not a valid requirement: parentheses nested too deeply"),
+        ("[allowlist]\npackages = foo; " + "(" * 1500 + "\n", "is not a valid requirement: "),  # ours, or newer packaging's own nesting limit
         ("[dependencies]\nenabled = true\npython-versions = 3.\u0663\n[allowlist]\npackages = a\n",
          "[dependencies] python_versions = '3.\u0663': expected versions such as 3.11"),
     ],
