@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional
 from urllib.parse import urlsplit
 
-from .config_values import SUBSET_SECTIONS, boolean, convert, local_folder_problem, number, path_text
+from .config_values import (
+    SUBSET_SECTIONS,
+    boolean,
+    convert,
+    local_folder_problem,
+    number,
+    path_text,
+)
 from .downloads import DEFAULT_DOWNLOAD_WORKERS, MAX_DOWNLOAD_WORKERS
 from .errors import ConfigError
 

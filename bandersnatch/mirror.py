@@ -27,7 +27,13 @@ from .master import Master
 from .model import normalize
 from .pages.index import refresh_index
 from .pages.layout import PROJECTS, Layout, check_name, project_folder
-from .project import ProjectResult, SyncOptions, pages_marker, sync_options, sync_project
+from .project import (
+    ProjectResult,
+    SyncOptions,
+    pages_marker,
+    sync_options,
+    sync_project,
+)
 from .report import summary_line
 from .state import (
     DONE,

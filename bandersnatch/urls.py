@@ -16,7 +16,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from .errors import UnsafePath
-from .storage.base import safe_relative
+from .pages.layout import FILES, safe_relative
 
 __all__ = ["DISTRIBUTION_SUFFIXES", "check_distribution", "file_place", "resolve", "same_origin", "sidecar_allowed"]
 
@@ -105,7 +105,7 @@ def file_place(url: str, master_base: str, filename: str) -> str:
         path = path[1:]
     decoded = [_segment(segment, url) for segment in path.split("/")]
     relative = safe_relative("/".join(decoded))
-    if decoded[0] != "packages" or len(decoded) < 2 or decoded[-1] != filename:
+    if decoded[0] != FILES or len(decoded) < 2 or decoded[-1] != filename:
         raise UnsafePath(f"refusing file {filename!r} at {url!r}: not packages/.../{filename}")
     return relative
 

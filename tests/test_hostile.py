@@ -18,7 +18,13 @@ import pytest
 from bandersnatch.errors import TruncatedDownload, UpstreamUnavailable
 from bandersnatch.master import Master, make_session
 from tests.conftest import MirrorSetup
-from tests.hostile_master import HUGE_SERIAL, SECRET, HostileMaster, InternalService, Served
+from tests.hostile_master import (
+    HUGE_SERIAL,
+    SECRET,
+    HostileMaster,
+    InternalService,
+    Served,
+)
 
 FIGURES: dict[str, float] = {"largest temporary bytes": 0, "longest run seconds": 0}
 

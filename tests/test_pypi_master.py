@@ -15,7 +15,14 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from tests.pypi_master import SIMPLE_JSON, WAN_BUFFER, WAN_PIECE, PyPIMaster, WanLink, make_wheel
+from tests.pypi_master import (
+    SIMPLE_JSON,
+    WAN_BUFFER,
+    WAN_PIECE,
+    PyPIMaster,
+    WanLink,
+    make_wheel,
+)
 
 
 @pytest.fixture

@@ -10,7 +10,13 @@ from hypothesis import event, example, given, settings
 from hypothesis import strategies as st
 
 from bandersnatch.errors import UnsafePath
-from bandersnatch.urls import check_distribution, file_place, resolve, same_origin, sidecar_allowed
+from bandersnatch.urls import (
+    check_distribution,
+    file_place,
+    resolve,
+    same_origin,
+    sidecar_allowed,
+)
 
 MASTER = "http://127.0.0.1:8080/pypi-mirror"
 WHEEL = "x-1.0-py3-none-any.whl"

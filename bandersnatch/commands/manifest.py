@@ -19,7 +19,13 @@ from typing import Any, Mapping
 
 from ..errors import MirrorError
 from ..model import normalize
-from ..pages.layout import PAGE_NAMES, VALID_NAME, is_file_path, json_api_copy, page_path
+from ..pages.layout import (
+    PAGE_NAMES,
+    VALID_NAME,
+    is_file_path,
+    json_api_copy,
+    page_path,
+)
 
 __all__ = [
     "FORMAT",

@@ -16,7 +16,17 @@ from typing import Callable, Iterable, Iterator, Mapping, Optional
 from ..model import normalize
 from ..storage import Storage
 from .html import merge_index, render_index
-from .layout import HTML, INDEX, INDEX_V1_HTML, INDEX_V1_JSON, JSON, LAST_MODIFIED, PROJECTS, Layout, Links
+from .layout import (
+    HTML,
+    INDEX,
+    INDEX_V1_HTML,
+    INDEX_V1_JSON,
+    JSON,
+    LAST_MODIFIED,
+    PROJECTS,
+    Layout,
+    Links,
+)
 from .pep691 import merge_root, render_root
 from .published import read_project
 

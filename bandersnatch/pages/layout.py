@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional
-from urllib.parse import unquote, urlsplit
 
 from packaging.utils import (
     InvalidSdistFilename,
@@ -126,15 +125,12 @@ def media_type(path: str) -> Optional[str]:
 
 
 def file_path(release: ReleaseFile) -> str:
-    """Where a release file lives under web/: the path of its URL below the master, as on
-    files.pythonhosted.org (the master's parser checks it and fills ``release.path``)."""
-    if release.path:
-        return release.path
-    path = unquote(urlsplit(release.url).path)
-    relative = safe_relative(path[1:] if path.startswith("/") else path)
-    if not is_file_path(relative) or relative.rsplit("/", 1)[-1] != release.filename:
-        raise UnsafePath(f"refusing file {release.filename!r} at {release.url!r}: not packages/.../{release.filename}")
-    return relative
+    """Where a release file lives under web/: the place ``urls.file_place`` checked when the
+    master's answer was read (the path of its URL below the master, as on files.pythonhosted.org).
+    A file described without one was never checked, and is refused."""
+    if not release.path:
+        raise UnsafePath(f"refusing file {release.filename!r} at {release.url!r}: its place was never checked")
+    return release.path
 
 
 def filename_projects(filename: str) -> list[str]:

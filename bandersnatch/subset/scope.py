@@ -26,7 +26,14 @@ from ..errors import MirrorError, ProjectGone
 from ..master import Master
 from ..model import ProjectMetadata, ReleaseFile, normalize
 from ..storage import Storage
-from .closure import Environment, bad_requirements, closure, environments, installable, requires_dist
+from .closure import (
+    Environment,
+    bad_requirements,
+    closure,
+    environments,
+    installable,
+    requires_dist,
+)
 from .config import SubsetSettings
 from .filters import project_allowed, release_version, select_files
 
