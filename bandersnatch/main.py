@@ -29,6 +29,7 @@ from .errors import EXIT_ERROR, ConfigError, MirrorError
 from .master import Master, make_session
 from .mirror import Mirror
 from .pages.layout import PROJECTS, Layout
+from .project import needs_json_api
 from .state import StateFiles
 from .storage import Storage, open_storage
 
@@ -93,7 +94,7 @@ def _master(settings: Settings) -> Master:
     session = make_session(settings.workers, settings.master, downloads=settings.download_workers)
     return Master(
         settings.master, timeout=settings.timeout, session=session, workers=settings.workers,
-        max_metadata_size=settings.max_metadata_size,
+        max_metadata_size=settings.max_metadata_size, json_api=needs_json_api(settings),
     )  # fmt: skip
 
 

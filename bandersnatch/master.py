@@ -55,6 +55,10 @@ GRACE_TIMEOUTS = 3  # a transfer's deadline: this many timeouts, plus 1 s per de
 USER_AGENT = f"bandersnatch/{__version__} (requests/{requests.__version__}; +PEP 381 mirror)"
 
 
+class _NotPep691(Exception):
+    """A project page answered in another form than PEP 691 JSON (a plain web server's HTML)."""
+
+
 class _OneLine(logging.Filter):
     """urllib3 logs a peer's malformed headers with their traceback; the operator gets one line."""
 
@@ -119,6 +123,7 @@ class Master:
         sleep: Callable[[float], None] = time.sleep,
         workers: int = 1,
         max_metadata_size: int = DEFAULT_MAX_METADATA_SIZE,
+        json_api: bool = False,
     ) -> None:
         self.url = url.rstrip("/")
         self.max_metadata_size = max_metadata_size  # the cap on a .metadata or provenance body
@@ -126,7 +131,9 @@ class Master:
         self.session = session
         self.stale_wait = stale_wait
         self.sleep = sleep
+        self.json_api = json_api  # the settings need the JSON API's info (project.needs_json_api)
         self.pep691_only = False  # set once the master showed it has no JSON API
+        self.json_api_only = False  # set once the master showed it serves no PEP 691 project pages
         # At most ``workers`` projects' metadata in flight, however many projects wait for it.
         self._gate = threading.BoundedSemaphore(workers)
         self._pages = ThreadPoolExecutor(workers, thread_name_prefix="pep691")  # threads start on first use
@@ -206,36 +213,57 @@ class Master:
     # -- project metadata ------------------------------------------------------------------
 
     def project(self, name: str, serial: int) -> ProjectMetadata:
-        """The project's metadata, at least as new as ``serial`` (the changelog's promise).
+        """The project's metadata, at least as new as ``serial`` (the changelog's promise), asked
+        for in its normalized spelling (PyPI redirects every other one: a round trip saved).
 
-        The JSON API is the source; the PEP 691 page is read beside it for what only that page
-        carries (PEP 792 status, PEP 740 provenance), and instead of it where the JSON API answers
-        404: a quarantined project on PyPI, or a master without a JSON API at all (another mirror
-        with ``json = false``). The first 404 of the JSON API for a project whose PEP 691 page
-        exists and is not quarantined switches this Master to PEP 691 pages for the rest of the run.
-        Both are requested at once: on a WAN the page costs a request but no round trip of its own.
-        At most ``workers`` calls run at once; the others wait their turn.
+        One document per project: the PEP 691 page carries everything the mirror publishes
+        (files, hashes, sizes, upload times, yanks, core metadata, PEP 740 provenance, PEP 792
+        status; PEP 700 versions). The JSON API is asked only when ``json_api`` (the settings need
+        its ``info``: project.needs_json_api), with the page beside it for what only the page has,
+        or in place of the page where the master answers it in another form than PEP 691 JSON
+        (another mirror served by a plain web server: HTML only); the first such answer switches
+        this Master to the JSON API for the rest of the run. At most ``workers`` calls run at once.
         """
-        normalized = normalize(name)
-        page_url = f"{self.url}/simple/{quote(normalized)}/"
+        normalized = quote(normalize(name))
+        page_url, api_url = f"{self.url}/simple/{normalized}/", f"{self.url}/pypi/{normalized}/json"
         with self._gate:
-            if self.pep691_only:
+            if self.json_api_only:
+                return _parse_project(name, self._fresh(api_url, name, serial, None), self.url)
+            if self.json_api and not self.pep691_only:
+                return self._both(name, serial, page_url, api_url)
+            try:  # a 404 is PEP 503's "no such project": ProjectGone, as from the JSON API
                 return _parse_pep691(name, self._fresh(page_url, name, serial, SIMPLE_JSON), self.url)
-            page = self._pages.submit(self._fresh, page_url, name, serial, SIMPLE_JSON)
+            except _NotPep691:
+                pass
+            metadata = _parse_project(name, self._fresh(api_url, name, serial, None), self.url)
+            logger.info("%s serves no PEP 691 JSON pages: reading its JSON API for the rest of the run", self.url)
+            self.json_api_only = True
+            return metadata
+
+    def _both(self, name: str, serial: int, page_url: str, api_url: str) -> ProjectMetadata:
+        """The JSON API with the page's extras beside it, and the page alone where the JSON API
+        answers 404: a quarantined project on PyPI, or a master without a JSON API at all
+        (another mirror with ``json = false``). The first 404 of the JSON API for a project whose
+        PEP 691 page exists and is not quarantined switches this Master to pages alone for the rest
+        of the run. Both are requested at once: on a WAN the page costs no round trip of its own."""
+        page = self._pages.submit(self._fresh, page_url, name, serial, SIMPLE_JSON)
+        try:
+            found = self._fresh(api_url, name, serial, None)
+        except ProjectGone:
             try:
-                found = self._fresh(f"{self.url}/pypi/{quote(normalized)}/json", name, serial, None)
-            except ProjectGone:
                 metadata = _parse_pep691(name, page.result(), self.url)
-                if not metadata.quarantined:
-                    logger.info("%s has no JSON API: reading PEP 691 pages for the rest of the run", self.url)
-                    self.pep691_only = True
-                return metadata
-            except BaseException:
-                if not page.cancel():
-                    page.exception()  # wait for it: nothing of this call outlives it
-                raise
-            metadata = _parse_project(name, found, self.url)
-            return with_page_extras(metadata, self._beside(page, page_url, name, metadata.serial))
+            except _NotPep691:
+                raise ProjectGone(f"{name} no longer exists on the master") from None
+            if not metadata.quarantined:
+                logger.info("%s has no JSON API: reading PEP 691 pages for the rest of the run", self.url)
+                self.pep691_only = True
+            return metadata
+        except BaseException:
+            if not page.cancel():
+                page.exception()  # wait for it: nothing of this call outlives it
+            raise
+        metadata = _parse_project(name, found, self.url)
+        return with_page_extras(metadata, self._beside(page, page_url, name, metadata.serial))
 
     def _beside(self, page: Future[tuple[requests.Response, int]], url: str, name: str, serial: int
                 ) -> Optional[ProjectMetadata]:
@@ -248,9 +276,7 @@ class Master:
             found = page.result()
             if found[1] < serial:
                 found = self._fresh(url, name, serial, SIMPLE_JSON)
-        except ProjectGone:
-            return None
-        if not found[0].headers.get("Content-Type", "").startswith(SIMPLE_JSON):
+        except (ProjectGone, _NotPep691):
             return None
         return _parse_pep691(name, found, self.url)
 
@@ -263,6 +289,8 @@ class Master:
             response = self._request("GET", url, allow=(404,), headers=headers)
             if response.status_code == 404:
                 raise ProjectGone(f"{name} no longer exists on the master")
+            if accept and not response.headers.get("Content-Type", "").startswith(accept):
+                raise _NotPep691(f"{path} answered {response.headers.get('Content-Type')!r}, not {accept}")
             served = _served_serial(response)
             if served >= serial:
                 return response, served

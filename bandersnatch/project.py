@@ -52,7 +52,9 @@ if TYPE_CHECKING:
     from .configuration import Settings
     from .subset.scope import Scope
 
-__all__ = ["ProjectResult", "SyncOptions", "pages_marker", "remove_project", "sync_options", "sync_project"]
+__all__ = [
+    "ProjectResult", "SyncOptions", "needs_json_api", "pages_marker", "remove_project", "sync_options", "sync_project",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +113,16 @@ def pages_marker(layout: Layout, core_metadata: bool) -> str:
         f"root_uri={links.root_uri or '-'} release-files={links.release_files}"
     )
     return marker + (f" public-url={links.public_url}" if links.public_url else "")
+
+
+def needs_json_api(settings: Settings) -> bool:
+    """Whether a project's metadata must come from the JSON API too, not from its PEP 691 page
+    alone: only the JSON API has ``info``, which the JSON API copy carries (``json = true``) and
+    latest_release reads (``info.version``, the release the master calls current). Everything
+    else a project sync needs is on the page, so every other configuration costs one document
+    per project instead of two."""
+    filters = settings.subset.filters if settings.subset else None
+    return settings.json or bool(filters and filters.on("latest_release") and filters.latest_keep)
 
 
 def sync_options(

@@ -17,7 +17,7 @@ from packaging.utils import (
     parse_sdist_filename,
     parse_wheel_filename,
 )
-from packaging.version import InvalidVersion
+from packaging.version import InvalidVersion, Version
 
 from .errors import UnsafePath
 from .model import ProjectMetadata, ReleaseFile, normalize
@@ -55,18 +55,58 @@ def parse_json_api(name: str, data: Any, serial: int, url: str, master: str) -> 
 def parse_pep691(name: str, data: Any, serial: int, url: str, master: str) -> ProjectMetadata:
     """A PEP 691 project page (fetched from ``url``) as a frozen value; versions come from PEP
     700's list or the filenames. ValueError (or KeyError, TypeError) when it is not one, UnsafePath
-    for a URL or file name the mirror must not follow; ``master`` as for parse_json_api."""
-    if normalize(data["name"]) != normalize(name):
-        raise ValueError(f"answered for {data['name']!r}")
-    files = tuple(_release_file(_pep691_entry(entry, url), None, master) for entry in data["files"])
-    versions = data.get("versions") or list(dict.fromkeys(f.version for f in files if f.version))
+    for a URL or file name the mirror must not follow; ``master`` as for parse_json_api.
+
+    PEP 691 names the project normalized; the display name is then the one the caller asked for
+    (the changelog's or the root's spelling), as the JSON API's ``info.name`` would have given it.
+    A file's version is its release's spelling in PEP 700's ``versions`` (``2024.01.01``, not the
+    filename's normalized ``2024.1.1``), as the JSON API's release keys would have given it.
+    """
+    shown = data["name"]
+    if not isinstance(shown, str) or normalize(shown) != normalize(name):
+        raise ValueError(f"answered for {shown!r}")
+    versions = data.get("versions")
+    if versions is not None and not (isinstance(versions, list) and all(isinstance(v, str) for v in versions)):
+        raise ValueError(f"bad versions {versions!r}")
+    spelled = _spellings(versions or [])
+    files = tuple(
+        _release_file(_pep691_entry(entry, url), _release_of(entry, spelled), master) for entry in data["files"]
+    )
+    versions = versions or list(dict.fromkeys(f.version for f in files if f.version))
     status = data.get("project-status") or {}
-    if not isinstance(status, dict) or not isinstance(versions, list):
-        raise ValueError(f"bad project-status {status!r} or versions {versions!r}")
+    if not isinstance(status, dict):
+        raise ValueError(f"bad project-status {status!r}")
     return ProjectMetadata(
-        name=str(data["name"]), serial=serial, files=_unique(files), versions=tuple(map(str, versions)),
-        status=_optional_text(status.get("status")), status_reason=_optional_text(status.get("reason")),
+        name=shown if shown != normalize(shown) else name, serial=serial, files=_unique(files),
+        versions=tuple(versions), status=_optional_text(status.get("status")),
+        status_reason=_optional_text(status.get("reason")),
     )  # fmt: skip
+
+
+def _spellings(versions: list[str]) -> dict[str, str]:
+    """{normalized version: the release's own spelling} of PEP 700's ``versions``."""
+    spelled: dict[str, str] = {}
+    for version in versions:
+        try:
+            spelled.setdefault(str(Version(version)), version)
+        except InvalidVersion:
+            spelled.setdefault(version, version)
+    return spelled
+
+
+def _release_of(entry: Any, spelled: dict[str, str]) -> Optional[str]:
+    """The release a page's file belongs to, spelled as in ``versions``: parsed from a wheel's or
+    sdist's name; for other kinds (eggs, .exe, bdist_dumb) the longest listed version the name
+    carries after a dash. None when neither says."""
+    filename = entry.get("filename") if isinstance(entry, dict) else None
+    if not isinstance(filename, str):
+        return None  # _release_file refuses it
+    parsed = _version_of(filename)
+    if parsed is not None:
+        return spelled.get(parsed, parsed)
+    lowered = filename.lower()
+    carried = [v for v in spelled.values() if re.search(rf"-{re.escape(v.lower())}(?:[-.]|$)", lowered)]
+    return max(carried, key=len, default=None)
 
 
 def with_page_extras(metadata: ProjectMetadata, page: Optional[ProjectMetadata]) -> ProjectMetadata:

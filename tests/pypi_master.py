@@ -571,6 +571,14 @@ class PyPIMaster:
         with self._lock:
             return sum(1 for m, p in self._log if method in (None, m) and _matches(p, path_prefix))
 
+    def metadata_requests(self, name: str | None = None) -> list[str]:
+        """The raw paths of every GET of a project's metadata document (its JSON API answer or its
+        simple page, in any format), of ``name`` only when given; not the root."""
+        with self._lock:
+            paths = [p for m, p in self._log if m == "GET"]
+        routes = [(_JSON_ROUTE.fullmatch(p) or _SIMPLE_ROUTE.fullmatch(p), p) for p in paths]
+        return [p for route, p in routes if route and (name is None or normalize(unquote(route.group(1))) == normalize(name))]
+
     def clear_log(self) -> None:
         with self._lock:
             self._log.clear()
@@ -709,7 +717,8 @@ class PyPIMaster:
         self._add_rule(_Rule("slow", path_prefix, times, seconds=seconds))
 
     def stale(self, name: str, purges_needed: int | None = 1) -> None:
-        """Serve the project's JSON as before its last change until that many PURGEs (None: forever)."""
+        """Serve the project's JSON API and PEP 691 page as before its last change until that many
+        PURGEs of either (None: forever)."""
         with self._lock:
             self._stale[normalize(name)] = purges_needed
 
@@ -797,8 +806,8 @@ class PyPIMaster:
         json_route, simple_route = _JSON_ROUTE.fullmatch(path), _SIMPLE_ROUTE.fullmatch(path)
         if method == "POST" and path in ("/pypi", "/pypi/"):
             return _Response.of(200, self._rpc._marshaled_dispatch(body), "text/xml")
-        if method == "PURGE" and json_route:
-            return self._purge(unquote(json_route.group(1)))
+        if method == "PURGE" and (json_route or simple_route):
+            return self._purge(unquote((json_route or simple_route).group(1)))  # type: ignore[union-attr]
         if method not in ("GET", "HEAD"):
             return _NOT_FOUND
         if json_route:
@@ -859,7 +868,7 @@ class PyPIMaster:
             return _Response.of(301, b"", "text/plain", Location=f"/simple/{quote(key)}/")
         with self._lock:
             project = self._projects.get(key)
-            snap = project.current if project else None
+            snap = project and (project.previous if key in self._stale else project.current)
         if not project or not snap or snap.removed:
             return _NOT_FOUND
         files = [] if project.quarantined else snap.files()  # PEP 792: nothing installable

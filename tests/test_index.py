@@ -282,7 +282,9 @@ def test_a_mirror_reads_another_mirror_served_by_nginx(pypi: PyPIMaster, tmp_pat
         with serving(binary, hub.web, tmp_path / "nginx") as served:
             master = Master(served.url, timeout=5, session=make_session(1))
             chained = master.project("Chain.Demo", 0)
-            assert master.pep691_only and chained.serial == pypi.projects()["Chain.Demo"]
+            assert not master.json_api_only and chained.serial == pypi.projects()["Chain.Demo"]
+            needing_info = Master(served.url, timeout=5, session=make_session(1), json_api=True)
+            assert needing_info.project("Chain.Demo", 0) == chained and needing_info.pep691_only
             assert {f.filename: f.sha256 for f in chained.files} == {
                 f["filename"]: f["digests"]["sha256"] for f in pypi.files("Chain.Demo")
             }

@@ -51,9 +51,10 @@ def client(sleeps: list[float]) -> Master:
     return Master(URL, timeout=5, session=make_session(2, backoff=0), stale_wait=0.5, sleep=sleeps.append)
 
 
-def no_pep691_pages() -> None:
-    """A master without PEP 691 pages: the JSON API alone describes the project."""
-    responses.get(re.compile(rf"{URL}/simple/.*"), status=404)
+def no_pep691_pages(url: str = URL) -> None:
+    """A master serving PEP 503 HTML pages only (a plain web server): the JSON API alone describes
+    the project."""
+    responses.get(re.compile(rf"{url}/simple/.*"), body="<!DOCTYPE html><html></html>", content_type="text/html")
 
 
 def rpc_answer(value: Any) -> bytes:
@@ -131,26 +132,43 @@ def test_stale_page_is_purged_and_retried(client: Master, sleeps: list[float]) -
     assert sleeps == [0.5]
 
 
+def project_page(name: str = "foo", serial: int = 5) -> dict:
+    entry = {"filename": "foo-1.0.tar.gz", "url": "https://files.example/packages/ab/cd/foo-1.0.tar.gz",
+             "hashes": {"sha256": SHA}, "size": 10, "requires-python": ">=3.8", "yanked": False,
+             "upload-time": "2026-01-01T00:00:00.000000Z"}  # fmt: skip
+    return {"meta": {"api-version": "1.1", "_last-serial": serial}, "name": name, "versions": ["0.9", "1.0"],
+            "files": [entry]}  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("purge", "answered"),
     [
         ({"status": 200}, "HTTP 200"),
         ({"status": 405}, "HTTP 405"),  # a plain web server (another mirror) cannot PURGE
-        ({"status": 403}, "with a failure: PURGE https://pypi.example/pypi/python-novaclient/json answered HTTP 403"),
+        ({"status": 403}, "with a failure: PURGE {url} answered HTTP 403"),
     ],
 )
+@pytest.mark.parametrize("json_api", [False, True])
 @responses.activate
 def test_stale_forever_gives_up_with_the_runbook_message(
-    client: Master, sleeps: list[float], purge: dict, answered: str
+    sleeps: list[float], purge: dict, answered: str, json_api: bool
 ) -> None:
-    url = f"{URL}/pypi/python-novaclient/json"
-    responses.get(url, json=project_json("python-novaclient"), headers={"X-PyPI-Last-Serial": "1154163"})
+    client = Master(URL, timeout=5, session=make_session(2, backoff=0), stale_wait=0.5, sleep=sleeps.append,
+                    json_api=json_api)  # fmt: skip
+    if json_api:
+        no_pep691_pages()
+        url = f"{URL}/pypi/python-novaclient/json"
+        responses.get(url, json=project_json("python-novaclient"), headers={"X-PyPI-Last-Serial": "1154163"})
+    else:
+        url = f"{URL}/simple/python-novaclient/"
+        responses.get(url, json=project_page("python-novaclient"), content_type=master_module.SIMPLE_JSON,
+                      headers={"X-PyPI-Last-Serial": "1154163"})  # fmt: skip
     responses.add("PURGE", url, **purge)
     with pytest.raises(StalePage) as raised:
         client.project("python-novaclient", 1154164)
     assert str(raised.value) == (
         "Stale serial for python-novaclient (1154164) not updating. Giving up."
-        f" (the master serves 1154163, expected 1154164; PURGE answered {answered})"
+        f" (the master serves 1154163, expected 1154164; PURGE answered {answered.format(url=url)})"
     )  # SPEC section 3's runbook line, which operators grep for, then the cause
     assert [call.request.method for call in responses.calls].count("PURGE") == 3
     assert sleeps == [0.5, 1.0, 2.0]
@@ -305,7 +323,7 @@ def test_a_header_serial_beyond_any_range_fails_the_project(client: Master, head
 def test_a_document_nested_too_deeply_is_one_line(client: Master, where: str) -> None:
     nested = b"[" * 100_000 + b"]" * 100_000
     responses.get(f"{URL}/simple/", body=nested)
-    responses.get(f"{URL}/simple/foo/", status=404)
+    no_pep691_pages()
     responses.get(f"{URL}/pypi/foo/json", body=nested, headers={"X-PyPI-Last-Serial": "5"})
     with pytest.raises(UpstreamUnavailable, match="nested too deeply") as raised:
         client.project("Foo", 1) if where == "project" else client.simple_root()
@@ -316,7 +334,7 @@ def test_a_document_nested_too_deeply_is_one_line(client: Master, where: str) ->
 def test_relative_json_api_urls_resolve_below_a_master_under_a_prefix(sleeps: list[float]) -> None:
     """Our own mirror's JSON API copy (json = true) links ../../packages/...; served under a prefix."""
     master = Master(f"{URL}/pypi-mirror", timeout=5, session=make_session(1, backoff=0), sleep=sleeps.append)
-    responses.get(re.compile(rf"{URL}/pypi-mirror/simple/.*"), status=404)
+    no_pep691_pages(f"{URL}/pypi-mirror")
     body = project_json(url="../../packages/ab/cd/foo-1.0.tar.gz")
     responses.get(f"{URL}/pypi-mirror/pypi/foo/json", json=body, headers={"X-PyPI-Last-Serial": "5"})
     (release,) = master.project("Foo", 5).files
@@ -355,3 +373,75 @@ def test_max_metadata_size_is_checked(tmp_path: Any, value: str, error: str) -> 
         load_settings(config)
     config.write_text(f"[mirror]\ndirectory = {tmp_path}\nmaster = https://pypi.org\nmax-metadata-size = 1024\n")
     assert load_settings(config).max_metadata_size == 1024
+
+
+# ------------------------------------------- one document per project (issue 22; SPEC section 3)
+
+
+def asked() -> list[str]:
+    return [f"{call.request.method} {call.request.url.removeprefix(URL)}" for call in responses.calls]
+
+
+def serve_page(name: str, body: dict, serial: int = 5) -> None:
+    responses.get(f"{URL}/simple/{name}/", json=body, content_type=master_module.SIMPLE_JSON,
+                  headers={"X-PyPI-Last-Serial": str(serial)},
+                  match=[matchers.header_matcher({"Accept": master_module.SIMPLE_JSON})])  # fmt: skip
+
+
+@responses.activate
+def test_the_pep_691_page_alone_describes_a_project(client: Master) -> None:
+    page = project_page("foo-bar")
+    page["files"][0].update(filename="Foo.Bar-2024.1.1.tar.gz", yanked="broken",
+                            url="https://files.example/packages/ab/cd/Foo.Bar-2024.1.1.tar.gz")
+    page["versions"] = ["2024.01.01", "2025.0"]
+    page["project-status"] = {"status": "archived", "reason": "done"}
+    serve_page("foo-bar", page)
+    metadata = client.project("Foo.Bar", 5)
+    assert asked() == ["GET /simple/foo-bar/"]  # normalized: no redirect hop; no JSON API
+    assert (metadata.name, metadata.serial, metadata.versions) == ("Foo.Bar", 5, ("2024.01.01", "2025.0"))
+    assert (metadata.status, metadata.status_reason, metadata.info_json) == ("archived", "done", None)
+    (release,) = metadata.files
+    assert (release.version, release.yanked_reason, release.size) == ("2024.01.01", "broken", 10)
+
+
+@pytest.mark.parametrize(
+    ("page", "gone"),
+    [
+        ({"status": 404}, True),  # PEP 503: no page, no project; the JSON API is not asked
+        ({"json": {**project_page(), "files": [], "project-status": {"status": "quarantined"}}}, False),
+    ],
+)
+@responses.activate
+def test_a_missing_or_quarantined_page_is_one_request(client: Master, page: dict, gone: bool) -> None:
+    responses.get(f"{URL}/simple/foo/", content_type=master_module.SIMPLE_JSON,
+                  headers={"X-PyPI-Last-Serial": "5"}, **page)  # fmt: skip
+    if gone:
+        with pytest.raises(ProjectGone):
+            client.project("foo", 5)
+    else:
+        assert client.project("foo", 5).quarantined
+    assert asked() == ["GET /simple/foo/"]
+
+
+@responses.activate
+def test_a_master_with_html_pages_only_is_read_through_its_json_api(client: Master) -> None:
+    no_pep691_pages()
+    for name in ("foo", "bar"):
+        responses.get(f"{URL}/pypi/{name}/json", json=project_json(name), headers={"X-PyPI-Last-Serial": "5"})
+    assert [client.project(name, 5).name for name in ("foo", "bar")] == ["foo", "bar"]
+    assert asked() == ["GET /simple/foo/", "GET /pypi/foo/json", "GET /pypi/bar/json"]  # then the JSON API alone
+
+
+@responses.activate
+def test_settings_that_need_info_read_the_json_api_and_the_page_beside_it() -> None:
+    client = Master(URL, timeout=5, session=make_session(2, backoff=0), json_api=True)
+    page = project_page()
+    page["files"][0]["provenance"] = f"{URL}/integrity/foo/1.0/foo-1.0.tar.gz/provenance"
+    page["project-status"] = {"status": "deprecated"}
+    serve_page("foo", page)
+    responses.get(f"{URL}/pypi/foo/json", json={**project_json("Foo"), "info": {"name": "Foo", "version": "1.0"}},
+                  headers={"X-PyPI-Last-Serial": "5"})  # fmt: skip
+    metadata = client.project("Foo", 5)
+    assert sorted(asked()) == ["GET /pypi/foo/json", "GET /simple/foo/"]
+    assert (metadata.current_version, metadata.status) == ("1.0", "deprecated")
+    assert metadata.info_json and metadata.files[0].provenance_url == page["files"][0]["provenance"]

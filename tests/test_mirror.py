@@ -72,7 +72,7 @@ def test_incremental_run_fetches_only_what_changed(pypi: PyPIMaster, mirror: Mir
     pypi.add_release("Foo.Bar_baz", "9.0")
     synced(mirror)
     assert_mirror_matches(mirror.web, pypi)
-    assert pypi.count("GET", "/pypi/") == 2
+    assert sorted(pypi.metadata_requests()) == ["/simple/brand-new/", "/simple/foo-bar-baz/"]  # one document each
     assert pypi.count("GET", "/packages/") == 4 + 2  # two new wheels, each with its PEP 658 .metadata
     assert mirror.status() == pypi.serial
 
@@ -118,7 +118,7 @@ def test_stale_page_is_healed_by_purge(pypi: PyPIMaster, mirror: MirrorSetup) ->
     pypi.add_release("cdn-victim", "2.0")
     pypi.stale("cdn-victim", purges_needed=1)
     result = synced(mirror)
-    assert pypi.count("PURGE", "/pypi/cdn-victim/json") == 1
+    assert pypi.count("PURGE", "/simple/cdn-victim/") == 1
     assert "Stale serial for package cdn-victim" in result.stderr
     assert_mirror_matches(mirror.web, pypi)
 
@@ -147,7 +147,7 @@ def test_stale_forever_gives_up_and_the_next_run_finishes(pypi: PyPIMaster, mirr
     pypi.clear_faults()
     pypi.clear_log()
     synced(mirror)
-    assert pypi.count("GET", "/pypi/other/json") == 0  # finished last time
+    assert pypi.metadata_requests("other") == []  # finished last time
     assert_mirror_matches(mirror.web, pypi)
     assert mirror.status() == pypi.serial and mirror.todo() is None
 
@@ -189,14 +189,14 @@ def test_sigkill_mid_run_then_resume(pypi: PyPIMaster, mirror: MirrorSetup) -> N
     pypi.clear_log()
     synced(mirror)
     assert_mirror_matches(mirror.web, pypi)
-    fetched_again = [name for name in done if pypi.count("GET", f"/pypi/{name}/json")]
+    fetched_again = [name for name in done if pypi.metadata_requests(name)]
     assert fetched_again == []
     assert mirror.status() == pypi.serial and mirror.todo() is None
 
 
 @pytest.mark.parametrize(
     ("fault", "path"),
-    [("fail", "/packages/"), ("fail", "/pypi/proj/json"), ("fail", "/pypi"), ("truncate", "/packages/"),
+    [("fail", "/packages/"), ("fail", "/simple/proj/"), ("fail", "/pypi"), ("truncate", "/packages/"),
      ("corrupt", "/packages/")],
 )  # fmt: skip
 def test_transient_faults_are_retried(pypi: PyPIMaster, mirror: MirrorSetup, fault: str, path: str) -> None:
@@ -238,7 +238,7 @@ def test_a_file_404_fails_the_project(pypi: PyPIMaster, mirror: MirrorSetup) -> 
 def test_stop_on_error_stops_at_the_first_failure(pypi: PyPIMaster, mirror: MirrorSetup) -> None:
     generate_corpus(pypi, 20, seed=5)
     mirror.write_config(pypi.url, stop_on_error="true", workers=1, download_workers=1)
-    pypi.fail("/pypi/foo-bar-baz/json", times=None)  # the first project listed
+    pypi.fail("/simple/foo-bar-baz/", times=None)  # the first project listed
     result = mirror.run()
     assert result.returncode == 1
     # Two project threads (a worker and a download worker): what the other one had already taken
@@ -275,7 +275,7 @@ def test_deleting_the_state_forces_a_full_resync_that_downloads_only_what_is_wro
     pypi.clear_log()
     synced(mirror)
     assert pypi.count("GET", "/packages/") == 1 and fetched(pypi, f"/{victim}") == 1
-    assert pypi.count("GET", "/pypi/") == len(pypi.projects())
+    assert len(pypi.metadata_requests()) == len(pypi.projects())
     assert_mirror_matches(mirror.web, pypi)
 
 
@@ -341,7 +341,7 @@ def test_two_spellings_of_one_project_are_synced_once(pypi: PyPIMaster, mirror: 
     pypi.add_release("dup_name", "2.0")
     pypi.clear_log()
     synced(mirror)
-    assert pypi.count("GET", "/pypi/") == 1
+    assert pypi.metadata_requests() == ["/simple/dup-name/"]
     assert_mirror_matches(mirror.web, pypi)
     assert '<a href="dup-name/">dup_name</a>' in (mirror.web / "simple/index.html").read_text()
 
@@ -357,3 +357,27 @@ def test_a_name_with_a_newline_is_refused_and_the_status_still_moves(pypi: PyPIM
     assert mirror.status() == pypi.serial
     assert "sneaky" not in (mirror.todo() or "") and "sneaky" not in (mirror.web / "simple" / "index.html").read_text()
     assert mirror.run().returncode == 0 and mirror.status() == pypi.serial  # nothing stuck: the next run is clean
+
+
+@pytest.mark.parametrize(
+    ("options", "sections", "documents"),
+    [
+        ({}, "", ["/simple/{}/"]),  # the PEP 691 page carries everything the pages need
+        ({"simple_format": "HTML", "core_metadata": "false"}, "", ["/simple/{}/"]),
+        ({"json": "true"}, "", ["/pypi/{}/json", "/simple/{}/"]),  # the JSON API copy needs `info`
+        ({}, "[plugins]\nenabled = latest_release\n[latest_release]\nkeep = 2\n",
+         ["/pypi/{}/json", "/simple/{}/"]),  # latest_release keeps the master's info.version
+        ({}, "[plugins]\nenabled = latest_release\n[latest_release]\nkeep = 0\n", ["/simple/{}/"]),
+    ],
+)  # fmt: skip
+def test_a_full_sync_asks_one_metadata_document_per_project_unless_settings_need_two(
+    pypi: PyPIMaster, mirror: MirrorSetup, options: dict, sections: str, documents: list[str]
+) -> None:
+    generate_corpus(pypi, 6, seed=12)
+    mirror.write_config(pypi.url, **options)
+    with open(mirror.config, "a", encoding="utf-8") as handle:
+        handle.write(sections)
+    synced(mirror)
+    expected = sorted(path.format(normalize(name)) for name in pypi.projects() for path in documents)
+    assert sorted(pypi.metadata_requests()) == expected  # in the normalized spelling: no redirect
+    assert pypi.count("GET") == len(expected) + pypi.count("GET", "/packages/")  # nothing else: no redirects

@@ -59,7 +59,7 @@ def test_broken_projects_never_hold_back_the_rest(pypi: PyPIMaster, mirror: Mirr
     pypi.add_release("broken-file", "2.0", [FileSpec("broken_file-2.0.tar.gz", size=5_000)])
     pypi.fail(file_path(pypi.files("broken-file")[-1]["url"]), times=None)
     pypi.add_release("broken-json", "2.0")
-    pypi.fail("/pypi/broken-json/json", times=None)
+    pypi.fail("/simple/broken-json/", times=None)
     pypi.add_release("stale-page", "2.0")
     pypi.stale("stale-page", purges_needed=None)
     first_failure = None
@@ -129,7 +129,7 @@ def test_api_method_simple_needs_no_xmlrpc(pypi: PyPIMaster, mirror: MirrorSetup
     assert_mirror_matches(mirror.web, pypi)
     assert mirror.status() == pypi.serial
     assert pypi.count("POST") == 0
-    assert pypi.count("GET", "/pypi/") == 3  # the two changed and the one deleted, nothing else
+    assert len(pypi.metadata_requests()) == 3  # the two changed and the one deleted, nothing else
     pypi.clear_log()
     assert "Nothing to do" in mirror.run().stderr
     assert pypi.requests == [("GET", "/simple/")]

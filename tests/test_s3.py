@@ -153,7 +153,7 @@ def test_sigkill_then_resume_refetches_no_finished_project(pypi: PyPIMaster, buc
     assert "Took over" in result.stderr  # the killed run's lock: its process is gone from this host
     bucket_mirror.copy()
     assert_mirror_matches(bucket_mirror.local / "web", pypi)
-    assert [name for name in done if pypi.count("GET", f"/pypi/{name}/json")] == []
+    assert [name for name in done if pypi.metadata_requests(name)] == []
     assert bucket_mirror.keys("todo.done.d/") == [] and bucket_mirror.state("todo") is None
 
 
