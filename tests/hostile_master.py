@@ -154,7 +154,7 @@ class _Project:
     version: str
     serial: int
     entries: list[dict[str, Any]]
-    json_mode: str = "normal"
+    json_mode: str = "normal"  # how both metadata documents (JSON API, PEP 691 page) are served
     header_serial: Optional[int] = None
 
 
@@ -231,6 +231,8 @@ class HostileMaster(_Servers):
         return Served(body, project.json_mode, "application/json", self._serial_headers(project))
 
     def _pep691(self, project: _Project) -> Served:
+        if project.json_mode == "nested":
+            return Served(NESTED, content_type=SIMPLE_JSON, headers=self._serial_headers(project))
         files = [
             {"filename": e["filename"], "url": e["url"], "hashes": {"sha256": e["digests"]["sha256"]}, "size": e["size"],
              "core-metadata": e["core-metadata"], **({"provenance": e["provenance"]} if "provenance" in e else {})}
@@ -238,7 +240,7 @@ class HostileMaster(_Servers):
         ]  # fmt: skip
         document = {"meta": {"api-version": "1.3", "_last-serial": project.serial}, "name": project.name,
                     "versions": [project.version], "files": files}  # fmt: skip
-        return Served(json.dumps(document).encode(), "normal", SIMPLE_JSON, self._serial_headers(project))
+        return Served(json.dumps(document).encode(), project.json_mode, SIMPLE_JSON, self._serial_headers(project))
 
     def _root(self) -> Served:
         serials = {name: self.root_serial or p.serial for name, p in self.projects.items()}
