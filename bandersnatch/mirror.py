@@ -42,6 +42,7 @@ from .state import (
 from .storage import Storage
 
 if TYPE_CHECKING:
+    from .subset.cooldown import Gate
     from .subset.scope import Scope
 
 __all__ = ["Mirror", "RunSummary", "options_marker"]
@@ -112,6 +113,7 @@ class Mirror:
         self.clock = clock
         self._allow_mass_deletion = False  # synchronize's flag, for _guard_deletions
         self._deletions: Optional[DeletionBudget] = None  # the run's max-deletions budget
+        self._gate: Optional[Gate] = None  # the run's [cooldown] policy at the run's instant
 
     def synchronize(self, force_check: bool = False, allow_mass_deletion: bool = False) -> RunSummary:
         """Sync what changed and what is owed; record the outcome in last-run.json whatever happens.
@@ -156,8 +158,10 @@ class Mirror:
         summary = RunSummary()
         work = self._accepted(((name, 0) for name in names), summary)
         known = {name for name in work if self.storage.web_exists(project_folder(name))}
+        self._start_cooldown()
         scope = self._scope(work)
         summary.owed = self._execute(work, set(work), summary, scope)
+        self._end_cooldown()
         refresh_index(self.storage, self.layout, work)
         for name in work.keys() - known:
             if scope is not None and not scope.holds(name):
@@ -198,6 +202,7 @@ class Mirror:
         if owed:
             logger.info("%d projects owed by earlier runs are retried", len(owed))
         self._guard_deletions(projects)
+        projects = {**self._start_cooldown(), **projects}  # releases come of age: no upstream change needed
         scope = self._scope(projects)
         asked = [*owed.items(), *projects.items(), *(scope.reselected.items() if scope else ())]
         work = self._scoped(self._accepted(asked, summary), scope)
@@ -212,8 +217,46 @@ class Mirror:
         # interrupted run's files at their names before their data reached the disk.
         recheck = work.keys() if status is None else owed.keys()
         pending = self._execute(work, set(recheck), summary, scope)
+        self._end_cooldown()
         refresh_index(self.storage, self.layout, work)
         self._finish(target, pending, summary)
+
+    def _start_cooldown(self) -> dict[str, int]:
+        """[cooldown]: the run's gate at the run's instant, said every run (exemptions are break-glass
+        and must stay visible); the projects whose held release has come of age since, with the
+        serial their release was seen at, to sync again."""
+        cooldown = self.settings.cooldown
+        if cooldown is None:
+            self._gate = None
+            return {}
+        from .subset.cooldown import COOLDOWN, Gate, due_now, load_due
+
+        self._gate = Gate(cooldown, self.clock())
+        logger.info("%s", cooldown.describe())
+        due = due_now(load_due(self.storage.read_state(COOLDOWN)), self._gate.now)
+        if due:
+            logger.info("Cooldown: %d projects have a release coming of age: %s", len(due), " ".join(sorted(due)))
+        return due
+
+    def _end_cooldown(self) -> None:
+        """Keep when each project's next held release comes of age (cooldown.json), and say what is
+        held back; a release without an upload time is said once per run, not once per file."""
+        gate = self._gate
+        if gate is None:
+            return
+        from .subset.cooldown import COOLDOWN, dump_due, load_due, untimed
+
+        before = load_due(self.storage.read_state(COOLDOWN))
+        self.storage.write_state(COOLDOWN, dump_due(gate.ledger.due(before)))
+        held = gate.ledger.held_back()
+        if held:
+            logger.info("Cooldown: %d releases of %d projects held back", len(held), len({h.project for h in held}))
+        blind = untimed(held)
+        if blind:
+            logger.warning(
+                "Cooldown: %d releases have no upload time and are held back (fail closed): %s", len(blind),
+                ", ".join(f"{h.project} {h.version}" for h in blind[:10]) + (" ..." if len(blind) > 10 else ""),
+            )  # fmt: skip
 
     def _guard_deletions(self, projects: dict[str, int]) -> None:
         """Refuse the whole run, before anything is written, when the plan already deletes more
@@ -236,7 +279,8 @@ class Mirror:
             return None
         from .subset.scope import plan_scope
 
-        return plan_scope(self.settings.subset, self.master, self.storage, changed)
+        admit = {"admit": self._gate.admit} if self._gate is not None else {}
+        return plan_scope(self.settings.subset, self.master, self.storage, changed, **admit)
 
     def _scoped(self, work: dict[str, int], scope: Optional[Scope]) -> dict[str, int]:
         """What the filters hold, and what the mirror has that they no longer hold (to be dropped,
@@ -290,7 +334,8 @@ class Mirror:
         because stop-on-error halted the run)."""
         transfers = Transfers(self.settings.download_workers)
         options = sync_options(
-            self.settings, self.master, self.storage, scope=scope, transfers=transfers, deletions=self._deletions
+            self.settings, self.master, self.storage, scope=scope, transfers=transfers, deletions=self._deletions,
+            gate=self._gate,
         )
         rechecking = replace(options, verify_existing=True)
         pending = dict(projects)
@@ -386,11 +431,12 @@ def options_marker(settings: Settings) -> str:
     """What the pages depend on beyond the master's data (state.StateFiles.options): the page
     options and the filters; a change re-checks every project once."""
     pages = pages_marker(Layout.from_settings(settings), settings.core_metadata)
+    cooldown = f" cooldown={settings.cooldown.fingerprint()}" if settings.cooldown is not None else ""
     if settings.subset is None:
-        return f"{pages} subset=-"
+        return f"{pages} subset=-{cooldown}"
     from .subset.scope import fingerprint
 
-    return f"{pages} subset={fingerprint(settings.subset)}"
+    return f"{pages} subset={fingerprint(settings.subset)}{cooldown}"
 
 
 def _sync_safely(name: str, serial: int, options: SyncOptions) -> ProjectResult:

@@ -50,6 +50,7 @@ from .storage import Storage
 
 if TYPE_CHECKING:
     from .configuration import Settings
+    from .subset.cooldown import Gate
     from .subset.scope import Scope
 
 __all__ = ["ProjectResult", "SyncOptions", "pages_marker", "remove_project", "sync_options", "sync_project"]
@@ -122,10 +123,14 @@ def sync_options(
     transfers: Optional[Transfers] = None,
     verify_existing: bool = False,
     deletions: Optional[DeletionBudget] = None,
+    gate: Optional[Gate] = None,
 ) -> SyncOptions:
     """THE way a project sync is configured from the settings: ``mirror``, ``sync NAME`` and
-    ``verify --repair`` all sync a project exactly alike (formats, JSON copies, links, filters)."""
+    ``verify --repair`` all sync a project exactly alike (formats, JSON copies, links, filters,
+    and the [cooldown] ``gate``, which sees every project before the filters do)."""
     scoped = {} if scope is None or scope.everything else {"holds": scope.holds, "select": scope.select}
+    if settings.cooldown is not None:
+        scoped["select"] = _after_cooldown(gate or _gate(settings), scoped.get("select", _all_files))
     return SyncOptions(
         **scoped,  # type: ignore[arg-type]
         prefetched=scope.prefetched if scope else {},
@@ -138,6 +143,26 @@ def sync_options(
         transfers=transfers,
         deletions=deletions,
     )
+
+
+def _all_files(project: ProjectMetadata) -> tuple[ReleaseFile, ...]:
+    return project.files
+
+
+def _gate(settings: Settings) -> Gate:
+    """A gate at this instant, for a caller that did not bring the run's own (the cooldown is never skipped)."""
+    import time
+
+    from .subset.cooldown import Gate
+
+    return Gate(settings.cooldown, time.time())  # type: ignore[arg-type]
+
+
+def _after_cooldown(
+    gate: Gate, select: Callable[[ProjectMetadata], tuple[ReleaseFile, ...]]
+) -> Callable[[ProjectMetadata], tuple[ReleaseFile, ...]]:
+    """``select`` over the releases the cooldown admits: the mirror sees the master as it was."""
+    return lambda project: select(gate.admit(project))
 
 
 def sync_project(name: str, serial: int, options: SyncOptions) -> ProjectResult:
