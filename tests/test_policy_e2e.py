@@ -9,15 +9,19 @@ seconds before its coming of age, or by rewriting an upload time without moving 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
-
+from pathlib import Path
 from typing import Callable
 
 import pytest
 
 from tests.conftest import MirrorSetup
+from tests.nginx import NOT_INSTALLED, nginx_binary, serving, world_readable_tempdir
 from tests.pypi_master import FileSpec, PyPIMaster, make_wheel
-from tests.tree import MasterFile, TreeConfig, assert_tree
+from tests.test_serving import clean_env
+from tests.tree import MasterFile, assert_tree
 
 DAY = 86400.0
 
@@ -229,3 +233,34 @@ def test_the_cooldown_state_is_kept_atomically_and_only_with_a_cooldown(
     assert [p.name for p in mirror.directory.iterdir() if p.name.startswith(".") and p.name != ".lock"] == []
     assert isinstance(json.loads((mirror.directory / "cooldown.json").read_text())["due"]["foo"]["until"], float)
 
+
+
+def test_pip_through_nginx_installs_the_newest_admitted_version_and_refuses_the_held_one(
+    pypi: PyPIMaster, tmp_path: Path
+) -> None:
+    binary = nginx_binary()
+    if binary is None:
+        pytest.skip(NOT_INSTALLED)
+    release(pypi, "foo", "1.0", 30)
+    release(pypi, "foo", "1.1", 10)
+    release(pypi, "foo", "1.2", 2)  # the fresh one a hijacked account would have uploaded
+    with world_readable_tempdir() as root:
+        mirror = MirrorSetup(directory=root / "mirror", config=tmp_path / "b.conf")
+        configure(mirror, pypi, "[cooldown]\ndays = 7\n")
+        run(mirror)
+        pypi.stop()  # from here on the mirror alone
+        with serving(binary, mirror.web, tmp_path / "nginx") as served:
+
+            def install(requirement: str) -> subprocess.CompletedProcess:
+                return subprocess.run(
+                    [sys.executable, "-m", "pip", "--isolated", "--disable-pip-version-check", "--no-cache-dir",
+                     "install", "--no-deps", "--target", str(tmp_path / requirement), "--index-url",
+                     f"{served.url}/simple/", requirement],
+                    capture_output=True, text=True, timeout=300, env=clean_env(),
+                )  # fmt: skip
+
+            newest = install("foo")
+            assert newest.returncode == 0, newest.stdout + newest.stderr
+            assert [p.name for p in (tmp_path / "foo").glob("*.dist-info")] == ["foo-1.1.dist-info"]
+            held = install("foo==1.2")
+            assert held.returncode != 0 and "No matching distribution found for foo==1.2" in held.stderr, held.stderr
