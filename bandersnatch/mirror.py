@@ -11,22 +11,24 @@ still-owed projects only after the status moved (state.StateFiles).
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Callable, ContextManager, Iterable, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterable, Iterator, Optional
 
 from .changes import ChangeSource
 from .configuration import Settings
-from .deletion_guard import DeletionBudget, check_projects
+from .deletion_guard import DeletionBudget, MassDeletion, check_projects
 from .downloads import Transfers
 from .errors import MirrorError, UpstreamUnavailable
 from .master import Master
 from .model import normalize
 from .pages.index import refresh_index
 from .pages.layout import PROJECTS, Layout, check_name, project_folder
+from .plan import PLAN, NoBodies, PlanTally, Recorder
 from .project import ProjectResult, SyncOptions, pages_marker, sync_options, sync_project
 from .report import summary_line
 from .state import (
@@ -66,6 +68,7 @@ class RunSummary:
     refused: list[str] = field(default_factory=list)
     owed: dict[str, int] = field(default_factory=dict)
     serial: Optional[int] = None
+    plan: Optional[dict[str, Any]] = None  # SPEC 14: what the run did (or, dry, would do); plan.json
 
     @property
     def ok(self) -> bool:
@@ -114,14 +117,55 @@ class Mirror:
         self._allow_mass_deletion = False  # synchronize's flag, for _guard_deletions
         self._deletions: Optional[DeletionBudget] = None  # the run's max-deletions budget
         self._gate: Optional[Gate] = None  # the run's [cooldown] policy at the run's instant
+        self._serials: tuple[Optional[int], Optional[int]] = (None, None)  # the plan's serial_from, serial_to
 
-    def synchronize(self, force_check: bool = False, allow_mass_deletion: bool = False) -> RunSummary:
-        """Sync what changed and what is owed; record the outcome in last-run.json whatever happens.
+    def synchronize(
+        self, force_check: bool = False, allow_mass_deletion: bool = False, dry_run: bool = False
+    ) -> RunSummary:
+        """Sync what changed and what is owed; record the outcome in last-run.json whatever happens,
+        and the run's plan in plan.json (SPEC 14), a refused run's too.
 
         ``force_check`` re-checks every project as a full sync does (only missing or wrong files
         are fetched), without the operator deleting state files by hand. ``allow_mass_deletion``
-        lifts ``[mirror] max-deletions`` (deletion_guard) for this run.
+        lifts ``[mirror] max-deletions`` (deletion_guard) for this run. ``dry_run``: the same run
+        deciding the same way, writing nothing and fetching no file body (plan.py); its plan is
+        the summary's, and a refusal is the plan's ``refused`` rather than an error.
         """
+        tally, home = PlanTally(), self.storage
+        self.storage, self.state = Recorder(home, tally, dry_run), StateFiles(Recorder(home, tally, dry_run))
+        if dry_run:
+            self.master = NoBodies(self.master)  # type: ignore[assignment]
+            return self._plan_only(force_check, allow_mass_deletion, tally)
+        refused: Optional[str] = None
+        try:
+            return self._run(force_check, allow_mass_deletion)
+        except MassDeletion as error:
+            refused = str(error)
+            raise
+        finally:
+            plan = self._plan(tally, refused)
+            try:
+                home.write_state(PLAN, json.dumps(plan, indent=1) + "\n")
+            except OSError as error:  # a full disk must not hide the run's own outcome
+                logger.warning("Cannot write %s: %s", home.state_location(PLAN), error)
+
+    def _plan_only(self, force_check: bool, allow_mass_deletion: bool, tally: PlanTally) -> RunSummary:
+        summary = RunSummary()
+        self._allow_mass_deletion = allow_mass_deletion
+        refused = None
+        try:
+            self._synchronize(summary, force_check)
+        except MassDeletion as error:
+            refused = str(error)
+            summary.refused.append(refused)
+        summary.plan = self._plan(tally, refused)
+        return summary
+
+    def _plan(self, tally: PlanTally, refused: Optional[str]) -> dict[str, Any]:
+        held = [h.as_json() for h in self._gate.ledger.held_back()] if self._gate is not None else []
+        return tally.as_json(*self._serials, held, refused)
+
+    def _run(self, force_check: bool, allow_mass_deletion: bool) -> RunSummary:
         self._allow_mass_deletion = allow_mass_deletion
         with self.storage.lock(), self._diff_file():
             record = LastRun(started=utc_stamp(self.clock()))
@@ -194,6 +238,8 @@ class Mirror:
             logger.info("Full sync of %d projects up to serial %d", len(projects), target)
         else:
             projects, target = self.changes.changes_since(base)
+        self._serials = (status, target)
+        if base is not None:
             if projects:
                 logger.info("%d projects changed since serial %d", len(projects), base)
             if self.state.options() != self._marker():
