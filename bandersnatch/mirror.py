@@ -118,6 +118,7 @@ class Mirror:
         self._deletions: Optional[DeletionBudget] = None  # the run's max-deletions budget
         self._gate: Optional[Gate] = None  # the run's [cooldown] policy at the run's instant
         self._serials: tuple[Optional[int], Optional[int]] = (None, None)  # the plan's serial_from, serial_to
+        self._cooldown_before: Optional[str] = None  # cooldown.json as the run found it
 
     def synchronize(
         self, force_check: bool = False, allow_mass_deletion: bool = False, dry_run: bool = False
@@ -162,7 +163,14 @@ class Mirror:
         return summary
 
     def _plan(self, tally: PlanTally, refused: Optional[str]) -> dict[str, Any]:
-        held = [h.as_json() for h in self._gate.ledger.held_back()] if self._gate is not None else []
+        """The plan's JSON; ``held_back`` lists every release the cooldown holds, also of projects
+        this run did not look at again (cooldown.json as the run found it)."""
+        held: list[dict[str, Any]] = []
+        if self._gate is not None:
+            from .subset.cooldown import load_held
+
+            earlier = load_held(self._cooldown_before)
+            held = [h.as_json() for h in self._gate.ledger.held_back(earlier)]
         return tally.as_json(*self._serials, held, refused)
 
     def _run(self, force_check: bool, allow_mass_deletion: bool) -> RunSummary:
@@ -279,7 +287,8 @@ class Mirror:
 
         self._gate = Gate(cooldown, self.clock())
         logger.info("%s", cooldown.describe())
-        due = due_now(load_due(self.storage.read_state(COOLDOWN)), self._gate.now)
+        self._cooldown_before = self.storage.read_state(COOLDOWN)
+        due = due_now(load_due(self._cooldown_before), self._gate.now)
         if due:
             logger.info("Cooldown: %d projects have a release coming of age: %s", len(due), " ".join(sorted(due)))
         return due
@@ -290,10 +299,11 @@ class Mirror:
         gate = self._gate
         if gate is None:
             return
-        from .subset.cooldown import COOLDOWN, dump_due, load_due, untimed
+        from .subset.cooldown import COOLDOWN, dump_due, load_due, load_held, untimed
 
-        before = load_due(self.storage.read_state(COOLDOWN))
-        self.storage.write_state(COOLDOWN, dump_due(gate.ledger.due(before)))
+        text = self.storage.read_state(COOLDOWN)
+        before, earlier = load_due(text), load_held(text)
+        self.storage.write_state(COOLDOWN, dump_due(gate.ledger.due(before), gate.ledger.held_state(earlier)))
         held = gate.ledger.held_back()
         if held:
             logger.info("Cooldown: %d releases of %d projects held back", len(held), len({h.project for h in held}))

@@ -13,11 +13,13 @@ from bandersnatch.model import ProjectMetadata, ReleaseFile
 from bandersnatch.subset.cooldown import (
     CooldownSettings,
     Gate,
+    HeldBack,
     Ledger,
     decide,
     due_now,
     dump_due,
     load_due,
+    load_held,
     parse_exempt,
     parse_instant,
     read_cooldown_settings,
@@ -175,3 +177,12 @@ def test_state_round_trip_and_due_now() -> None:
     assert load_due(dump_due(due)) == due
     assert due_now(due, NOW) == {"a": 3}
     assert Ledger().due(due) == due
+
+
+def test_held_releases_are_kept_for_the_plan_of_later_runs() -> None:
+    gate = Gate(CooldownSettings(days=7), NOW)
+    gate.admit(ProjectMetadata("foo", 3, (release("1.0", 1),)))
+    earlier = {"bar": (HeldBack("bar", "2.0", None),), "foo": (HeldBack("foo", "0.9", NOW),)}
+    state = dump_due(gate.ledger.due({}), gate.ledger.held_state(earlier))
+    assert load_held(state) == {"bar": (HeldBack("bar", "2.0", None),), "foo": (HeldBack("foo", "1.0", NOW + 6 * DAY),)}
+    assert [(h.project, h.version) for h in gate.ledger.held_back(load_held(state))] == [("bar", "2.0"), ("foo", "1.0")]

@@ -97,6 +97,10 @@ def test_the_dry_run_says_what_the_next_run_does_fresh_up_to_date_and_after_a_fi
     assert real_run(mirror, pypi) == planned
     figures.append(("filter change", planned["download"], planned["delete"]))
     assert_tree(mirror.web, pypi, projects={"foo", "bar"}, keep=lambda p, f: (p, f.version) != ("foo", "1.2"))
+
+    planned = dry_run(mirror, pypi)  # a run that looks at no project still says what is held back
+    assert planned["update"] == [] and [h["project"] for h in planned["held_back"]] == ["baz", "foo"]
+    assert real_run(mirror, pypi) == planned
     print("dry run == real run:", figures)  # the closing note quotes these
 
 

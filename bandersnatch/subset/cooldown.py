@@ -40,6 +40,7 @@ __all__ = [
     "decide",
     "dump_due",
     "load_due",
+    "load_held",
     "parse_exempt",
     "parse_instant",
     "read_cooldown_settings",
@@ -243,9 +244,16 @@ class Ledger:
             self.held[normalize(name)] = decision.held
             self.serials[normalize(name)] = serial
 
-    def held_back(self) -> list[HeldBack]:
+    def held_back(self, before: Optional[dict[str, tuple[HeldBack, ...]]] = None) -> list[HeldBack]:
+        """Every release held back: this run's decisions, and ``before``'s for the projects this
+        run did not look at (an incremental run looks only at what changed)."""
         with self._lock:
-            return sorted((h for held in self.held.values() for h in held), key=lambda h: (h.project, h.version))
+            merged = {**(before or {}), **self.held}
+        return sorted((h for held in merged.values() for h in held), key=lambda h: (h.project, h.version))
+
+    def held_state(self, before: dict[str, tuple[HeldBack, ...]]) -> dict[str, tuple[HeldBack, ...]]:
+        with self._lock:
+            return {name: held for name, held in {**before, **self.held}.items() if held}
 
     def due(self, before: dict[str, tuple[float, int]]) -> dict[str, tuple[float, int]]:
         """The state to keep: ``before``'s entries of projects not examined in this run, and for
@@ -280,13 +288,7 @@ def due_now(due: dict[str, tuple[float, int]], now: float) -> dict[str, int]:
 def load_due(text: Optional[str]) -> dict[str, tuple[float, int]]:
     """cooldown.json's entries; a damaged file or entry is dropped (a full re-plan finds them again
     when the options change; otherwise the release comes in with the project's next change)."""
-    try:
-        data = json.loads(text) if text else {}
-    except (ValueError, RecursionError):
-        return {}
-    entries = data.get("due") if isinstance(data, dict) else None
-    if not isinstance(entries, dict):
-        return {}
+    entries = _section(text, "due")
     due = {}
     for name, entry in entries.items():
         if isinstance(entry, dict) and isinstance(entry.get("until"), (int, float)) and isinstance(entry.get("serial"), int):
@@ -294,9 +296,37 @@ def load_due(text: Optional[str]) -> dict[str, tuple[float, int]]:
     return due
 
 
-def dump_due(due: dict[str, tuple[float, int]]) -> str:
+def load_held(text: Optional[str]) -> dict[str, tuple[HeldBack, ...]]:
+    """What cooldown.json says each project holds back (for the plan of a run that did not look
+    at that project again); damaged entries are dropped."""
+    held: dict[str, tuple[HeldBack, ...]] = {}
+    for name, entries in _section(text, "held").items():
+        if isinstance(entries, list):
+            held[str(name)] = tuple(
+                HeldBack(str(name), entry["version"], entry.get("until"))
+                for entry in entries
+                if isinstance(entry, dict) and isinstance(entry.get("version"), str)
+                and (entry.get("until") is None or isinstance(entry.get("until"), (int, float)))
+            )  # fmt: skip
+    return held
+
+
+def _section(text: Optional[str], key: str) -> dict[str, Any]:
+    try:
+        data = json.loads(text) if text else {}
+    except (ValueError, RecursionError):
+        return {}
+    entries = data.get(key) if isinstance(data, dict) else None
+    return entries if isinstance(entries, dict) else {}
+
+
+def dump_due(due: dict[str, tuple[float, int]], held: Optional[dict[str, tuple[HeldBack, ...]]] = None) -> str:
     entries = {name: {"until": until, "serial": serial} for name, (until, serial) in sorted(due.items())}
-    return json.dumps({"due": entries}, indent=1) + "\n"
+    releases = {
+        name: [{"version": h.version, "until": h.until} for h in releases]
+        for name, releases in sorted((held or {}).items()) if releases
+    }  # fmt: skip
+    return json.dumps({"due": entries, "held": releases}, indent=1) + "\n"
 
 
 def untimed(held: Iterable[HeldBack]) -> list[HeldBack]:
