@@ -161,6 +161,8 @@ def cli(context: click.Context, config: Path, debug: bool) -> None:
 @_reports_errors
 def mirror(obj: dict[str, Any], force_check: bool, allow_mass_deletion: bool, dry_run: bool, as_json: bool) -> int:
     """Bring the mirror up to date with the master (every run leaves its plan in plan.json)."""
+    if as_json and not dry_run:
+        raise click.UsageError("--json goes with --dry-run (a real run writes its plan to plan.json)")
     settings = _settings(obj["config"], write_default=not dry_run)
     summary = _engine(settings).synchronize(
         force_check=force_check, allow_mass_deletion=allow_mass_deletion, dry_run=dry_run

@@ -133,7 +133,8 @@ class Mirror:
         the summary's, and a refusal is the plan's ``refused`` rather than an error.
         """
         tally, home = PlanTally(), self.storage
-        self.storage, self.state = Recorder(home, tally, dry_run), StateFiles(Recorder(home, tally, dry_run))
+        self.storage = Recorder(home, tally, dry_run)
+        self.state = StateFiles(self.storage)
         if dry_run:
             self.master = NoBodies(self.master)  # type: ignore[assignment]
             return self._plan_only(force_check, allow_mass_deletion, tally)

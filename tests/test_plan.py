@@ -128,3 +128,9 @@ def test_a_refused_run_leaves_its_plan(pypi: PyPIMaster, mirror: MirrorSetup) ->
     plan = json.loads((mirror.directory / "plan.json").read_text())
     assert plan["refused"] == refusal and plan["remove"] == [] and plan["download"]["files"] == 0
     assert snapshot(mirror.directory / "web") == before
+
+
+def test_json_without_dry_run_is_a_usage_error(pypi: PyPIMaster, mirror: MirrorSetup) -> None:
+    result = mirror.run("mirror", "--json")
+    assert result.returncode == 2 and "--json goes with --dry-run" in result.stderr
+    assert not mirror.directory.exists()
