@@ -29,6 +29,7 @@ from .errors import ConfigError
 
 if TYPE_CHECKING:
     from .subset.config import SubsetSettings
+    from .subset.cooldown import CooldownSettings
 
 __all__ = ["DEFAULT_CONFIG_PATH", "S3Settings", "Settings", "default_config_text", "load_settings"]
 
@@ -98,6 +99,7 @@ class Settings:
     max_deletions: Optional[int] = None  # projects one command may delete; None: deletion_guard's default
     subset: Optional[SubsetSettings] = None  # filters and dependency closure; None: all of the master
     s3: Optional[S3Settings] = None  # storage-backend = s3: the bucket; None: the directory
+    cooldown: Optional[CooldownSettings] = None  # [cooldown] (SPEC 14); None: every release at once
 
 
 def default_config_text() -> str:
@@ -277,6 +279,16 @@ def _subset(parser: configparser.ConfigParser, base: Path, errors: list[str]) ->
     return read_subset_settings(parser, base, errors)
 
 
+def _cooldown(parser: configparser.ConfigParser, errors: list[str]) -> Optional[CooldownSettings]:
+    """[cooldown], read only where there is one (its module imports packaging, as the filters)."""
+    if not parser.has_section("cooldown"):
+        return None
+    from .subset.cooldown import read_cooldown_settings
+
+    settings = read_cooldown_settings(parser, errors)
+    return settings if settings is not None and settings.enabled else None  # exempt alone holds nothing
+
+
 def _local_paths(values: dict[str, object], errors: list[str]) -> None:
     """A filesystem mirror's folder must be one (or not exist yet), and its diff-file a file, so that
     the operator hears it now rather than as an OSError after the run has changed the mirror."""
@@ -297,13 +309,14 @@ def load_settings(path: Path) -> Settings:
     """Read and check the config at ``path``; raise ConfigError naming every bad value at once."""
     parser = _read(path)
     for section in parser.sections():
-        if section not in ("mirror", "statistics", "s3", *SUBSET_SECTIONS):
+        if section not in ("mirror", "statistics", "s3", "cooldown", *SUBSET_SECTIONS):
             logger.warning("[%s]: unknown section, ignored", section)
     if not parser.has_section("mirror"):
         raise ConfigError(f"config {str(path)!r} has no [mirror] section")
     errors: list[str] = []
     values = _mirror_values(parser["mirror"], errors)
     subset = _subset(parser, path.parent, errors)
+    cooldown = _cooldown(parser, errors)
     s3 = _s3_settings(parser, values, errors) if values.pop("storage_backend", None) == "s3" else None
     if s3 is None:
         _local_paths(values, errors)
@@ -317,4 +330,4 @@ def load_settings(path: Path) -> Settings:
     diff_file = values.get("diff_file")
     if isinstance(diff_file, Path) and isinstance(values.get("directory"), Path):
         values["diff_file"] = values["directory"] / diff_file  # type: ignore[operator]  # relative: in directory
-    return Settings(**values, access_log_pattern=pattern or None, subset=subset, s3=s3)  # type: ignore[arg-type]
+    return Settings(**values, access_log_pattern=pattern or None, subset=subset, s3=s3, cooldown=cooldown)  # type: ignore[arg-type]

@@ -156,12 +156,23 @@ def cli(context: click.Context, config: Path, debug: bool) -> None:
     "--force-check", is_flag=True, help="Re-check every project (a full sync); fetch only what is missing or wrong."
 )
 @_allow_mass_deletion
+@click.option("--dry-run", is_flag=True, help="Only print what the run would do (its plan); write and download nothing.")
+@click.option("--json", "as_json", is_flag=True, help="With --dry-run: print the plan as JSON (plan.json's keys).")
 @click.pass_obj
 @_reports_errors
-def mirror(obj: dict[str, Any], force_check: bool, allow_mass_deletion: bool) -> int:
-    """Bring the mirror up to date with the master."""
-    settings = _settings(obj["config"], write_default=True)
-    summary = _engine(settings).synchronize(force_check=force_check, allow_mass_deletion=allow_mass_deletion)
+def mirror(obj: dict[str, Any], force_check: bool, allow_mass_deletion: bool, dry_run: bool, as_json: bool) -> int:
+    """Bring the mirror up to date with the master (every run leaves its plan in plan.json)."""
+    if as_json and not dry_run:
+        raise click.UsageError("--json goes with --dry-run (a real run writes its plan to plan.json)")
+    settings = _settings(obj["config"], write_default=not dry_run)
+    summary = _engine(settings).synchronize(
+        force_check=force_check, allow_mass_deletion=allow_mass_deletion, dry_run=dry_run
+    )
+    if dry_run and summary.plan is not None:
+        from .plan import render_plan
+
+        click.echo(render_plan(summary.plan, as_json), nl=False)
+        return EXIT_ERROR if summary.plan["refused"] else 0
     return 0 if summary.ok else EXIT_ERROR
 
 

@@ -11,22 +11,32 @@ still-owed projects only after the status moved (state.StateFiles).
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Callable, ContextManager, Iterable, Iterator, Optional
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    ContextManager,
+    Iterable,
+    Iterator,
+    Optional,
+)
 
 from .changes import ChangeSource
 from .configuration import Settings
-from .deletion_guard import DeletionBudget, check_projects
+from .deletion_guard import DeletionBudget, MassDeletion, check_projects
 from .downloads import Transfers
 from .errors import MirrorError, UpstreamUnavailable
 from .master import Master
 from .model import normalize
 from .pages.index import refresh_index
 from .pages.layout import PROJECTS, Layout, check_name, project_folder
+from .plan import PLAN, NoBodies, PlanTally, Recorder
 from .project import (
     ProjectResult,
     SyncOptions,
@@ -48,6 +58,7 @@ from .state import (
 from .storage import Storage
 
 if TYPE_CHECKING:
+    from .subset.cooldown import Gate
     from .subset.scope import Scope
 
 __all__ = ["Mirror", "RunSummary", "options_marker"]
@@ -71,6 +82,7 @@ class RunSummary:
     refused: list[str] = field(default_factory=list)
     owed: dict[str, int] = field(default_factory=dict)
     serial: Optional[int] = None
+    plan: Optional[dict[str, Any]] = None  # SPEC 14: what the run did (or, dry, would do); plan.json
 
     @property
     def ok(self) -> bool:
@@ -118,14 +130,65 @@ class Mirror:
         self.clock = clock
         self._allow_mass_deletion = False  # synchronize's flag, for _guard_deletions
         self._deletions: Optional[DeletionBudget] = None  # the run's max-deletions budget
+        self._gate: Optional[Gate] = None  # the run's [cooldown] policy at the run's instant
+        self._serials: tuple[Optional[int], Optional[int]] = (None, None)  # the plan's serial_from, serial_to
+        self._cooldown_before: Optional[str] = None  # cooldown.json as the run found it
 
-    def synchronize(self, force_check: bool = False, allow_mass_deletion: bool = False) -> RunSummary:
-        """Sync what changed and what is owed; record the outcome in last-run.json whatever happens.
+    def synchronize(
+        self, force_check: bool = False, allow_mass_deletion: bool = False, dry_run: bool = False
+    ) -> RunSummary:
+        """Sync what changed and what is owed; record the outcome in last-run.json whatever happens,
+        and the run's plan in plan.json (SPEC 14), a refused run's too.
 
         ``force_check`` re-checks every project as a full sync does (only missing or wrong files
         are fetched), without the operator deleting state files by hand. ``allow_mass_deletion``
-        lifts ``[mirror] max-deletions`` (deletion_guard) for this run.
+        lifts ``[mirror] max-deletions`` (deletion_guard) for this run. ``dry_run``: the same run
+        deciding the same way, writing nothing and fetching no file body (plan.py); its plan is
+        the summary's, and a refusal is the plan's ``refused`` rather than an error.
         """
+        tally, home = PlanTally(), self.storage
+        self.storage = Recorder(home, tally, dry_run)
+        self.state = StateFiles(self.storage)
+        if dry_run:
+            self.master = NoBodies(self.master)  # type: ignore[assignment]
+            return self._plan_only(force_check, allow_mass_deletion, tally)
+        refused: Optional[str] = None
+        try:
+            return self._run(force_check, allow_mass_deletion)
+        except MassDeletion as error:
+            refused = str(error)
+            raise
+        finally:
+            plan = self._plan(tally, refused)
+            try:
+                home.write_state(PLAN, json.dumps(plan, indent=1) + "\n")
+            except OSError as error:  # a full disk must not hide the run's own outcome
+                logger.warning("Cannot write %s: %s", home.state_location(PLAN), error)
+
+    def _plan_only(self, force_check: bool, allow_mass_deletion: bool, tally: PlanTally) -> RunSummary:
+        summary = RunSummary()
+        self._allow_mass_deletion = allow_mass_deletion
+        refused = None
+        try:
+            self._synchronize(summary, force_check)
+        except MassDeletion as error:
+            refused = str(error)
+            summary.refused.append(refused)
+        summary.plan = self._plan(tally, refused)
+        return summary
+
+    def _plan(self, tally: PlanTally, refused: Optional[str]) -> dict[str, Any]:
+        """The plan's JSON; ``held_back`` lists every release the cooldown holds, also of projects
+        this run did not look at again (cooldown.json as the run found it)."""
+        held: list[dict[str, Any]] = []
+        if self._gate is not None:
+            from .subset.cooldown import load_held
+
+            earlier = load_held(self._cooldown_before)
+            held = [h.as_json() for h in self._gate.ledger.held_back(earlier)]
+        return tally.as_json(*self._serials, held, refused)
+
+    def _run(self, force_check: bool, allow_mass_deletion: bool) -> RunSummary:
         self._allow_mass_deletion = allow_mass_deletion
         with self.storage.lock(), self._diff_file():
             record = LastRun(started=utc_stamp(self.clock()))
@@ -162,8 +225,10 @@ class Mirror:
         summary = RunSummary()
         work = self._accepted(((name, 0) for name in names), summary)
         known = {name for name in work if self.storage.web_exists(project_folder(name))}
+        self._start_cooldown()
         scope = self._scope(work)
         summary.owed = self._execute(work, set(work), summary, scope)
+        self._end_cooldown()
         refresh_index(self.storage, self.layout, work)
         for name in work.keys() - known:
             if scope is not None and not scope.holds(name):
@@ -196,6 +261,8 @@ class Mirror:
             logger.info("Full sync of %d projects up to serial %d", len(projects), target)
         else:
             projects, target = self.changes.changes_since(base)
+        self._serials = (status, target)
+        if base is not None:
             if projects:
                 logger.info("%d projects changed since serial %d", len(projects), base)
             if self.state.options() != self._marker():
@@ -204,6 +271,7 @@ class Mirror:
         if owed:
             logger.info("%d projects owed by earlier runs are retried", len(owed))
         self._guard_deletions(projects)
+        projects = {**self._start_cooldown(), **projects}  # releases come of age: no upstream change needed
         scope = self._scope(projects)
         asked = [*owed.items(), *projects.items(), *(scope.reselected.items() if scope else ())]
         work = self._scoped(self._accepted(asked, summary), scope)
@@ -218,8 +286,48 @@ class Mirror:
         # interrupted run's files at their names before their data reached the disk.
         recheck = work.keys() if status is None else owed.keys()
         pending = self._execute(work, set(recheck), summary, scope)
+        self._end_cooldown()
         refresh_index(self.storage, self.layout, work)
         self._finish(target, pending, summary)
+
+    def _start_cooldown(self) -> dict[str, int]:
+        """[cooldown]: the run's gate at the run's instant, said every run (exemptions are break-glass
+        and must stay visible); the projects whose held release has come of age since, with the
+        serial their release was seen at, to sync again."""
+        cooldown = self.settings.cooldown
+        if cooldown is None:
+            self._gate = None
+            return {}
+        from .subset.cooldown import COOLDOWN, Gate, due_now, load_due
+
+        self._gate = Gate(cooldown, self.clock())
+        logger.info("%s", cooldown.describe())
+        self._cooldown_before = self.storage.read_state(COOLDOWN)
+        due = due_now(load_due(self._cooldown_before), self._gate.now)
+        if due:
+            logger.info("Cooldown: %d projects have a release coming of age: %s", len(due), " ".join(sorted(due)))
+        return due
+
+    def _end_cooldown(self) -> None:
+        """Keep when each project's next held release comes of age (cooldown.json), and say what is
+        held back; a release without an upload time is said once per run, not once per file."""
+        gate = self._gate
+        if gate is None:
+            return
+        from .subset.cooldown import COOLDOWN, dump_due, load_due, load_held, untimed
+
+        text = self.storage.read_state(COOLDOWN)
+        before, earlier = load_due(text), load_held(text)
+        self.storage.write_state(COOLDOWN, dump_due(gate.ledger.due(before), gate.ledger.held_state(earlier)))
+        held = gate.ledger.held_back()
+        if held:
+            logger.info("Cooldown: %d releases of %d projects held back", len(held), len({h.project for h in held}))
+        blind = untimed(held)
+        if blind:
+            logger.warning(
+                "Cooldown: %d releases have no upload time and are held back (fail closed): %s", len(blind),
+                ", ".join(f"{h.project} {h.version}" for h in blind[:10]) + (" ..." if len(blind) > 10 else ""),
+            )  # fmt: skip
 
     def _guard_deletions(self, projects: dict[str, int]) -> None:
         """Refuse the whole run, before anything is written, when the plan already deletes more
@@ -242,7 +350,8 @@ class Mirror:
             return None
         from .subset.scope import plan_scope
 
-        return plan_scope(self.settings.subset, self.master, self.storage, changed)
+        admit = {"admit": self._gate.admit} if self._gate is not None else {}
+        return plan_scope(self.settings.subset, self.master, self.storage, changed, **admit)
 
     def _scoped(self, work: dict[str, int], scope: Optional[Scope]) -> dict[str, int]:
         """What the filters hold, and what the mirror has that they no longer hold (to be dropped,
@@ -296,7 +405,8 @@ class Mirror:
         because stop-on-error halted the run)."""
         transfers = Transfers(self.settings.download_workers)
         options = sync_options(
-            self.settings, self.master, self.storage, scope=scope, transfers=transfers, deletions=self._deletions
+            self.settings, self.master, self.storage, scope=scope, transfers=transfers, deletions=self._deletions,
+            gate=self._gate,
         )
         rechecking = replace(options, verify_existing=True)
         pending = dict(projects)
@@ -392,11 +502,12 @@ def options_marker(settings: Settings) -> str:
     """What the pages depend on beyond the master's data (state.StateFiles.options): the page
     options and the filters; a change re-checks every project once."""
     pages = pages_marker(Layout.from_settings(settings), settings.core_metadata)
+    cooldown = f" cooldown={settings.cooldown.fingerprint()}" if settings.cooldown is not None else ""
     if settings.subset is None:
-        return f"{pages} subset=-"
+        return f"{pages} subset=-{cooldown}"
     from .subset.scope import fingerprint
 
-    return f"{pages} subset={fingerprint(settings.subset)}"
+    return f"{pages} subset={fingerprint(settings.subset)}{cooldown}"
 
 
 def _sync_safely(name: str, serial: int, options: SyncOptions) -> ProjectResult:

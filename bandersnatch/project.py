@@ -50,6 +50,7 @@ from .storage import Storage
 
 if TYPE_CHECKING:
     from .configuration import Settings
+    from .subset.cooldown import Gate
     from .subset.scope import Scope
 
 __all__ = [
@@ -134,10 +135,14 @@ def sync_options(
     transfers: Optional[Transfers] = None,
     verify_existing: bool = False,
     deletions: Optional[DeletionBudget] = None,
+    gate: Optional[Gate] = None,
 ) -> SyncOptions:
     """THE way a project sync is configured from the settings: ``mirror``, ``sync NAME`` and
-    ``verify --repair`` all sync a project exactly alike (formats, JSON copies, links, filters)."""
+    ``verify --repair`` all sync a project exactly alike (formats, JSON copies, links, filters,
+    and the [cooldown] ``gate``, which sees every project before the filters do)."""
     scoped = {} if scope is None or scope.everything else {"holds": scope.holds, "select": scope.select}
+    if settings.cooldown is not None:
+        scoped["select"] = _after_cooldown(gate or _gate(settings), scoped.get("select", _all_files))
     return SyncOptions(
         **scoped,  # type: ignore[arg-type]
         prefetched=scope.prefetched if scope else {},
@@ -150,6 +155,26 @@ def sync_options(
         transfers=transfers,
         deletions=deletions,
     )
+
+
+def _all_files(project: ProjectMetadata) -> tuple[ReleaseFile, ...]:
+    return project.files
+
+
+def _gate(settings: Settings) -> Gate:
+    """A gate at this instant, for a caller that did not bring the run's own (the cooldown is never skipped)."""
+    import time
+
+    from .subset.cooldown import Gate
+
+    return Gate(settings.cooldown, time.time())  # type: ignore[arg-type]
+
+
+def _after_cooldown(
+    gate: Gate, select: Callable[[ProjectMetadata], tuple[ReleaseFile, ...]]
+) -> Callable[[ProjectMetadata], tuple[ReleaseFile, ...]]:
+    """``select`` over the releases the cooldown admits: the mirror sees the master as it was."""
+    return lambda project: select(gate.admit(project))
 
 
 def sync_project(name: str, serial: int, options: SyncOptions) -> ProjectResult:
@@ -209,7 +234,7 @@ def _sync(name: str, serial: int, options: SyncOptions, downloads: _Downloads) -
     metadata = _metadata(name, serial or published_serial or 0, options)
     releases = () if metadata.quarantined else options.select(metadata)
     if metadata.files and not releases and not metadata.quarantined:
-        return _drop(name, "the filters keep none of its files", published, options)
+        return _drop(name, "the filters and the cooldown admit none of its files", published, options)
     files = [(file_path(release), release) for release in releases]  # all checked first
     _check_owned(name, files, published, options)
     served = _serve_all(files, published, options, downloads)
@@ -220,8 +245,42 @@ def _sync(name: str, serial: int, options: SyncOptions, downloads: _Downloads) -
     )  # fmt: skip
     _publish(page, options)
     if options.delete_packages or metadata.quarantined:
-        for path in published.keys() - {path for path, _ in files}:
+        gone = published.keys() - {path for path, _ in files}
+        _say_removed(metadata, gone)
+        for path in gone:
             _remove_file(name, path, options.storage, options.links)
+
+
+def _say_removed(metadata: ProjectMetadata, gone: set[str]) -> None:
+    """One line per project and cause naming the releases whose files go (a release PyPI
+    quarantined or deleted, one the filters or the cooldown no longer admit), before the per-file
+    lines."""
+    listed = {_listed_path(release) for release in metadata.files}
+    causes: dict[str, set[str]] = {}
+    for path in gone:
+        causes.setdefault(_reason_of(path, metadata, listed), set()).add(_version_of_path(path))
+    for reason, versions in sorted(causes.items()):
+        logger.info("Removing %s %s (%s)", metadata.name, ", ".join(sorted(versions)), reason)
+
+
+def _listed_path(release: ReleaseFile) -> Optional[str]:
+    try:
+        return file_path(release)
+    except UnsafePath:  # a file the mirror refuses was never published: it cannot be among the gone
+        return None
+
+
+def _reason_of(path: str, metadata: ProjectMetadata, listed: set[Optional[str]]) -> str:
+    if metadata.quarantined:
+        return "the project is quarantined"
+    return "no longer on the master" if path not in listed else "no longer admitted by the filters or the cooldown"
+
+
+def _version_of_path(path: str) -> str:
+    """The release a published file belongs to, from its name (PEP 427/625 and older sdists)."""
+    from .upstream import version_of
+
+    return version_of(path.rsplit("/", 1)[-1]) or path.rsplit("/", 1)[-1]
 
 
 def _drop(name: str, reason: str, published: Mapping[str, str], options: SyncOptions) -> None:
@@ -231,6 +290,9 @@ def _drop(name: str, reason: str, published: Mapping[str, str], options: SyncOpt
         logger.info("Not mirroring %s: %s", name, reason)
     _remove_pages(name, options.storage)
     if options.delete_packages:
+        if published:
+            versions = sorted({_version_of_path(path) for path in published})
+            logger.info("Removing %s %s (%s)", name, ", ".join(versions), reason)
         for path in published:
             _remove_file(name, path, options.storage, options.links)
 

@@ -23,7 +23,7 @@ from .errors import UnsafePath
 from .model import ProjectMetadata, ReleaseFile, normalize
 from .urls import file_place, resolve, sidecar_allowed
 
-__all__ = ["parse_json_api", "parse_pep691", "with_page_extras"]
+__all__ = ["parse_json_api", "parse_pep691", "version_of", "with_page_extras"]
 
 logger = logging.getLogger(__name__)
 
@@ -200,6 +200,11 @@ def _core_metadata(value: Any) -> Optional[str]:
 
 def _optional_text(value: Any) -> Optional[str]:
     return str(value) if value else None
+
+
+def version_of(filename: str) -> Optional[str]:
+    """A file's version from its name; None for odd names (the mirror's removal log uses it too)."""
+    return _version_of(filename)
 
 
 def _version_of(filename: str) -> Optional[str]:

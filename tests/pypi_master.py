@@ -34,7 +34,7 @@ import tempfile
 import threading
 import time
 import zipfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -238,7 +238,7 @@ class _File:
     url: str
     blob: _Blob
     packagetype: str
-    upload_time: str
+    upload_time: str | None
     requires_python: str | None = None
     yanked: bool = False
     yanked_reason: str | None = None
@@ -501,8 +501,12 @@ class PyPIMaster:
     """The master: state, mutations, faults and the server thread. Thread-safe; use as a context manager."""
 
     def __init__(self, changelog_page_size: int = 50_000, ssl_context: ssl.SSLContext | None = None, *,
-                 host: str = "127.0.0.1", port: int = 0, link: WanLink | None = None) -> None:
+                 host: str = "127.0.0.1", port: int = 0, link: WanLink | None = None,
+                 clock: Callable[[], float] | None = None) -> None:
         self.changelog_page_size = changelog_page_size
+        # Upload times (PEP 700): by default EPOCH + the upload's serial (reproducible); with a
+        # clock, the clock's time of the upload (a test of [cooldown] moves it between uploads).
+        self.clock = clock
         self.link = link or WanLink()  # loopback speed unless a WAN is asked for
         self._lock = threading.RLock()
         self._serial = 0
@@ -621,7 +625,7 @@ class PyPIMaster:
             project = self._project(name)
             serial = self._append(project, version, f"add py3 file {filename}")
             releases = dict(project.current.releases)
-            releases[version] = releases.get(version, ()) + (_File(filename, url, blob, "bdist_wheel", _iso(serial)),)
+            releases[version] = releases.get(version, ()) + (_File(filename, url, blob, "bdist_wheel", self._uploaded(serial)),)
             self._commit(project, releases)
 
     def remove_file(self, name: str, filename: str) -> None:
@@ -670,6 +674,16 @@ class PyPIMaster:
             if project.quarantined or was_quarantined:
                 self._append(project, None, f"project status {status}")
                 self._commit(project, dict(project.current.releases))
+
+    def set_upload_time(self, name: str, version: str, when: float | None) -> None:
+        """Rewrite the upload time of every file of a release (epoch seconds; None: none at all),
+        moving no serial: as seen from a mirror, time passed (or the master lost the stamp)."""
+        stamp = None if when is None else _iso_at(when)
+        with self._lock:
+            project = self._projects[normalize(name)]
+            releases = dict(project.current.releases)
+            releases[version] = tuple(replace(f, upload_time=stamp) for f in releases[version])
+            project.current = replace(project.current, releases=releases)
 
     def attest(self, name: str, filename: str, provenance: dict[str, Any] | None = None) -> str:
         """PEP 740: publish a provenance object for the file, as PyPI's integrity API; returns its URL."""
@@ -751,8 +765,11 @@ class PyPIMaster:
             metadata = _Blob.stored(_wheel_metadata(blob) or _metadata(project.current.name, version).encode())
             self._paths[path + ".metadata"] = metadata
             metadata_sha256 = metadata.digests["sha256"]
-        return _File(spec.filename, self.url + quote(path), blob, packagetype, _iso(serial), requires_python,
+        return _File(spec.filename, self.url + quote(path), blob, packagetype, self._uploaded(serial), requires_python,
                      metadata_sha256=metadata_sha256)
+
+    def _uploaded(self, serial: int) -> str:
+        return _iso(serial) if self.clock is None else _iso_at(self.clock())
 
     def _project(self, name: str) -> _Project:
         """The project, created as 'never existed' on first use; its first spelling is its display name."""
@@ -897,7 +914,11 @@ def _wheel_metadata(blob: _Blob) -> bytes | None:
 
 
 def _iso(serial: int) -> str:
-    return datetime.fromtimestamp(EPOCH + serial, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return _iso_at(EPOCH + serial)
+
+
+def _iso_at(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _html_link(f: _File) -> str:

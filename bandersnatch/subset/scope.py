@@ -18,7 +18,7 @@ import logging
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from packaging.utils import NormalizedName
 
@@ -108,13 +108,27 @@ def fingerprint(subset: SubsetSettings) -> str:
     return hashlib.sha256(json.dumps(plain(subset), sort_keys=True).encode()).hexdigest()[:16]
 
 
-def plan_scope(subset: SubsetSettings, master: Master, storage: Storage, changed: Mapping[str, int]) -> Scope:
+Admit = Callable[[ProjectMetadata], ProjectMetadata]
+
+
+def _everything(project: ProjectMetadata) -> ProjectMetadata:
+    return project
+
+
+def plan_scope(
+    subset: SubsetSettings, master: Master, storage: Storage, changed: Mapping[str, int], admit: Admit = _everything
+) -> Scope:
     """The run's Scope; with [dependencies], the closure recomputed from the roots, refreshing the
-    projects that ``changed`` since the last run (their serials) and any the closure newly reaches."""
+    projects that ``changed`` since the last run (their serials) and any the closure newly reaches.
+
+    ``admit`` is the [cooldown] gate: the closure resolves over the releases it admits only. A
+    held release that comes of age puts its project among ``changed`` (the run's cooldown state),
+    so the cached candidates of that project are refreshed then."""
     if not subset.dependencies.enabled:
         return Scope(subset)
     cache = _ClosureCache.load(storage)
-    fetcher = _Fetcher(subset, master, cache, {normalize(name): serial for name, serial in changed.items()})
+    changes = {normalize(name): serial for name, serial in changed.items()}
+    fetcher = _Fetcher(subset, master, cache, changes, admit)
     needed = closure(subset.roots, fetcher, subset.dependencies)
     before = {name: frozenset(versions) for name, versions in cache.needed.items()}
     reselected = {
@@ -183,8 +197,10 @@ def _well_formed(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], 
 class _Fetcher:
     """closure's ``fetch``: a project's candidate releases, each with its Requires-Dist, read lazily."""
 
-    def __init__(self, subset: SubsetSettings, master: Master, cache: _ClosureCache, changed: dict[str, int]):
-        self.subset, self.master, self.cache, self.changed = subset, master, cache, changed
+    def __init__(
+        self, subset: SubsetSettings, master: Master, cache: _ClosureCache, changed: dict[str, int], admit: Admit
+    ) -> None:
+        self.subset, self.master, self.cache, self.changed, self.admit = subset, master, cache, changed, admit
         self.fetched: dict[NormalizedName, ProjectMetadata] = {}
         self.envs = environments(subset.dependencies)
 
@@ -204,9 +220,8 @@ class _Fetcher:
             return {"serial": 0, "versions": {}}
         self.fetched[name] = metadata
         root = project_allowed(self.subset.filters, name)
-        kept = select_files(
-            self.subset.filters, name, metadata.files, dependency=not root, current=metadata.current_version
-        )
+        admitted = self.admit(metadata).files
+        kept = select_files(self.subset.filters, name, admitted, dependency=not root, current=metadata.current_version)
         versions: dict[str, Optional[list[str]]] = {}
         for release in kept:
             version = release_version(name, release)
