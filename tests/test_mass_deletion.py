@@ -24,8 +24,8 @@ def ok(result: subprocess.CompletedProcess) -> str:
     return result.stderr
 
 
-def state_of(setup: MirrorSetup, ignore: tuple[str, ...] = ("last-run.json",)) -> dict[str, str]:
-    """Every file of the mirror's home by its sha256; last-run.json records the refused run."""
+def state_of(setup: MirrorSetup, ignore: tuple[str, ...] = ("last-run.json", "plan.json")) -> dict[str, str]:
+    """Every file of the mirror's home by its sha256; last-run.json and plan.json record the refused run."""
     return {
         str(path.relative_to(setup.directory)): hashlib.sha256(path.read_bytes()).hexdigest()
         for path in sorted(setup.directory.rglob("*"))
@@ -57,6 +57,7 @@ def test_a_master_listing_a_handful_of_projects_stops_a_full_sync_before_anythin
     assert len(errors) == 1, result.stderr
     assert errors[0].endswith(f"ERROR: refusing to delete 10 of 12 projects (max-deletions 3); {ADVICE}")
     assert state_of(mirror) == before  # no page, file or state file touched
+    assert json.loads((mirror.directory / "plan.json").read_text())["refused"].startswith("refusing to delete")
     assert json.loads((mirror.directory / "last-run.json").read_text())["result"] == "error"
     ok(mirror.run("mirror", "--force-check", "--allow-mass-deletion"))
     assert_mirror_matches(mirror.web, pypi)
