@@ -91,6 +91,7 @@ class Settings:
     max_deletions: Optional[int] = None  # projects one command may delete; None: deletion_guard's default
     subset: Optional[SubsetSettings] = None  # filters and dependency closure; None: all of the master
     s3: Optional[S3Settings] = None  # storage-backend = s3: the bucket; None: the directory
+    metrics_file: Optional[Path] = None  # Prometheus text for node_exporter's textfile collector (local path)
 
 
 def default_config_text() -> str:
@@ -198,6 +199,7 @@ _MIRROR_KEYS: dict[str, Callable[[str], object]] = {
     "release-files": boolean,
     "storage-backend": _choice("filesystem", "s3"),
     "max-deletions": _max_deletions,
+    "metrics-file": _optional_path,
 }
 
 
@@ -240,6 +242,11 @@ def _s3_settings(parser: configparser.ConfigParser, values: dict[str, object], e
     diff_file = values.get("diff_file")
     if isinstance(diff_file, Path) and not diff_file.is_absolute():
         errors.append(f"[mirror] diff-file = {str(diff_file)!r}: with storage-backend = s3, expected an absolute path")
+    metrics_file = values.get("metrics_file")
+    if isinstance(metrics_file, Path) and not metrics_file.is_absolute():
+        errors.append(
+            f"[mirror] metrics-file = {str(metrics_file)!r}: with storage-backend = s3, expected an absolute local path"
+        )
     for key in section:
         if key not in (*_S3_KEYS, _CONDITIONAL) and not key.startswith(_CONFIG_PARAM):
             logger.warning("[s3] %s: unknown key, ignored", key)
@@ -310,4 +317,7 @@ def load_settings(path: Path) -> Settings:
     diff_file = values.get("diff_file")
     if isinstance(diff_file, Path) and isinstance(values.get("directory"), Path):
         values["diff_file"] = values["directory"] / diff_file  # type: ignore[operator]  # relative: in directory
+    metrics_file = values.get("metrics_file")
+    if isinstance(metrics_file, Path) and isinstance(values.get("directory"), Path):
+        values["metrics_file"] = values["directory"] / metrics_file  # type: ignore[operator]  # as diff-file
     return Settings(**values, access_log_pattern=pattern or None, subset=subset, s3=s3)  # type: ignore[arg-type]

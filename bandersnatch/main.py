@@ -176,9 +176,10 @@ def sync(obj: dict[str, Any], names: tuple[str, ...]) -> int:
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--prometheus", is_flag=True, help="Print the metrics file's text (Prometheus exposition format).")
 @click.pass_obj
 @_reports_errors
-def status(obj: dict[str, Any], as_json: bool) -> int:
+def status(obj: dict[str, Any], as_json: bool, prometheus: bool) -> int:
     """Where the mirror stands: serial, lag behind the master, the last run, owed projects.
 
     Exit 0 when healthy, 1 when projects are owed or the last run did not succeed.
@@ -193,6 +194,14 @@ def status(obj: dict[str, Any], as_json: bool) -> int:
         master_serial = None
     from .report import mirror_status, render_status, status_json
 
+    if prometheus:
+        import time
+
+        from .watch import prometheus_text
+
+        report, text = prometheus_text(settings, storage, master_serial, time.time())
+        click.echo(text, nl=False)
+        return 0 if report.healthy else EXIT_ERROR
     report = mirror_status(StateFiles(storage), master_serial)
     click.echo(status_json(report) if as_json else render_status(report), nl=not as_json)
     return 0 if report.healthy else EXIT_ERROR

@@ -20,7 +20,8 @@ PATH_WRITES = {"write_text", "write_bytes", "mkdir", "unlink", "rmdir", "touch",
 # and the bundle an export writes where the operator asked (not in the mirror either).
 WRITERS_OUTSIDE_STORAGE = {"bandersnatch.main", "bandersnatch.commands.bundle"}
 PURE = {"bandersnatch.pages.layout", "bandersnatch.pages.links", "bandersnatch.pages.html", "bandersnatch.pages.pep691",
-        "bandersnatch.pages.blockmerge", "bandersnatch.model", "bandersnatch.upstream", "bandersnatch.subset.filters"}  # fmt: skip
+        "bandersnatch.pages.blockmerge", "bandersnatch.model", "bandersnatch.upstream", "bandersnatch.subset.filters",
+        "bandersnatch.pages.status_page", "bandersnatch.metrics"}  # fmt: skip
 
 
 def module_name(path: Path) -> str:
