@@ -92,6 +92,8 @@ class Settings:
     subset: Optional[SubsetSettings] = None  # filters and dependency closure; None: all of the master
     s3: Optional[S3Settings] = None  # storage-backend = s3: the bucket; None: the directory
     metrics_file: Optional[Path] = None  # Prometheus text for node_exporter's textfile collector (local path)
+    contact: str = ""  # the operator's contact, sent in the User-Agent as PyPI asks
+    max_retry_after: float = 60.0  # seconds a 429/503's Retry-After may make a request wait
 
 
 def default_config_text() -> str:
@@ -166,6 +168,14 @@ def _max_deletions(value: str) -> Optional[int]:
     return int(value)
 
 
+def _contact(value: str) -> str:
+    """An e-mail address or URL for the User-Agent: printable, no parentheses or semicolons (they
+    would end the User-Agent's comment)."""
+    if any(not char.isprintable() or char in "();\\" for char in value) or len(value) > 200:
+        raise ValueError("expected an e-mail address or URL such as ops@example.org")
+    return value
+
+
 def _root_uri(value: str) -> str:
     return _master(value) if value else ""
 
@@ -200,6 +210,8 @@ _MIRROR_KEYS: dict[str, Callable[[str], object]] = {
     "storage-backend": _choice("filesystem", "s3"),
     "max-deletions": _max_deletions,
     "metrics-file": _optional_path,
+    "contact": _contact,
+    "max-retry-after": number(float, 0, 3600),
 }
 
 

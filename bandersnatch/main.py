@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterator, Optio
 import click
 
 from . import __version__
-from .changes import ChangeSource, change_source
+from .changes import ROOT_VALIDATORS, ChangeSource, change_source
 from .configuration import (
     DEFAULT_CONFIG_PATH,
     Settings,
@@ -26,7 +26,7 @@ from .configuration import (
     load_settings,
 )
 from .errors import EXIT_ERROR, ConfigError, MirrorError
-from .master import Master, make_session
+from .master import Master, WaitTally, make_session
 from .mirror import Mirror
 from .pages.layout import PROJECTS, Layout
 from .state import StateFiles
@@ -90,10 +90,14 @@ def _settings(config: Path, write_default: bool) -> Settings:
 
 
 def _master(settings: Settings) -> Master:
-    session = make_session(settings.workers, settings.master, downloads=settings.download_workers)
+    waits = WaitTally()  # the session's retries and the master's pacing both add to it
+    session = make_session(
+        settings.workers, settings.master, downloads=settings.download_workers, contact=settings.contact,
+        max_retry_after=settings.max_retry_after, waits=waits,
+    )  # fmt: skip
     return Master(
         settings.master, timeout=settings.timeout, session=session, workers=settings.workers,
-        max_metadata_size=settings.max_metadata_size,
+        max_metadata_size=settings.max_metadata_size, waits=waits, max_retry_after=settings.max_retry_after,
     )  # fmt: skip
 
 
@@ -115,10 +119,13 @@ def _resync(settings: Settings, storage: Storage) -> Callable[[list[str]], list[
     return resync
 
 
-def _changes(settings: Settings, master: Master, storage: Storage) -> ChangeSource:
+def _changes(settings: Settings, master: Master, storage: Storage, keep: bool = True) -> ChangeSource:
+    """``keep``: store the PEP 691 root's validators (a run, under the lock); ``status`` only reads them."""
     return change_source(
-        settings.api_method, master, lambda: storage.list_web_dirs(PROJECTS), settings.delete_packages
-    )
+        settings.api_method, master, lambda: storage.list_web_dirs(PROJECTS), settings.delete_packages,
+        load=lambda: storage.read_state(ROOT_VALIDATORS),
+        save=(lambda text: storage.write_state(ROOT_VALIDATORS, text)) if keep else None,
+    )  # fmt: skip
 
 
 def _tty_progress(total: int, label: str = "Syncing projects") -> ContextManager[Callable[[int], None]]:
@@ -188,7 +195,7 @@ def status(obj: dict[str, Any], as_json: bool, prometheus: bool) -> int:
     storage = open_storage(settings)
     master = _master(settings)
     try:
-        master_serial: Optional[int] = _changes(settings, master, storage).master_serial()
+        master_serial: Optional[int] = _changes(settings, master, storage, keep=False).master_serial()
     except MirrorError as error:
         logger.warning("Cannot ask the master for its serial: %s", error)
         master_serial = None
