@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import struct
+import subprocess
+from pathlib import Path
 
 import pytest
 
 from bandersnatch.history import MAX_RUNS, History, MirrorSize, RunPoint
 from bandersnatch.pages.status_page import plots, render_status_page
 from tests.conftest import MirrorSetup
-from tests.pypi_master import PyPIMaster, generate_corpus
+from tests.pypi_master import FileSpec, PyPIMaster, generate_corpus
 
 STATUS_KEYS = ("serial", "master_serial", "lag", "healthy", "last_run", "owed")
 
@@ -122,3 +127,62 @@ def test_every_run_writes_the_page_and_its_facts(pypi: PyPIMaster, mirror: Mirro
     imported = copy.run("import", str(bundle))
     assert imported.returncode == 0, imported.stderr
     assert not (copy.web / "_status").exists()  # the page is the exporting mirror's, not carried
+
+
+# ------------------------------------------------------------------------------------ a real browser
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+SCREENSHOT = os.environ.get("BANDERSNATCH_STATUS_SCREENSHOT")  # set: where to keep the PNG (docs/status-page.png)
+
+
+def chromium(profile: Path, *args: str) -> subprocess.CompletedProcess:
+    """Headless chromium as CI's root runs it (no sandbox, no GPU), logging console messages on stderr."""
+    command = [CHROMIUM or "chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+               f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0", *args]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result
+
+
+def busy_history(pypi: PyPIMaster, mirror: MirrorSetup) -> None:
+    """Five runs worth plotting: a full sync, two with new files, two with a project owed."""
+    generate_corpus(pypi, 6, seed=8)
+    assert mirror.run().returncode == 0
+    pypi.add_release("numeric-tools", "2.0", files=[FileSpec("numeric_tools-2.0.tar.gz", size=400_000)])
+    assert mirror.run().returncode == 0
+    pypi.add_release("web-kit", "1.1", files=[FileSpec("web_kit-1.1.tar.gz", size=150_000)])
+    assert mirror.run().returncode == 0
+    pypi.add_release("broken-dist", "0.1", files=[FileSpec("broken_dist-0.1.tar.gz", size=20_000)])
+    pypi.fail(pypi.files("broken-dist")[0]["url"].split(pypi.url, 1)[1], status=503, times=None)
+    assert mirror.run().returncode == 1
+    assert mirror.run().returncode == 1
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="headless chromium is missing (Debian package chromium; .ci/run installs it)")
+def test_a_real_browser_shows_the_facts_and_every_plot_point(
+    pypi: PyPIMaster, mirror: MirrorSetup, tmp_path: Path
+) -> None:  # fmt: skip
+    busy_history(pypi, mirror)
+    report = status_json(mirror)
+    url = (mirror.web / "_status/index.html").as_uri()
+
+    dumped = chromium(tmp_path / "profile", "--dump-dom", url)
+    assert "CONSOLE" not in dumped.stderr, [line for line in dumped.stderr.splitlines() if "CONSOLE" in line]
+    dom = dumped.stdout
+    facts = dict(re.findall(r'<dd data-fact="([^"]+)">([^<]*)</dd>', dom))
+    assert facts["serial"] == str(report["serial"]) and facts["master_serial"] == str(report["master_serial"])
+    assert facts["lag"] == str(report["lag"]) and facts["owed"] == str(len(report["owed"])) == "1"
+    for key in ("result", "started", "finished"):
+        assert facts[f"last_run.{key}"] == report["last_run"][key]
+    assert "<strong>broken-dist</strong>" in dom and "answered HTTP 503" in dom and "NOT healthy" in dom
+    plotted = re.findall(r'<svg [^>]*data-plot="(\w+)"[^>]*data-points="(\d+)"[^>]*>(.*?)</svg>', dom, re.S)
+    assert [key for key, _, _ in plotted] == ["lag", "bytes", "duration", "size"]
+    for key, points, body in plotted:
+        assert points == "5" and body.count('class="point"') == 5, key
+
+    picture = tmp_path / "status.png"
+    shot = chromium(tmp_path / "profile", f"--screenshot={picture}", "--window-size=412,1800", url)
+    assert "CONSOLE" not in shot.stderr
+    header = picture.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", header[16:24]) == (412, 1800)
+    if SCREENSHOT:
+        shutil.copyfile(picture, SCREENSHOT)

@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Plot", "plots", "render_status_page", "svg_plot"]
 
-WIDTH, HEIGHT, PAD = 600, 160, 36  # the plots' viewBox; the page scales them to its width
+WIDTH, HEIGHT, PAD, LEFT = 600, 200, 28, 96  # the plots' viewBox (LEFT: the axis labels); scaled to the page
+FONT = 18  # in viewBox units: about 12 px when a phone shows the plot 400 px wide
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;padding:1rem;max-width:60rem;
@@ -27,8 +28,7 @@ h1{font-size:1.5rem;margin:.2rem 0}h2{font-size:1.15rem;margin-top:1.6rem}
 .state{display:inline-block;padding:.15rem .6rem;border-radius:.3rem;font-weight:bold}
 .healthy{background:#d7f5dd;color:#0b5d1e}.unhealthy{background:#fde0df;color:#8a1c14}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem;margin:0}dt{font-weight:600}dd{margin:0}
-table{border-collapse:collapse;width:100%;font-size:.9rem}th,td{border-bottom:1px solid #ddd;padding:.3rem;
-text-align:left;vertical-align:top;overflow-wrap:anywhere}
+#owed{padding-left:1.2rem}#owed li{margin-bottom:.6rem}.error{font-size:.9rem;color:#5a1a14;overflow-wrap:anywhere}
 figure{margin:1rem 0}svg{width:100%;height:auto;display:block;background:#fafafa;border:1px solid #e3e3e3}
 figcaption{font-size:.9rem;color:#444}.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(18rem,1fr));
 gap:0 1.5rem}
@@ -65,19 +65,24 @@ def _seconds(value: Optional[float]) -> str:
 class Plot:
     """One plot: its id, title, what it shows, the values (one per run) and how to show one."""
 
-    def __init__(self, key: str, title: str, desc: str, values: list[Optional[float]], show: Callable[[Optional[float]], str]) -> None:
+    def __init__(
+        self, key: str, title: str, desc: str, values: list[Optional[float]], show: Callable[[Optional[float]], str],
+        span: tuple[str, str] = ("", ""),
+    ) -> None:  # fmt: skip
         self.key, self.title, self.desc, self.values, self.show = key, title, desc, values, show
+        self.span = span  # when the first and the last run finished, under the plot's ends
 
 
 def plots(runs: Sequence[RunPoint]) -> list[Plot]:
     """The four plots over the last runs: lag, bytes per run, duration, size of the mirror."""
+    span = (runs[0].finished[:16].replace("T", " "), runs[-1].finished[:16].replace("T", " ")) if runs else ("", "")
     return [
         Plot("lag", "Lag behind the master (serials)", "serials the mirror was behind after each run",
-             [point.lag for point in runs], _count),
-        Plot("bytes", "Downloaded per run", "bytes each run downloaded", [point.bytes for point in runs], _bytes),
-        Plot("duration", "Run duration", "seconds each run took", [point.duration for point in runs], _seconds),
-        Plot("size", "Size of the mirror", "bytes under web/packages/ after each run",
-             [point.mirror_bytes for point in runs], _bytes),
+             [point.lag for point in runs], _count, span),
+        Plot("bytes", "Downloaded per run", "bytes each run downloaded", [point.bytes for point in runs], _bytes, span),
+        Plot("duration", "Run duration", "seconds each run took", [point.duration for point in runs], _seconds, span),
+        Plot("size", "Size of the mirror", "bytes of release files on the mirror after each run",
+             [point.mirror_bytes for point in runs], _bytes, span),
     ]  # fmt: skip
 
 
@@ -92,25 +97,34 @@ def svg_plot(plot: Plot) -> str:
     steps = max(len(plot.values) - 1, 1)
 
     def x(index: int) -> float:
-        return PAD + (WIDTH - 2 * PAD) * (index / steps if len(plot.values) > 1 else 0.5)
+        return LEFT + (WIDTH - LEFT - PAD / 2) * (index / steps if len(plot.values) > 1 else 0.5)
 
     def y(value: float) -> float:
-        return HEIGHT - PAD / 2 - (HEIGHT - PAD) * (value - low) / span
+        return HEIGHT - PAD - (HEIGHT - 2 * PAD) * (value - low) / span
 
     points = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in known)
     circles = "".join(
-        f'<circle class="point" cx="{x(i):.1f}" cy="{y(v):.1f}" r="2.5" data-value="{escape(repr(v))}"/>'
+        f'<circle class="point" cx="{x(i):.1f}" cy="{y(v):.1f}" r="4" fill="#1f5fbf" data-value="{escape(repr(v))}"/>'
         for i, v in known
     )
     desc = f"{plot.desc}, over the last {len(plot.values)} runs"
+    top = (  # the highest value's label, unless it is the lowest's too
+        f'<text x="{LEFT - 6}" y="{y(high) + FONT / 3:.0f}" font-size="{FONT}" fill="#444" text-anchor="end">'
+        f"{escape(plot.show(high))}</text>"
+    ) if high != low else ""
     return (
         f'<svg viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-labelledby="{title_id} {desc_id}" '
         f'data-plot="{escape(plot.key)}" data-points="{len(known)}">'
         f'<title id="{title_id}">{escape(plot.title)}</title><desc id="{desc_id}">{escape(desc)}</desc>'
-        f'<line x1="{PAD}" y1="{y(low):.1f}" x2="{WIDTH - PAD}" y2="{y(low):.1f}" stroke="#999" stroke-width="1"/>'
-        f'<text x="2" y="{PAD / 2 + 4:.0f}" font-size="11" fill="#555">{escape(plot.show(high))}</text>'
-        f'<text x="2" y="{y(low):.0f}" font-size="11" fill="#555">{escape(plot.show(low))}</text>'
-        f'<polyline fill="none" stroke="#1f5fbf" stroke-width="2" points="{points}"/>{circles}</svg>'
+        f'<line x1="{LEFT}" y1="{y(low):.1f}" x2="{WIDTH - PAD / 2}" y2="{y(low):.1f}" stroke="#999"/>'
+        f'<line x1="{LEFT}" y1="{y(high):.1f}" x2="{WIDTH - PAD / 2}" y2="{y(high):.1f}" stroke="#ddd"/>'
+        f"{top}"
+        f'<text x="{LEFT - 6}" y="{y(low) + FONT / 3:.0f}" font-size="{FONT}" fill="#444" text-anchor="end">'
+        f"{escape(plot.show(low))}</text>"
+        f'<text x="{LEFT}" y="{HEIGHT - 6}" font-size="{FONT}" fill="#444">{escape(plot.span[0])}</text>'
+        f'<text x="{WIDTH - PAD / 2}" y="{HEIGHT - 6}" font-size="{FONT}" fill="#444" text-anchor="end">'
+        f"{escape(plot.span[1])}</text>"
+        f'<polyline fill="none" stroke="#1f5fbf" stroke-width="3" points="{points}"/>{circles}</svg>'
     )
 
 
@@ -154,15 +168,16 @@ def _facts(document: dict[str, Any]) -> str:
 
 
 def _owed(owed: list[dict[str, Any]]) -> str:
+    """One item per project (a table's five columns would not fit a phone's width)."""
     if not owed:
         return "<p>None: every project is at its serial.</p>"
-    head = "<tr><th>Project</th><th>Serial</th><th>Error</th><th>First failure</th><th>Attempts</th></tr>"
-    rows = "".join(
-        "<tr>" + "".join(f"<td>{escape(_shown(entry.get(key)))}</td>"
-                         for key in ("project", "serial", "error", "first_failure", "attempts")) + "</tr>"
+    items = "".join(
+        f'<li><strong>{escape(_shown(entry.get("project")))}</strong> (serial {escape(_shown(entry.get("serial")))}, '
+        f'{escape(_shown(entry.get("attempts")))} attempts, failing since {escape(_shown(entry.get("first_failure")))})'
+        f'<br><span class="error">{escape(_shown(entry.get("error") or "not attempted yet"))}</span></li>'
         for entry in owed
-    )  # fmt: skip
-    return f'<table id="owed"><thead>{head}</thead><tbody>{rows}</tbody></table>'
+    )
+    return f'<ul id="owed">{items}</ul>'
 
 
 def render_status_page(document: dict[str, Any], runs: Sequence[RunPoint]) -> str:
