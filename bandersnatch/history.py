@@ -12,7 +12,7 @@ mirror's walk is of an empty tree; an upgraded mirror pays it once), then moved 
 downloads. Files the master deleted are not subtracted (the engine does not learn their sizes), so
 the total drifts upwards by what deletions freed until the next count: remove ``runs.json``'s
 ``size`` (or the file) to have the next run count again. Projects are counted exactly by one
-listing of ``web/simple/``, which every run already makes for the deletion guard.
+listing of ``web/simple/`` after a run that changed something (watch.py).
 """
 
 from __future__ import annotations

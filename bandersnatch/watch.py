@@ -70,7 +70,11 @@ def _recorded(
     storage: Storage, record: LastRun, duration: float, waited: float, master_serial: Optional[int], now: float
 ) -> History:
     history = load_history(storage)
-    projects = len(storage.list_web_dirs(PROJECTS))
+    before = history.last.projects if history.last else None
+    unchanged = record.synced == 0 and record.deleted == 0 and record.files == 0 and not record.owed
+    # A run that synced and deleted nothing left the folders as they were: a no-op cron run does not
+    # list 740,000 of them a second time (the deletion guard already did once)
+    projects = before if unchanged and before is not None else len(storage.list_web_dirs(PROJECTS))
     size = count_size(storage, history.size, record.files, record.bytes)
     point = RunPoint(
         finished=record.finished or utc_stamp(now), finished_at=now, result=record.result,
