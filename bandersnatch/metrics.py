@@ -109,7 +109,7 @@ def _label(text: str) -> str:
 
 
 def _value(value: Number) -> str:
-    if isinstance(value, bool) or isinstance(value, int):
+    if isinstance(value, int):  # bool too: True is 1
         return str(int(value))
     if math.isnan(value):
         return "NaN"

@@ -61,7 +61,7 @@ def test_each_plot_has_a_point_per_known_value_and_a_text_alternative(runs: int)
         assert f'<title id="plot-{plot.key}-title">' in svg.group(1) and f'<desc id="plot-{plot.key}-desc">' in svg.group(1)
     captions = re.findall(r"<figcaption>(.*?)</figcaption>", page)
     assert len(captions) == 4
-    assert all(("over %d runs" % runs) in caption for caption in captions) if runs else all(
+    assert all(f"over {runs} runs" in caption for caption in captions) if runs else all(
         "no runs recorded yet" in caption for caption in captions
     )
 
