@@ -15,10 +15,13 @@ The code map. Data flows one way: ``main`` -> ``configuration`` -> ``mirror`` (o
   ``report`` says where the mirror stands; ``downloads`` is the run's transfer pool;
   ``deletion_guard`` is the one policy on how much a command may delete; ``plan`` counts what a
   run does (plan.json) and stands in for storage and master in ``mirror --dry-run``.
+- ``watch``: what a run leaves for those who watch it: ``history`` (runs.json: the last runs, the
+  last success, the mirror's size), ``metrics`` (the Prometheus text, pure) and the status page.
 - ``project``: one project: metadata -> scope -> files, .metadata, provenance -> pages.
 - ``pages/``: ``layout`` (every path under web/), ``links`` (link forms), ``html`` (PEP 503),
   ``pep691`` (PEP 691 pages, the JSON API copy and the root), ``index`` (the global index, its one
-  writer), ``published`` (THE reader of a published page), ``blockmerge``.
+  writer), ``published`` (THE reader of a published page), ``blockmerge``, ``status_page``
+  (web/_status/index.html, pure).
 - ``subset/``: the filters of upstream's config sections and the dependency closure
   (``config``, ``filters``, ``closure``, ``requirements``, ``scope``) and the ``[cooldown]``
   policy (``cooldown``: pure, time given).

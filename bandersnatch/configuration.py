@@ -100,6 +100,9 @@ class Settings:
     subset: Optional[SubsetSettings] = None  # filters and dependency closure; None: all of the master
     s3: Optional[S3Settings] = None  # storage-backend = s3: the bucket; None: the directory
     cooldown: Optional[CooldownSettings] = None  # [cooldown] (SPEC 14); None: every release at once
+    metrics_file: Optional[Path] = None  # Prometheus text for node_exporter's textfile collector (local path)
+    contact: str = ""  # the operator's contact, sent in the User-Agent as PyPI asks
+    max_retry_after: float = 60.0  # seconds a 429/503's Retry-After may make a request wait
 
 
 def default_config_text() -> str:
@@ -174,6 +177,14 @@ def _max_deletions(value: str) -> Optional[int]:
     return int(value)
 
 
+def _contact(value: str) -> str:
+    """An e-mail address or URL for the User-Agent: printable, no parentheses or semicolons (they
+    would end the User-Agent's comment)."""
+    if any(not char.isprintable() or char in "();\\" for char in value) or len(value) > 200:
+        raise ValueError("expected an e-mail address or URL such as ops@example.org")
+    return value
+
+
 def _root_uri(value: str) -> str:
     return _master(value) if value else ""
 
@@ -207,6 +218,9 @@ _MIRROR_KEYS: dict[str, Callable[[str], object]] = {
     "release-files": boolean,
     "storage-backend": _choice("filesystem", "s3"),
     "max-deletions": _max_deletions,
+    "metrics-file": _optional_path,
+    "contact": _contact,
+    "max-retry-after": number(float, 0, 3600),
 }
 
 
@@ -249,6 +263,11 @@ def _s3_settings(parser: configparser.ConfigParser, values: dict[str, object], e
     diff_file = values.get("diff_file")
     if isinstance(diff_file, Path) and not diff_file.is_absolute():
         errors.append(f"[mirror] diff-file = {str(diff_file)!r}: with storage-backend = s3, expected an absolute path")
+    metrics_file = values.get("metrics_file")
+    if isinstance(metrics_file, Path) and not metrics_file.is_absolute():
+        errors.append(
+            f"[mirror] metrics-file = {str(metrics_file)!r}: with storage-backend = s3, expected an absolute local path"
+        )
     for key in section:
         if key not in (*_S3_KEYS, _CONDITIONAL) and not key.startswith(_CONFIG_PARAM):
             logger.warning("[s3] %s: unknown key, ignored", key)
@@ -330,4 +349,7 @@ def load_settings(path: Path) -> Settings:
     diff_file = values.get("diff_file")
     if isinstance(diff_file, Path) and isinstance(values.get("directory"), Path):
         values["diff_file"] = values["directory"] / diff_file  # type: ignore[operator]  # relative: in directory
+    metrics_file = values.get("metrics_file")
+    if isinstance(metrics_file, Path) and isinstance(values.get("directory"), Path):
+        values["metrics_file"] = values["directory"] / metrics_file  # type: ignore[operator]  # as diff-file
     return Settings(**values, access_log_pattern=pattern or None, subset=subset, s3=s3, cooldown=cooldown)  # type: ignore[arg-type]

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterator, Optio
 import click
 
 from . import __version__
-from .changes import ChangeSource, change_source
+from .changes import ROOT_VALIDATORS, ChangeSource, change_source
 from .configuration import (
     DEFAULT_CONFIG_PATH,
     Settings,
@@ -26,7 +26,7 @@ from .configuration import (
     load_settings,
 )
 from .errors import EXIT_ERROR, ConfigError, MirrorError
-from .master import Master, make_session
+from .master import Master, WaitTally, make_session
 from .mirror import Mirror
 from .pages.layout import PROJECTS, Layout
 from .project import needs_json_api
@@ -91,10 +91,15 @@ def _settings(config: Path, write_default: bool) -> Settings:
 
 
 def _master(settings: Settings) -> Master:
-    session = make_session(settings.workers, settings.master, downloads=settings.download_workers)
+    waits = WaitTally()  # the session's retries and the master's pacing both add to it
+    session = make_session(
+        settings.workers, settings.master, downloads=settings.download_workers, contact=settings.contact,
+        max_retry_after=settings.max_retry_after, waits=waits,
+    )  # fmt: skip
     return Master(
         settings.master, timeout=settings.timeout, session=session, workers=settings.workers,
-        max_metadata_size=settings.max_metadata_size, json_api=needs_json_api(settings),
+        max_metadata_size=settings.max_metadata_size, json_api=needs_json_api(settings), waits=waits,
+        max_retry_after=settings.max_retry_after,
     )  # fmt: skip
 
 
@@ -116,10 +121,13 @@ def _resync(settings: Settings, storage: Storage) -> Callable[[list[str]], list[
     return resync
 
 
-def _changes(settings: Settings, master: Master, storage: Storage) -> ChangeSource:
+def _changes(settings: Settings, master: Master, storage: Storage, keep: bool = True) -> ChangeSource:
+    """``keep``: store the PEP 691 root's validators (a run, under the lock); ``status`` only reads them."""
     return change_source(
-        settings.api_method, master, lambda: storage.list_web_dirs(PROJECTS), settings.delete_packages
-    )
+        settings.api_method, master, lambda: storage.list_web_dirs(PROJECTS), settings.delete_packages,
+        load=lambda: storage.read_state(ROOT_VALIDATORS),
+        save=(lambda text: storage.write_state(ROOT_VALIDATORS, text)) if keep else None,
+    )  # fmt: skip
 
 
 def _tty_progress(total: int, label: str = "Syncing projects") -> ContextManager[Callable[[int], None]]:
@@ -188,9 +196,10 @@ def sync(obj: dict[str, Any], names: tuple[str, ...]) -> int:
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--prometheus", is_flag=True, help="Print the metrics file's text (Prometheus exposition format).")
 @click.pass_obj
 @_reports_errors
-def status(obj: dict[str, Any], as_json: bool) -> int:
+def status(obj: dict[str, Any], as_json: bool, prometheus: bool) -> int:
     """Where the mirror stands: serial, lag behind the master, the last run, owed projects.
 
     Exit 0 when healthy, 1 when projects are owed or the last run did not succeed.
@@ -199,12 +208,20 @@ def status(obj: dict[str, Any], as_json: bool) -> int:
     storage = open_storage(settings)
     master = _master(settings)
     try:
-        master_serial: Optional[int] = _changes(settings, master, storage).master_serial()
+        master_serial: Optional[int] = _changes(settings, master, storage, keep=False).master_serial()
     except MirrorError as error:
         logger.warning("Cannot ask the master for its serial: %s", error)
         master_serial = None
     from .report import mirror_status, render_status, status_json
 
+    if prometheus:
+        import time
+
+        from .watch import prometheus_text
+
+        report, text = prometheus_text(settings, storage, master_serial, time.time())
+        click.echo(text, nl=False)
+        return 0 if report.healthy else EXIT_ERROR
     report = mirror_status(StateFiles(storage), master_serial)
     click.echo(status_json(report) if as_json else render_status(report), nl=not as_json)
     return 0 if report.healthy else EXIT_ERROR

@@ -191,7 +191,8 @@ class Mirror:
     def _run(self, force_check: bool, allow_mass_deletion: bool) -> RunSummary:
         self._allow_mass_deletion = allow_mass_deletion
         with self.storage.lock(), self._diff_file():
-            record = LastRun(started=utc_stamp(self.clock()))
+            started = self.clock()
+            record = LastRun(started=utc_stamp(started))
             summary = RunSummary()
             try:
                 self._synchronize(summary, force_check)
@@ -203,7 +204,9 @@ class Mirror:
                 record.result, record.error = "error", str(error)
                 raise
             finally:
+                record.waited = round(getattr(self.master, "waited", 0.0), 3)
                 self._record(record, summary)
+                self._watch(record, started)
             return summary
 
     # -- planning ----------------------------------------------------------------------------
@@ -489,6 +492,18 @@ class Mirror:
             summary.synced, summary.files, summary.bytes, summary.deleted
         )  # fmt: skip
         return record
+
+    def _watch(self, record: LastRun, started: float) -> None:
+        """The history, the status page and the metrics file (watch.after_run), after every run.
+        The master's serial is the run's target when the run got that far (ok or failed)."""
+        from .watch import after_run
+
+        now = self.clock()
+        known = record.serial if record.result in ("ok", "failed") else None
+        after_run(
+            self.settings, self.storage, record, duration=now - started, waited=record.waited,
+            master_serial=known, now=now,
+        )  # fmt: skip
 
     @property
     def layout(self) -> Layout:

@@ -42,7 +42,10 @@ def summary_line(record: LastRun) -> str:
         named = ", ".join(_owed_brief(entry) for entry in record.owed[:SHOWN_FAILURES])
         more = len(record.owed) - SHOWN_FAILURES
         line += f": {named}" + (f" and {more} more" if more > 0 else "")
-    return f"{line}; serial {record.serial}"
+    line = f"{line}; serial {record.serial}"
+    if record.waited >= 0.5:  # the master asked us to slow down (Retry-After, RateLimit)
+        line += f"; waited {record.waited:.0f} s on the master"
+    return line
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,7 @@ def status_json(status: MirrorStatus) -> str:
         "last_run": None if last is None else {
             "result": last.result, "started": last.started, "finished": last.finished, "error": last.error,
             "synced": last.synced, "files": last.files, "bytes": last.bytes, "deleted": last.deleted,
+            "waited": last.waited,
         },
         "owed": [asdict(entry) for entry in status.owed],
     }  # fmt: skip

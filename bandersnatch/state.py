@@ -106,6 +106,7 @@ class LastRun:
     bytes: int = 0
     deleted: int = 0
     owed: list[OwedProject] = field(default_factory=list)
+    waited: float = 0.0  # seconds the run waited on the master (Retry-After, RateLimit)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1) + "\n"

@@ -118,7 +118,7 @@ def _wrap(server: str, prefix: Path) -> str:
         "events { worker_connections 256; }\n"
         "http {\n"
         "    # what Debian's mime.types and nginx.conf give the pages and files of a mirror\n"
-        "    types { text/html html; text/plain txt; }\n"
+        "    types { text/html html; text/plain txt; application/json json; }\n"
         "    default_type application/octet-stream;\n"
         f"{temp}\n" + "".join(f"    {line}\n" if line.strip() else "\n" for line in server.splitlines()) + "}\n"
     )

@@ -303,7 +303,7 @@ class _Project:
 class _Rule:
     """A fault for requests whose path starts with `prefix`, `times` more times (None: forever)."""
 
-    kind: str  # fail | truncate | corrupt | slow | reset | chaos
+    kind: str  # fail | truncate | corrupt | slow | reset | chaos | ratelimit
     prefix: str
     times: int | None
     status: int = 500
@@ -311,6 +311,7 @@ class _Rule:
     seconds: float = 0.0
     rates: dict[str, float] = field(default_factory=dict)  # chaos: fault kind -> probability
     rng: random.Random = field(default_factory=random.Random)
+    headers: dict[str, str] = field(default_factory=dict)  # ratelimit: added to the answer
 
     def draw(self) -> str | None:
         """The fault a chaos rule picks for one request, or None for a healthy answer."""
@@ -435,6 +436,8 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""  # always drained: keeps keep-alive in step
         master = self.server.master
         faults = master._take_faults(self.command, self.path)
+        with master._lock:
+            master._headers.append((self.command, self.path, dict(self.headers.items())))
         master.link.answer()
         if "slow" in faults:
             time.sleep(faults["slow"].seconds)
@@ -446,7 +449,12 @@ class _Handler(BaseHTTPRequestHandler):
             response = _fault_response(faults["fail"])
         else:
             response = master._route(self.command, self.path.split("?", 1)[0], self.headers, body)
+        if "ratelimit" in faults:
+            response.headers.update(faults["ratelimit"].headers)
         self._send(response, "truncate" in faults, "corrupt" in faults)
+        with master._lock:
+            sent = 0 if self.command == "HEAD" else response.length
+            master._answers.append((self.command, self.path, response.status, sent))
 
     do_GET = do_HEAD = do_POST = do_PURGE = _serve
 
@@ -502,11 +510,15 @@ class PyPIMaster:
 
     def __init__(self, changelog_page_size: int = 50_000, ssl_context: ssl.SSLContext | None = None, *,
                  host: str = "127.0.0.1", port: int = 0, link: WanLink | None = None,
-                 clock: Callable[[], float] | None = None) -> None:
+                 clock: Callable[[], float] | None = None, root_validators: bool = False) -> None:
         self.changelog_page_size = changelog_page_size
         # Upload times (PEP 700): by default EPOCH + the upload's serial (reproducible); with a
         # clock, the clock's time of the upload (a test of [cooldown] moves it between uploads).
         self.clock = clock
+        # As PyPI's CDN: the PEP 691 root with an ETag and Last-Modified, answering 304 to them
+        self.root_validators = root_validators
+        self._answers: list[tuple[str, str, int, int]] = []  # (method, path, status, body bytes sent)
+        self._headers: list[tuple[str, str, dict[str, str]]] = []  # (method, path, request headers)
         self.link = link or WanLink()  # loopback speed unless a WAN is asked for
         self._lock = threading.RLock()
         self._serial = 0
@@ -586,6 +598,26 @@ class PyPIMaster:
     def clear_log(self) -> None:
         with self._lock:
             self._log.clear()
+            self._answers.clear()
+            self._headers.clear()
+
+    @property
+    def answers(self) -> list[tuple[str, str, int, int]]:
+        """Every (method, raw path, status, body bytes sent) answered, in order of answering."""
+        with self._lock:
+            return list(self._answers)
+
+    @property
+    def request_headers(self) -> list[tuple[str, str, dict[str, str]]]:
+        """Every (method, raw path, {header: value}) received, in arrival order."""
+        with self._lock:
+            return list(self._headers)
+
+    def rate_limit(self, path_prefix: str, remaining: int, reset: int, limit: int = 100,
+                   times: int | None = None) -> None:
+        """Send PyPI's RateLimit / RateLimit-Policy headers (IETF draft 7+) on matching answers."""
+        headers = {"RateLimit": f'"default";r={remaining};t={reset}', "RateLimit-Policy": f'"default";q={limit};w=60'}
+        self._add_rule(_Rule("ratelimit", path_prefix, times, headers=headers))
 
     # ------------------------------------------------------------------------------------ mutations
     def add_release(self, name: str, version: str, files: Sequence[FileSpec] | None = None,
@@ -836,7 +868,7 @@ class PyPIMaster:
         if path == "/simple":  # as PyPI: the root lives at /simple/
             return _Response.of(301, b"", "text/plain", Location="/simple/")
         if path == "/simple/":
-            return self._simple_root(as_json)
+            return self._simple_root(as_json, headers)
         if simple_route:
             return self._simple_page(unquote(simple_route.group(1)), as_json)
         with self._lock:
@@ -868,14 +900,22 @@ class PyPIMaster:
         doc = {"info": info, "last_serial": snap.serial, "releases": releases, "urls": urls, "vulnerabilities": []}
         return _Response.json(doc, serial=snap.serial)
 
-    def _simple_root(self, as_json: bool) -> _Response:
+    def _simple_root(self, as_json: bool, headers: Any = None) -> _Response:
         with self._lock:
             serial = self._serial
             live = sorted((key, p.current) for key, p in self._projects.items() if not p.current.removed)
         if as_json:
             projects = [{"name": s.name, "_last-serial": s.serial} for _, s in live]
-            return _Response.json({"meta": {"api-version": "1.1", "_last-serial": serial}, "projects": projects},
-                                  SIMPLE_JSON, serial)
+            response = _Response.json({"meta": {"api-version": "1.1", "_last-serial": serial}, "projects": projects},
+                                      SIMPLE_JSON, serial)
+            if self.root_validators:  # the ETag changes with every mutation (the serial), as on PyPI
+                etag, modified = f'"root-{serial}"', _http_date(EPOCH + serial)
+                response.headers.update(ETag=etag, **{"Last-Modified": modified})
+                asked = (headers.get("If-None-Match") if headers else None) or ""
+                since = (headers.get("If-Modified-Since") if headers else None) or ""
+                if etag in [tag.strip() for tag in asked.split(",")] or (not asked and since == modified):
+                    return _Response(304, SIMPLE_JSON, 0, (), {"ETag": etag, "Last-Modified": modified})
+            return response
         links = "".join(f'    <a href="/simple/{key}/">{html.escape(s.name)}</a>\n' for key, s in live)
         return _Response.of(200, _html_page("Simple index", links, serial), "text/html; charset=utf-8", serial)
 
@@ -911,6 +951,11 @@ def _wheel_metadata(blob: _Blob) -> bytes | None:
             return wheel.read(name) if name else None
     except zipfile.BadZipFile:
         return None
+
+
+def _http_date(seconds: int) -> str:
+    """An RFC 9110 HTTP-date."""
+    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%a, %d %b %Y %H:%M:%S GMT")
 
 
 def _iso(serial: int) -> str:

@@ -216,6 +216,14 @@ def test_nginx_runs_the_readme_block(site: Site) -> None:
         hidden.unlink()
 
 
+def test_the_status_page_is_served_with_the_mirror(site: Site) -> None:
+    page = get(f"{site.served.url}/_status/")
+    assert page.status_code == 200 and page.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert page.text == (site.mirror.web / "_status" / "index.html").read_text(encoding="utf-8")
+    facts = get(f"{site.served.url}/_status/status.json")
+    assert facts.headers["Content-Type"] == "application/json" and facts.json()["serial"] == site.mirror.status()
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="only a root nginx master switches its workers to another account")
 def test_provenance_is_served_with_its_pep_740_media_type(site: Site) -> None:
     (entry,) = [f for f in site.pypi.files("serving-demo") if f["filename"].endswith(".whl")]

@@ -239,6 +239,9 @@ def _expect(pypi: Any, config: TreeConfig, projects: Optional[set[str]],
     chosen = {k: p for k, p in view.items() if projects is None or k in projects}
     expect = _Expect(config, chosen, dropped, filtered=projects is not None or keep is not None)
     expect.web["last-modified"] = None
+    # The status page of every `mirror` run (not of `sync NAME` or an import): may be there
+    expect.web.update({"_status/index.html": None, "_status/status.json": None})
+    expect.optional.update({"_status/index.html", "_status/status.json"})
     pages = (["index.html", "index.v1_html"] if config.html else []) + (["index.v1_json"] if config.pep691 else [])
     expect.web.update({f"simple/{page}": None for page in pages})
     for key, project in chosen.items():

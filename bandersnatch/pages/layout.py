@@ -30,7 +30,7 @@ __all__ = [
     "DAYS_FOLDER", "FILES", "HTML", "INDEX", "INDEX_V1_HTML", "INDEX_V1_JSON", "JSON", "LAST_MODIFIED", "METADATA",
     "PAGE_HTML", "PAGE_NAMES", "PAGE_V1_HTML", "PAGE_V1_JSON", "PROJECTS", "PROVENANCE", "PROVENANCE_TYPE", "Layout",
     "Links", "check_name", "file_path", "filename_projects", "is_file_path", "json_api_copy", "json_api_folder",
-    "media_type", "page_path", "project_folder", "safe_relative",
+    "media_type", "page_path", "project_folder", "safe_relative", "STATUS_FOLDER", "STATUS_JSON", "STATUS_PAGE",
 ]  # fmt: skip
 
 HTML, JSON = "html", "json"  # the page formats of simple-format
@@ -44,6 +44,10 @@ PAGE_NAMES = (PAGE_HTML, PAGE_V1_HTML, PAGE_V1_JSON)  # every page form a projec
 INDEX, INDEX_V1_HTML, INDEX_V1_JSON = (f"simple/{page}" for page in PAGE_NAMES)
 LAST_MODIFIED = "last-modified"
 DAYS_FOLDER = "local-stats/days"  # PEP 381 statistics
+# The status page and its facts (pages/status_page.py), rewritten by every run; outside simple/ and
+# packages/, so verify, delete and export/import never take them for a project's or a file's.
+STATUS_FOLDER = "_status"
+STATUS_PAGE, STATUS_JSON = f"{STATUS_FOLDER}/index.html", f"{STATUS_FOLDER}/status.json"
 METADATA = ".metadata"  # PEP 658/714, beside the file (PROVENANCE, PEP 740, too)
 BESIDE = (METADATA, PROVENANCE)
 PROVENANCE_TYPE = "application/vnd.pypi.integrity.v1+json"  # PEP 740
@@ -121,6 +125,8 @@ def media_type(path: str) -> Optional[str]:
     """The Content-Type a published path is served with (an object store stores it with the object)."""
     if path.endswith(PROVENANCE):
         return PROVENANCE_TYPE
+    if path == STATUS_JSON:
+        return "application/json"
     return _MEDIA_TYPES.get(path.rsplit("/", 1)[-1])
 
 

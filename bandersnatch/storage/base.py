@@ -201,6 +201,21 @@ class Storage(abc.ABC):
     def lock(self) -> ContextManager[None]:
         """Hold the run lock for the whole ``with``; raise LockHeld at once when another run has it."""
 
+    # -- local files outside the mirror ------------------------------------------------------------
+
+    def write_local(self, path: Path, text: str) -> None:
+        """Replace the local file ``path`` (the metrics file for node_exporter's textfile collector)
+        atomically: a reader sees the old file or the new one, never half of one. Always a local
+        path, whatever the backend: the collector reads the host's filesystem."""
+        temp = path.with_name(f".{path.name}.tmp")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            temp.write_text(text, encoding="utf-8")
+            temp.chmod(0o644)
+            temp.replace(path)
+        finally:
+            temp.unlink(missing_ok=True)
+
     # -- the diff file -----------------------------------------------------------------------------
 
     @contextlib.contextmanager
