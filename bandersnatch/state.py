@@ -106,6 +106,7 @@ class LastRun:
     bytes: int = 0
     deleted: int = 0
     owed: list[OwedProject] = field(default_factory=list)
+    evicted: list[str] = field(default_factory=list)  # [demand] max-size: projects this run evicted
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1) + "\n"
