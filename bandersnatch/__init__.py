@@ -15,13 +15,15 @@ The code map. Data flows one way: ``main`` -> ``configuration`` -> ``mirror`` (o
   ``report`` says where the mirror stands; ``downloads`` is the run's transfer pool;
   ``deletion_guard`` is the one policy on how much a command may delete; ``plan`` counts what a
   run does (plan.json) and stands in for storage and master in ``mirror --dry-run``.
+- ``serving``: the nginx block for the configuration (``nginx-config``, ``[serve]`` fallback).
 - ``project``: one project: metadata -> scope -> files, .metadata, provenance -> pages.
 - ``pages/``: ``layout`` (every path under web/), ``links`` (link forms), ``html`` (PEP 503),
   ``pep691`` (PEP 691 pages, the JSON API copy and the root), ``index`` (the global index, its one
   writer), ``published`` (THE reader of a published page), ``blockmerge``.
 - ``subset/``: the filters of upstream's config sections and the dependency closure
   (``config``, ``filters``, ``closure``, ``requirements``, ``scope``) and the ``[cooldown]``
-  policy (``cooldown``: pure, time given).
+  policy (``cooldown``: pure, time given); ``[demand]`` (``demand``: the access logs read into
+  demand.json, eviction chosen; ``demand_run``: one run's roots, evictions and scope).
 - ``storage/``: ``base`` (the contract), ``filesystem``, ``s3``: the only writers of the mirror.
 - ``commands/``: the operator commands (``verify``, ``delete``, ``bundle`` with its ``manifest``,
   ``stats`` with ``accesslog``); they use the engine's public functions and never import each other.
