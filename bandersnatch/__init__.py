@@ -17,6 +17,7 @@ The code map. Data flows one way: ``main`` -> ``configuration`` -> ``mirror`` (o
   run does (plan.json) and stands in for storage and master in ``mirror --dry-run``.
 - ``watch``: what a run leaves for those who watch it: ``history`` (runs.json: the last runs, the
   last success, the mirror's size), ``metrics`` (the Prometheus text, pure) and the status page.
+- ``serving``: the nginx block for the configuration (``nginx-config``, ``[serve]`` fallback).
 - ``project``: one project: metadata -> scope -> files, .metadata, provenance -> pages.
 - ``pages/``: ``layout`` (every path under web/), ``links`` (link forms), ``html`` (PEP 503),
   ``pep691`` (PEP 691 pages, the JSON API copy and the root), ``index`` (the global index, its one
@@ -24,7 +25,8 @@ The code map. Data flows one way: ``main`` -> ``configuration`` -> ``mirror`` (o
   (web/_status/index.html, pure).
 - ``subset/``: the filters of upstream's config sections and the dependency closure
   (``config``, ``filters``, ``closure``, ``requirements``, ``scope``) and the ``[cooldown]``
-  policy (``cooldown``: pure, time given).
+  policy (``cooldown``: pure, time given); ``[demand]`` (``demand``: the access logs read into
+  demand.json, eviction chosen; ``demand_run``: one run's roots, evictions and scope).
 - ``storage/``: ``base`` (the contract), ``filesystem``, ``s3``: the only writers of the mirror.
 - ``commands/``: the operator commands (``verify``, ``delete``, ``bundle`` with its ``manifest``,
   ``stats`` with ``accesslog``); they use the engine's public functions and never import each other.

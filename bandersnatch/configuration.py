@@ -7,6 +7,7 @@ once per run. Upstream bandersnatch's spellings are accepted so an existing conf
 from __future__ import annotations
 
 import configparser
+import dataclasses
 import json
 import logging
 import os
@@ -28,8 +29,10 @@ from .downloads import DEFAULT_DOWNLOAD_WORKERS, MAX_DOWNLOAD_WORKERS
 from .errors import ConfigError
 
 if TYPE_CHECKING:
+    from .serving import ServeSettings
     from .subset.config import SubsetSettings
     from .subset.cooldown import CooldownSettings
+    from .subset.demand import DemandSettings
 
 __all__ = ["DEFAULT_CONFIG_PATH", "S3Settings", "Settings", "default_config_text", "load_settings"]
 
@@ -103,6 +106,8 @@ class Settings:
     metrics_file: Optional[Path] = None  # Prometheus text for node_exporter's textfile collector (local path)
     contact: str = ""  # the operator's contact, sent in the User-Agent as PyPI asks
     max_retry_after: float = 60.0  # seconds a 429/503's Retry-After may make a request wait
+    serve: Optional[ServeSettings] = None  # [serve] (SPEC 16): the nginx block's fallback; None: the defaults
+    demand: Optional[DemandSettings] = None  # [demand] (SPEC 16): mirror what clients ask for; None: off
 
 
 def default_config_text() -> str:
@@ -288,14 +293,36 @@ def _s3_settings(parser: configparser.ConfigParser, values: dict[str, object], e
     )
 
 
-def _subset(parser: configparser.ConfigParser, base: Path, errors: list[str]) -> Optional[SubsetSettings]:
+def _subset(
+    parser: configparser.ConfigParser, base: Path, errors: list[str], demand: bool = False
+) -> Optional[SubsetSettings]:
     """The filter sections, read only where there are some: packaging's parsers cost a no-op cron
-    run a sixth of its time."""
+    run a sixth of its time. ``demand``: [demand] is on, so the roots may be empty (what clients
+    ask for is added to them)."""
     if not SUBSET_SECTIONS & set(parser.sections()):
         return None
     from .subset.config import read_subset_settings
 
-    return read_subset_settings(parser, base, errors)
+    return read_subset_settings(parser, base, errors, demand=demand)
+
+
+def _serve(parser: configparser.ConfigParser, errors: list[str]) -> Optional[ServeSettings]:
+    """[serve], read only where there is one: only `nginx-config` uses it."""
+    if not parser.has_section("serve"):
+        return None
+    from .serving import read_serve_settings
+
+    return read_serve_settings(parser, errors)
+
+
+def _demand(parser: configparser.ConfigParser, errors: list[str]) -> Optional[DemandSettings]:
+    """[demand], read only where there is one; None unless enabled."""
+    if not parser.has_section("demand"):
+        return None
+    from .subset.demand import read_demand_settings
+
+    settings = read_demand_settings(parser, errors)
+    return settings if settings is not None and settings.enabled else None
 
 
 def _cooldown(parser: configparser.ConfigParser, errors: list[str]) -> Optional[CooldownSettings]:
@@ -328,13 +355,15 @@ def load_settings(path: Path) -> Settings:
     """Read and check the config at ``path``; raise ConfigError naming every bad value at once."""
     parser = _read(path)
     for section in parser.sections():
-        if section not in ("mirror", "statistics", "s3", "cooldown", *SUBSET_SECTIONS):
+        if section not in ("mirror", "statistics", "s3", "cooldown", "serve", "demand", *SUBSET_SECTIONS):
             logger.warning("[%s]: unknown section, ignored", section)
     if not parser.has_section("mirror"):
         raise ConfigError(f"config {str(path)!r} has no [mirror] section")
     errors: list[str] = []
     values = _mirror_values(parser["mirror"], errors)
-    subset = _subset(parser, path.parent, errors)
+    demand = _demand(parser, errors)
+    subset = _subset(parser, path.parent, errors, demand is not None)
+    serve = _serve(parser, errors)
     cooldown = _cooldown(parser, errors)
     s3 = _s3_settings(parser, values, errors) if values.pop("storage_backend", None) == "s3" else None
     if s3 is None:
@@ -352,4 +381,11 @@ def load_settings(path: Path) -> Settings:
     metrics_file = values.get("metrics_file")
     if isinstance(metrics_file, Path) and isinstance(values.get("directory"), Path):
         values["metrics_file"] = values["directory"] / metrics_file  # type: ignore[operator]  # as diff-file
-    return Settings(**values, access_log_pattern=pattern or None, subset=subset, s3=s3, cooldown=cooldown)  # type: ignore[arg-type]
+    if demand is not None and not demand.access_log_pattern:
+        demand = dataclasses.replace(demand, access_log_pattern=pattern or "")  # as [statistics]
+        if not demand.access_log_pattern:
+            raise ConfigError(f"config {str(path)!r}: [demand] needs access-log-pattern (here or in [statistics])")
+    return Settings(
+        **values, access_log_pattern=pattern or None, subset=subset, s3=s3, cooldown=cooldown,  # type: ignore[arg-type]
+        serve=serve, demand=demand,
+    )  # fmt: skip

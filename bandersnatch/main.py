@@ -227,6 +227,18 @@ def status(obj: dict[str, Any], as_json: bool, prometheus: bool) -> int:
     return 0 if report.healthy else EXIT_ERROR
 
 
+@cli.command("nginx-config")
+@click.pass_obj
+@_reports_errors
+def nginx_config(obj: dict[str, Any]) -> int:
+    """Print the nginx block that serves this mirror ([serve]: fallback, upstream, listen, ...)."""
+    settings = _settings(obj["config"], write_default=False)
+    from .serving import ServeSettings, nginx_block
+
+    click.echo(nginx_block(settings, settings.serve or ServeSettings()), nl=False)
+    return 0
+
+
 @cli.command("update-stats")
 @click.pass_obj
 @_reports_errors

@@ -59,6 +59,7 @@ from .storage import Storage
 
 if TYPE_CHECKING:
     from .subset.cooldown import Gate
+    from .subset.demand_run import DemandRun
     from .subset.scope import Scope
 
 __all__ = ["Mirror", "RunSummary", "options_marker"]
@@ -133,6 +134,7 @@ class Mirror:
         self._gate: Optional[Gate] = None  # the run's [cooldown] policy at the run's instant
         self._serials: tuple[Optional[int], Optional[int]] = (None, None)  # the plan's serial_from, serial_to
         self._cooldown_before: Optional[str] = None  # cooldown.json as the run found it
+        self._demand: Optional[DemandRun] = None  # [demand]: the run's roots and evictions
 
     def synchronize(
         self, force_check: bool = False, allow_mass_deletion: bool = False, dry_run: bool = False
@@ -275,8 +277,9 @@ class Mirror:
             logger.info("%d projects owed by earlier runs are retried", len(owed))
         self._guard_deletions(projects)
         projects = {**self._start_cooldown(), **projects}  # releases come of age: no upstream change needed
+        demanded = self._start_demand()
         scope = self._scope(projects)
-        asked = [*owed.items(), *projects.items(), *(scope.reselected.items() if scope else ())]
+        asked = [*owed.items(), *projects.items(), *(scope.reselected.items() if scope else ()), *demanded.items()]
         work = self._scoped(self._accepted(asked, summary), scope)
         if not work:
             if todo is not None or target != status:
@@ -349,12 +352,24 @@ class Mirror:
     def _scope(self, changed: dict[str, int]) -> Optional[Scope]:
         """The filters and the dependency closure for this run; None when none are configured
         (their modules are not even imported then: a no-op cron run is mostly imports)."""
-        if self.settings.subset is None:
+        subset = self._demand.subset if self._demand is not None else self.settings.subset
+        if subset is None:
             return None
         from .subset.scope import plan_scope
 
         admit = {"admit": self._gate.admit} if self._gate is not None else {}
-        return plan_scope(self.settings.subset, self.master, self.storage, changed, **admit)
+        scope = plan_scope(subset, self.master, self.storage, changed, **admit)
+        return self._demand.wrap(scope) if self._demand is not None else scope
+
+    def _start_demand(self) -> dict[str, int]:
+        """[demand] (SPEC 16): the access logs' new lines counted, evictions chosen; the projects
+        to fetch (asked for, not held) and to drop (evicted), serial 0: no minimum."""
+        if self.settings.demand is None:
+            return {}
+        from .subset.demand_run import start_demand
+
+        self._demand = start_demand(self.settings, self.storage, self.layout.links, self.clock(), self._deletions)
+        return self._demand.work
 
     def _scoped(self, work: dict[str, int], scope: Optional[Scope]) -> dict[str, int]:
         """What the filters hold, and what the mirror has that they no longer hold (to be dropped,
@@ -487,6 +502,8 @@ class Mirror:
                 attempts=(before.attempts if before else 0) + (name in errors),
             ))  # fmt: skip
         record.finished = now
+        if self._demand is not None:
+            record.evicted = list(self._demand.evicted)
         record.serial, record.owed = summary.serial, owed
         record.synced, record.files, record.bytes, record.deleted = (
             summary.synced, summary.files, summary.bytes, summary.deleted

@@ -107,6 +107,7 @@ class LastRun:
     deleted: int = 0
     owed: list[OwedProject] = field(default_factory=list)
     waited: float = 0.0  # seconds the run waited on the master (Retry-After, RateLimit)
+    evicted: list[str] = field(default_factory=list)  # [demand] max-size: projects this run evicted
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1) + "\n"

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Optional
 
 __all__ = [
-    "Served", "nginx_binary", "readme_s3_block", "readme_server_block", "render_config", "render_s3_config", "serving",
+    "Served", "generated_block", "nginx_binary", "readme_s3_block", "readme_server_block", "render_config", "render_s3_config", "serving",
     "serving_bucket", "world_readable_tempdir",
 ]  # fmt: skip
 
@@ -54,6 +54,16 @@ def nginx_binary() -> Optional[str]:
     if found:
         return found
     return "/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None
+
+
+def generated_block(config: Path) -> str:
+    """What `bandersnatch nginx-config` prints for ``config``: the block the tests serve."""
+    from tests.conftest import ROOT, bandersnatch_command
+
+    printed = subprocess.run([*bandersnatch_command(), "-c", str(config), "nginx-config"], capture_output=True,
+                             text=True, timeout=60, cwd=ROOT, stdin=subprocess.DEVNULL)  # fmt: skip
+    assert printed.returncode == 0, printed.stderr
+    return printed.stdout
 
 
 def readme_server_block(readme: Path = README) -> str:
@@ -227,10 +237,16 @@ def _stop(process: subprocess.Popen, prefix: Path) -> None:
 
 
 @contextlib.contextmanager
-def serving(binary: str, web: Path, prefix: Path, *, timeout: float = 10) -> Iterator[Served]:
-    """nginx serving `web` with the README's block until the block exits; its files go to `prefix`."""
+def serving(
+    binary: str, web: Path, prefix: Path, *, timeout: float = 10, block: Optional[str] = None
+) -> Iterator[Served]:
+    """nginx serving `web` until the block exits; its files go to `prefix`.
+
+    ``block``: what `bandersnatch nginx-config` printed for the mirror's config (the README's block
+    is that output for its example config, test_serving keeps them equal); default the README's."""
     _check_readable_by_workers(web)
-    with _running(binary, prefix, lambda port: render_config(readme_server_block(), port=port, web=web, prefix=prefix),
+    text = readme_server_block() if block is None else block
+    with _running(binary, prefix, lambda port: render_config(text, port=port, web=web, prefix=prefix),
                   timeout) as served:  # fmt: skip
         yield served
 

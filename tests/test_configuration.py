@@ -212,3 +212,36 @@ def test_a_run_without_filter_sections_imports_no_filter_module(tmp_path: Path) 
     code = code.replace(repr(str(path)), repr(str(write(tmp_path, GOOD + "[plugins]\nenabled = all\n"))))
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "bandersnatch.subset.config" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[serve]\nfallback = sometimes\n", "[serve] fallback = 'sometimes': expected one of none, redirect, proxy"),
+        ("[serve]\nupstream = pypi.org\n", "[serve] upstream = 'pypi.org': expected a scheme and host only"),
+        ("[serve]\nupstream = https://pypi.org/simple\n", "expected a scheme and host only"),
+        ("[serve]\naccess-log = /var/log/$host.log\n", "[serve] access-log = '/var/log/$host.log'"),
+        ("[serve]\nlisten = 80; evil\n", "[serve] listen = '80; evil'"),
+        ("[serve]\nfalback = proxy\n", "[serve] falback: unknown key"),
+        ("[demand]\nenabled = true\nmax-size = lots\naccess-log-pattern = /x\n", "[demand] max-size = 'lots'"),
+        ("[demand]\nenabled = true\nignore-agents = (\naccess-log-pattern = /x\n", "[demand] ignore-agents = '('"),
+        ("[demand]\nenabled = true\n", "[demand] needs access-log-pattern"),
+    ],
+)
+def test_serve_and_demand_values_are_checked(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings(write(tmp_path, GOOD + text))
+    assert message in str(raised.value)
+
+
+def test_serve_and_demand_keys(tmp_path: Path) -> None:
+    text = ("[statistics]\naccess-log-pattern = /var/log/a*\n[serve]\nfallback = Proxy\nupstream = https://m.example/\n"
+            "[demand]\nenabled = yes\nmax-size = 2G\nkeep-days = 7\n[dependencies]\nenabled = true\n")  # fmt: skip
+    settings = load_settings(write(tmp_path, GOOD + text))
+    assert settings.serve is not None and settings.demand is not None
+    assert (settings.serve.fallback, settings.serve.upstream, settings.serve.files_upstream) == (
+        "proxy", "https://m.example", "https://m.example")  # fmt: skip
+    assert (settings.demand.max_size, settings.demand.keep_days) == (2 << 30, 7)
+    assert settings.demand.access_log_pattern == "/var/log/a*"  # [statistics]'s: [dependencies] needs no roots
+    off = load_settings(write(tmp_path, GOOD + "[demand]\nenabled = false\n"))
+    assert off.demand is None

@@ -33,6 +33,7 @@ from tests.conftest import ROOT, MirrorSetup, bandersnatch_command
 from tests.nginx import (
     NOT_INSTALLED,
     Served,
+    generated_block,
     nginx_binary,
     readme_server_block,
     serving,
@@ -101,7 +102,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         mirror.write_config(pypi.url)
         synced = mirror.run()
         assert synced.returncode == 0, synced.stderr
-        with serving(binary, mirror.web, work / "nginx") as served:
+        with serving(binary, mirror.web, work / "nginx", block=generated_block(mirror.config)) as served:
             yield Site(pypi, mirror, served)
 
 
@@ -194,6 +195,12 @@ def get(url: str) -> requests.Response:
 
 
 # ------------------------------------------------------------------------------------------- tests
+def test_the_readme_block_is_what_nginx_config_prints_for_its_example(tmp_path: Path) -> None:
+    config = tmp_path / "readme.conf"
+    config.write_text("[mirror]\ndirectory = /srv/pypi\nmaster = https://pypi.org\n", encoding="utf-8")
+    assert generated_block(config) == readme_server_block()
+
+
 def test_nginx_runs_the_readme_block(site: Site) -> None:
     block = readme_server_block()
     conf = site.served.config.read_text(encoding="utf-8")

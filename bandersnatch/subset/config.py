@@ -58,10 +58,13 @@ class SubsetSettings:
         return self.filters.allowlist + self.filters.requirements
 
 
-def read_subset_settings(parser: configparser.ConfigParser, base: Path, errors: list[str]) -> SubsetSettings:
+def read_subset_settings(
+    parser: configparser.ConfigParser, base: Path, errors: list[str], *, demand: bool = False
+) -> SubsetSettings:
     """Read the filter sections; append one line per bad value to ``errors``.
 
     ``base`` is the configuration file's folder: a relative requirements_path is relative to it.
+    ``demand``: [demand] is on, so the closure may start from what clients asked for alone.
     """
     reader = _Reader(parser, errors)
     enabled = _enabled(reader)
@@ -81,7 +84,7 @@ def read_subset_settings(parser: configparser.ConfigParser, base: Path, errors: 
         max_package_size=reader.convert("size_project_metadata", "max_package_size", _size, 0),
     )
     subset = SubsetSettings(filters, dependencies)
-    if dependencies.enabled and not subset.roots:
+    if dependencies.enabled and not subset.roots and not demand:
         errors.append("[dependencies] enabled = true needs [allowlist] packages or requirements to start from")
     return subset
 
