@@ -129,7 +129,8 @@ def count_size(storage: Storage, known: Optional[MirrorSize], files: int, bytes_
     total moved by them, or, without one, a walk of web/packages/ (once; see the module's docs)."""
     if known is not None:
         return MirrorSize(known.files + files, known.bytes + bytes_)
-    logger.info("Counting the files under web/%s/ once; later runs add what they download", FILES)
+    if storage.web_exists(FILES):  # an empty mirror has nothing to count, and nothing to say
+        logger.info("Counting the files under web/%s/ once; later runs add what they download", FILES)
     total_files = total_bytes = 0
     for path in storage.iter_files(FILES):
         if path.endswith((METADATA, PROVENANCE)):

@@ -24,12 +24,16 @@ def ok(result: subprocess.CompletedProcess) -> str:
     return result.stderr
 
 
-def state_of(setup: MirrorSetup, ignore: tuple[str, ...] = ("last-run.json", "plan.json")) -> dict[str, str]:
-    """Every file of the mirror's home by its sha256; last-run.json and plan.json record the refused run."""
+RECORDS = ("last-run.json", "plan.json", "runs.json")  # what reports a run, the refused one too
+
+
+def state_of(setup: MirrorSetup, ignore: tuple[str, ...] = RECORDS) -> dict[str, str]:
+    """Every file of the mirror's home by its sha256, but the records of the refused run (and the
+    status page, web/_status/, which shows it)."""
     return {
         str(path.relative_to(setup.directory)): hashlib.sha256(path.read_bytes()).hexdigest()
         for path in sorted(setup.directory.rglob("*"))
-        if path.is_file() and path.name not in ignore
+        if path.is_file() and path.name not in ignore and "_status" not in path.parts
     }
 
 
