@@ -228,13 +228,17 @@ def status(obj: dict[str, Any], as_json: bool, prometheus: bool) -> int:
 
 
 @cli.command("nginx-config")
+@click.option("--njs", is_flag=True, help="Print the njs module that [serve] negotiation = njs imports, not the block.")
 @click.pass_obj
 @_reports_errors
-def nginx_config(obj: dict[str, Any]) -> int:
-    """Print the nginx block that serves this mirror ([serve]: fallback, upstream, listen, ...)."""
-    settings = _settings(obj["config"], write_default=False)
-    from .serving import ServeSettings, nginx_block
+def nginx_config(obj: dict[str, Any], njs: bool) -> int:
+    """Print the nginx block that serves this mirror ([serve]: fallback, negotiation, listen, ...)."""
+    from .serving import NJS_MODULE, ServeSettings, nginx_block
 
+    if njs:  # the same module for every configuration: no config needed
+        click.echo(NJS_MODULE, nl=False)
+        return 0
+    settings = _settings(obj["config"], write_default=False)
     click.echo(nginx_block(settings, settings.serve or ServeSettings()), nl=False)
     return 0
 

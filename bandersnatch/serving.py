@@ -16,6 +16,11 @@ mirror cannot answer from disk (what is on disk always wins, ``try_files`` looks
   own ``/packages/...``, which serves the file from disk if it has it and proxies it otherwise, so
   a client needs no route to the upstream at all.
 
+``[serve] negotiation`` says how a ``/simple/`` folder picks its page from the Accept header: ``map``
+(the default, a regex ``map`` that any nginx runs, Debian's stock package included; it cannot
+compare q-values) or ``njs`` (``NJS_MODULE``, printed by ``nginx-config --njs`` and imported from
+``njs-file``: q-values as RFC 9110 reads them, 406 when nothing fits; needs libnginx-mod-http-js).
+
 Both fallbacks apply to every format at once (HTML, PEP 691 JSON, the PEP 658 ``.metadata`` beside
 a file): a project page comes whole from the mirror or whole from the upstream, never a mix.
 """
@@ -33,9 +38,12 @@ from .config_values import convert
 if TYPE_CHECKING:
     from .configuration import Settings
 
-__all__ = ["FALLBACKS", "PYPI", "PYPI_FILES", "ServeSettings", "nginx_block", "read_serve_settings"]
+__all__ = [
+    "FALLBACKS", "NEGOTIATIONS", "NJS_MODULE", "PYPI", "PYPI_FILES", "ServeSettings", "nginx_block", "read_serve_settings",
+]  # fmt: skip
 
 FALLBACKS = ("none", "redirect", "proxy")
+NEGOTIATIONS = ("map", "njs")
 PYPI, PYPI_FILES = "https://pypi.org", "https://files.pythonhosted.org"
 _LISTEN = re.compile(r"^(\[[0-9a-fA-F:]+\]:|[A-Za-z0-9.-]+:)?[0-9]{1,5}( [a-z_]+)*$")
 _SERVER_NAME = re.compile(r"^[A-Za-z0-9*._-]+( [A-Za-z0-9*._-]+)*$")
@@ -52,6 +60,8 @@ class ServeSettings:
     listen: str = "80"
     server_name: str = "pypi-mirror.example.org"
     access_log: str = "/var/log/nginx/pypi-access.log"
+    negotiation: str = "map"  # map (any nginx) | njs (q-values; Debian's libnginx-mod-http-js)
+    njs_file: str = "/etc/nginx/pypi_accept.js"  # where the operator puts `nginx-config --njs`
 
 
 def _url(value: str) -> str:
@@ -72,19 +82,24 @@ def _pattern(regex: re.Pattern[str], expected: str):  # type: ignore[no-untyped-
     return check
 
 
-def _fallback(value: str) -> str:
-    if value.lower() not in FALLBACKS:
-        raise ValueError(f"expected one of {', '.join(FALLBACKS)}")
-    return value.lower()
+def _one_of(choices: tuple[str, ...]):  # type: ignore[no-untyped-def]
+    def check(value: str) -> str:
+        if value.lower() not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}")
+        return value.lower()
+
+    return check
 
 
 _KEYS = {
-    "fallback": _fallback,
+    "fallback": _one_of(FALLBACKS),
     "upstream": _url,
     "files-upstream": _url,
     "listen": _pattern(_LISTEN, "a port or ADDRESS:PORT, such as 80 or 127.0.0.1:8080"),
     "server-name": _pattern(_SERVER_NAME, "host names separated by spaces"),
     "access-log": _pattern(_PLAIN_PATH, "an absolute path without spaces, quotes, ; { } $ or \\"),
+    "negotiation": _one_of(NEGOTIATIONS),
+    "njs-file": _pattern(_PLAIN_PATH, "an absolute path without spaces, quotes, ; { } $ or \\"),
 }
 
 
@@ -120,6 +135,107 @@ map $http_accept $pypi_page {
 }
 
 """
+# PEP 691 with q-values (RFC 9110): njs reads the Accept header; "" is a 406. `nginx-config --njs`
+# prints the module, the same for every configuration.
+NJS_MODULE = r"""// PEP 691 content negotiation for a bandersnatch mirror, printed by `bandersnatch nginx-config --njs`.
+// js_set $pypi_page pypi_accept.page: the page a /simple/ folder answers with, or "" (406) when the
+// client accepts none of them. Accept is read as RFC 9110 says (section 12.5.1): q-values, with q=0
+// a refusal; */* and type/*, the most specific range that matches a type deciding its q; a malformed
+// element ignored, a header without a valid element read as no header. Ties go to the more specific
+// match, then to PEP 691's order (JSON, v1+html, text/html) among types the client named, but to
+// text/html first among types reached only through */* (as PyPI answers; such clients predate JSON).
+var PAGES = [  // [type, subtypes (v1 and its alias "latest"), page]
+    ["application", ["vnd.pypi.simple.v1+json", "vnd.pypi.simple.latest+json"], "index.v1_json"],
+    ["application", ["vnd.pypi.simple.v1+html", "vnd.pypi.simple.latest+html"], "index.v1_html"],
+    ["text", ["html"], "index.html"]
+];
+var TOKEN = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
+var QVALUE = /^(0(\.[0-9]{0,3})?|1(\.0{0,3})?)$/;
+
+function ranges(accept) {
+    var found = [];
+    var elements = accept.split(",");
+    for (var i = 0; i < elements.length; i++) {
+        var parts = elements[i].split(";");
+        var range = parts[0].trim().toLowerCase().split("/");
+        if (range.length != 2 || !TOKEN.test(range[0]) || !TOKEN.test(range[1])
+            || (range[0] == "*" && range[1] != "*")) {
+            continue;
+        }
+        var q = 1, valid = true;
+        for (var j = 1; j < parts.length; j++) {
+            var parameter = parts[j].trim();
+            var equals = parameter.indexOf("=");
+            if (parameter == "") {
+                continue;
+            }
+            if (equals < 1) {
+                valid = false;
+                break;
+            }
+            if (parameter.slice(0, equals).trim().toLowerCase() == "q") {
+                var value = parameter.slice(equals + 1).trim();
+                if (!QVALUE.test(value)) { valid = false; break; }
+                q = Number(value);
+            }
+        }
+        if (valid) {
+            found.push({type: range[0], subtype: range[1], q: q});
+        }
+    }
+    return found;
+}
+
+function choose(accept) {
+    var given = ranges(accept || "");
+    if (given.length == 0) {
+        return "index.html";  // no Accept header, or nothing readable in it: as */*
+    }
+    var best = null;
+    for (var i = 0; i < PAGES.length; i++) {
+        var type = PAGES[i][0], subtypes = PAGES[i][1], match = null;
+        for (var j = 0; j < given.length; j++) {
+            var r = given[j];
+            var specificity = r.type == "*" ? 1 : r.subtype == "*" ? (r.type == type ? 2 : 0)
+                : (r.type == type && subtypes.indexOf(r.subtype) >= 0 ? 3 : 0);
+            if (specificity > 0 && (match === null || specificity > match.specificity)) {
+                match = {q: r.q, specificity: specificity};
+            }
+        }
+        if (match === null || match.q == 0) {
+            continue;
+        }
+        // among */* matches alone text/html comes first, else PEP 691's order
+        var order = match.specificity == 1 ? i : -i;
+        if (best === null || match.q > best.q || (match.q == best.q && (match.specificity > best.specificity
+                || (match.specificity == best.specificity && order > best.order)))) {
+            best = {q: match.q, specificity: match.specificity, order: order, page: PAGES[i][2]};
+        }
+    }
+    return best === null ? "" : best.page;
+}
+
+function page(r) {
+    if (r.uri.charAt(r.uri.length - 1) != "/") {
+        return "index.html";  // only a folder is negotiated; a file is what its name says
+    }
+    return choose(r.headersIn["Accept"]);
+}
+
+export default {page, choose};
+"""
+
+
+def _njs(serve: ServeSettings) -> str:
+    return f"""# PEP 691: the page a project folder answers with is chosen by {serve.njs_file} (printed by
+# `bandersnatch nginx-config --njs`) from the Accept header's q-values, as RFC 9110 reads them;
+# nothing acceptable is a 406. Needs njs (Debian: apt-get install libnginx-mod-http-js).
+js_import pypi_accept from {serve.njs_file};
+js_set $pypi_page pypi_accept.page;
+
+"""
+
+
 _TYPES = """\
         types {
             text/html html;
@@ -127,6 +243,7 @@ _TYPES = """\
             application/vnd.pypi.simple.v1+json v1_json;
         }
 """
+_NOT_ACCEPTABLE = ['        if ($pypi_page = "") { return 406; }  # the client accepts none of the pages (PEP 691)']
 # What simple-format writes, and so which index page answers: only ALL negotiates (SPEC 6).
 _INDEX = {"ALL": "$pypi_page", "HTML": "index.html", "JSON": "index.v1_json"}
 
@@ -134,6 +251,7 @@ _INDEX = {"ALL": "$pypi_page", "HTML": "index.html", "JSON": "index.v1_json"}
 def nginx_block(settings: Settings, serve: ServeSettings) -> str:
     """The http-level text (the ``map`` where formats are negotiated, then the server block)."""
     fallback = serve.fallback
+    negotiated = settings.simple_format == "ALL"
     misses = {"none": "", "redirect": " @pypi_upstream", "proxy": " @pypi_upstream"}[fallback]
     file_misses = "" if fallback == "none" else " @pypi_files"
     lines = [
@@ -148,6 +266,7 @@ def nginx_block(settings: Settings, serve: ServeSettings) -> str:
         "    location /simple/ {",
         f"        index {_INDEX[settings.simple_format]};",
         "        add_header Vary Accept always;",
+        *(_NOT_ACCEPTABLE if negotiated and serve.negotiation == "njs" else []),
         _TYPES.rstrip("\n"),
     ]
     if fallback != "none":
@@ -170,7 +289,8 @@ def nginx_block(settings: Settings, serve: ServeSettings) -> str:
         "}",
     ]
     header = _header(settings, serve)
-    return header + (_MAP if settings.simple_format == "ALL" else "") + "\n".join(lines) + "\n"
+    negotiation = (_njs(serve) if serve.negotiation == "njs" else _MAP) if negotiated else ""
+    return header + negotiation + "\n".join(lines) + "\n"
 
 
 def _header(settings: Settings, serve: ServeSettings) -> str:

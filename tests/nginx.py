@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Optional
 
 __all__ = [
-    "Served", "generated_block", "nginx_binary", "readme_s3_block", "readme_server_block", "render_config", "render_s3_config", "serving",
+    "NJS_MODULE", "Served", "generated_block", "generated_njs", "nginx_binary", "njs_missing", "readme_s3_block", "readme_server_block", "render_config", "render_s3_config", "serving",
     "serving_bucket", "world_readable_tempdir",
 ]  # fmt: skip
 
@@ -35,6 +35,8 @@ NOT_INSTALLED = (
     "nginx is not installed (not on PATH, no /usr/sbin/nginx): the end-to-end serving tests need it; "
     "CI's .ci/run installs Debian's nginx-light as root, elsewhere: apt-get install nginx-light"
 )
+NJS_MODULE = Path("/usr/lib/nginx/modules/ngx_http_js_module.so")  # Debian's libnginx-mod-http-js
+_JS_IMPORT = re.compile(r"^(\s*js_import\s+\w+\s+from\s+)[^;]*;", re.M)
 _BLOCK = re.compile(r"^```nginx\n(.*?)^```", re.S | re.M)
 _S3_BLOCK = re.compile(r"^```nginx-s3\n(.*?)^```", re.S | re.M)
 _MAP = re.compile(r"^map .*?^}\n", re.S | re.M)
@@ -64,6 +66,31 @@ def generated_block(config: Path) -> str:
                              text=True, timeout=60, cwd=ROOT, stdin=subprocess.DEVNULL)  # fmt: skip
     assert printed.returncode == 0, printed.stderr
     return printed.stdout
+
+
+def generated_njs() -> str:
+    """What `bandersnatch nginx-config --njs` prints: the module a [serve] negotiation = njs block imports."""
+    from tests.conftest import ROOT, bandersnatch_command
+
+    printed = subprocess.run([*bandersnatch_command(), "nginx-config", "--njs"], capture_output=True, text=True,
+                             timeout=60, cwd=ROOT, stdin=subprocess.DEVNULL)  # fmt: skip
+    assert printed.returncode == 0, printed.stderr
+    return printed.stdout
+
+
+def njs_missing(binary: str) -> Optional[str]:
+    """Why this nginx cannot run a block with js_import (a reason to skip), or None if it can."""
+    if not NJS_MODULE.exists():
+        return (f"{NJS_MODULE} is missing: [serve] negotiation = njs needs Debian's libnginx-mod-http-js "
+                "(CI's .ci/run installs it as root; elsewhere: apt-get install libnginx-mod-http-js)")  # fmt: skip
+    with tempfile.TemporaryDirectory() as probe:
+        conf = Path(probe) / "nginx.conf"
+        conf.write_text(f"load_module {_quoted(NJS_MODULE)};\nerror_log stderr;\nevents {{}}\n", encoding="utf-8")
+        tried = subprocess.run([binary, "-t", "-p", f"{probe}/", "-c", str(conf)], capture_output=True, text=True,
+                               timeout=30, stdin=subprocess.DEVNULL)  # fmt: skip
+    if tried.returncode != 0:
+        return f"{binary} cannot load {NJS_MODULE} (another nginx build?): {tried.stderr.strip()}"
+    return None
 
 
 def readme_server_block(readme: Path = README) -> str:
@@ -111,6 +138,7 @@ def render_config(block: str, *, port: int, web: Path, prefix: Path) -> str:
     server = _substitute(_LISTEN, rf"\g<1>listen 127.0.0.1:{port};", block, "listen")
     server = _substitute(_ROOT, rf"\g<1>root {_quoted(web)};", server, "root")
     server = _substitute(_ACCESS_LOG, rf"\g<1>access_log {_quoted(prefix / 'access.log')}\g<2>;", server, "access_log")
+    server = _JS_IMPORT.sub(rf"\g<1>{_quoted(prefix / 'pypi_accept.js')};", server)  # written by serving(njs=...)
     return _wrap(server, prefix)
 
 
@@ -120,8 +148,9 @@ def _wrap(server: str, prefix: Path) -> str:
         f"    {kind}_temp_path {_quoted(prefix / (kind + '_temp'))};"
         for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     )
+    njs = f"load_module {_quoted(NJS_MODULE)};\n" if "js_import" in server else ""
     return (
-        f"{_worker_user()}"
+        f"{njs}{_worker_user()}"
         f"pid {_quoted(prefix / 'nginx.pid')};\n"
         f"error_log {_quoted(prefix / 'error.log')} notice;\n"
         "worker_processes 1;\n"
@@ -238,14 +267,20 @@ def _stop(process: subprocess.Popen, prefix: Path) -> None:
 
 @contextlib.contextmanager
 def serving(
-    binary: str, web: Path, prefix: Path, *, timeout: float = 10, block: Optional[str] = None
+    binary: str, web: Path, prefix: Path, *, timeout: float = 10, block: Optional[str] = None,
+    njs: Optional[str] = None,
 ) -> Iterator[Served]:
     """nginx serving `web` until the block exits; its files go to `prefix`.
 
     ``block``: what `bandersnatch nginx-config` printed for the mirror's config (the README's block
-    is that output for its example config, test_serving keeps them equal); default the README's."""
+    is that output for its example config, test_serving keeps them equal); default the README's.
+    ``njs``: what `nginx-config --njs` printed, for a block that imports it ([serve] negotiation = njs)."""
     _check_readable_by_workers(web)
     text = readme_server_block() if block is None else block
+    if "js_import" in text:
+        assert njs is not None, "the block imports the njs module: pass serving(..., njs=generated_njs())"
+        prefix.mkdir(parents=True, exist_ok=True)
+        (prefix / "pypi_accept.js").write_text(njs, encoding="utf-8")
     with _running(binary, prefix, lambda port: render_config(text, port=port, web=web, prefix=prefix),
                   timeout) as served:  # fmt: skip
         yield served

@@ -135,3 +135,71 @@ def test_one_simulated_day(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     with capsys.disabled():
         print(f"\nsimulated day: {requests} page requests, {len(state.demanded())} projects added, "
               f"{sum(sizes.values()) >> 20} MiB, {len(evicted)} evicted at a 1 GiB cap, {garbage} garbage lines")
+
+
+# ------------------------------------------------------------------------- eviction, end to end
+def test_eviction_through_the_real_command(tmp_path: Path) -> None:
+    """`bandersnatch mirror` with [demand] and a max-size below the mirror's size, the loopback
+    master as upstream: the least recently requested demanded projects go first, one per run as
+    max-deletions allows; never the allowlisted root, its dependency (requested longest ago of all)
+    nor a project asked for within keep-days. Each eviction is logged and in last-run.json."""
+    import json
+    import time
+
+    from tests.conftest import MirrorSetup
+    from tests.pypi_master import FileSpec, PyPIMaster, make_wheel
+
+    now, big = time.time(), 100_000
+    requested = {  # name: days since its last request (the access log says so)
+        "kept-dep": 200, "old-a": 100, "old-b": 90, "old-c": 80, "recent-d": 1,
+    }  # fmt: skip
+    log = tmp_path / "access.log"
+    log.write_text("".join(line(name, now - days * DAY) for name, days in requested.items()))
+    with PyPIMaster() as pypi:
+        pypi.add_release("kept-app", "1.0", [FileSpec("kept_app-1.0-py3-none-any.whl",
+                         content=make_wheel("kept-app", "1.0", requires_dist=("kept-dep",)))])  # fmt: skip
+        pypi.add_release("kept-dep", "1.0", [FileSpec("kept_dep-1.0-py3-none-any.whl", size=big)])
+        for name in ("old-a", "old-b", "old-c", "recent-d"):
+            pypi.add_release(name, "1.0", [FileSpec(f"{name.replace('-', '_')}-1.0-py3-none-any.whl", size=big)])
+        mirror = MirrorSetup(directory=tmp_path / "mirror", config=tmp_path / "bandersnatch.conf")
+
+        def configure(max_size: int) -> None:
+            mirror.write_config(pypi.url, max_deletions=1)
+            with open(mirror.config, "a", encoding="utf-8") as config:
+                config.write(
+                    "[plugins]\nenabled = allowlist_project\n[allowlist]\npackages = kept-app\n"
+                    "[dependencies]\nenabled = true\npython-versions = 3.12\nplatforms = linux-x86_64\n"
+                    f"[demand]\nenabled = true\naccess-log-pattern = {log}*\nmax-size = {max_size}\nkeep-days = 30\n"
+                )
+
+        def run() -> tuple[list[str], str]:
+            done = mirror.run()
+            assert done.returncode == 0, done.stderr
+            record = json.loads((mirror.directory / "last-run.json").read_text(encoding="utf-8"))
+            return record.get("evicted", []), done.stderr
+
+        def held() -> set[str]:
+            return {p.name for p in (mirror.web / "simple").iterdir() if p.is_dir()}
+
+        everything = {"kept-app", "kept-dep", "old-a", "old-b", "old-c", "recent-d"}
+        configure(0)
+        assert run()[0] == [] and held() == everything
+        configure(3 * big // 2)  # 1.5 of the five big projects: even after every candidate, the cap is passed
+        evicted, said = run()
+        assert evicted == ["old-a"], said  # the oldest request that may go; max-deletions 1 stops the next
+        assert "[demand] evicting old-a (" in said and "not evicting old-b" in said
+        assert held() == everything - {"old-a"}
+        evicted, said = run()
+        assert evicted == ["old-b"], said
+        assert held() == everything - {"old-a", "old-b"}
+        evicted, said = run()
+        assert evicted == ["old-c"], said
+        evicted, said = run()  # still over the cap: kept-dep (the root's need) and recent-d (keep-days) stay
+        assert evicted == [] and "evicting" not in said, said
+        assert held() == {"kept-app", "kept-dep", "recent-d"}
+        state = json.loads((mirror.directory / "demand.json").read_text(encoding="utf-8"))
+        assert set(state["evicted"]) == {"old-a", "old-b", "old-c"}
+
+        log.write_text(log.read_text() + line("old-b", time.time()))  # asked for again: it comes back
+        evicted, said = run()
+        assert evicted == [] and "old-b" in held(), said
