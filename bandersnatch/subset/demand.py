@@ -177,8 +177,10 @@ class DemandState:
         self.projects[name] = [min(first, when), max(last, when), count + 1]
 
     def demanded(self) -> set[str]:
-        """The roots clients asked for: every project requested since its last eviction."""
-        return {name for name, (_, last, _) in self.projects.items() if last > self.evicted.get(name, -1.0)}
+        """The roots clients asked for: every project requested since its last eviction. Log times
+        have whole seconds, so a request in the second of the eviction counts as after it (an
+        evicted project was requested longer ago than keep-days: such a request is a new one)."""
+        return {name for name, (_, last, _) in self.projects.items() if last >= int(self.evicted.get(name, -1.0))}
 
 
 def _open(path: str) -> IO[bytes]:
