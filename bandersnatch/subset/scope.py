@@ -27,7 +27,6 @@ from ..master import Master
 from ..model import ProjectMetadata, ReleaseFile, normalize
 from ..storage import Storage
 from .closure import (
-    Environment,
     bad_requirements,
     closure,
     environments,
@@ -35,9 +34,10 @@ from .closure import (
     requires_dist,
 )
 from .config import SubsetSettings
+from .environments import file_installable
 from .filters import project_allowed, release_version, select_files
 
-__all__ = ["CLOSURE", "Scope", "fingerprint", "plan_scope"]
+__all__ = ["CLOSURE", "Scope", "fingerprint", "installs", "plan_scope"]
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class Scope:
     @property
     def everything(self) -> bool:
         """No filter and no closure: the whole master, and no per-project work to decide it."""
-        return not self.subset.filters.enabled and self.needed is None
+        return not self.subset.filters.enabled and self.needed is None and self.subset.environments is None
 
     def _root(self, name: str) -> bool:
         return project_allowed(self.subset.filters, name)
@@ -79,15 +79,27 @@ class Scope:
         root = self._root(name)
         kept = select_files(self.subset.filters, name, files, dependency=not root, current=project.current_version)
         if self.needed is None:
-            return tuple(kept)  # type: ignore[arg-type]
+            return tuple(f for f in kept if self._installs(f))  # type: ignore[misc, arg-type]
         versions = self.needed.get(normalize(name), frozenset())
-        return tuple(
-            f for f in kept if installable(f.filename, self._environments) and release_version(name, f) in versions
-        )  # type: ignore[misc]
+        return tuple(f for f in kept if self._installs(f) and release_version(name, f) in versions)  # type: ignore[misc]
 
     @functools.cached_property
-    def _environments(self) -> tuple[Environment, ...]:
-        return environments(self.subset.dependencies)
+    def _installs(self) -> Callable[[ReleaseFile], bool]:
+        return installs(self.subset)
+
+
+def installs(subset: SubsetSettings) -> Callable[[ReleaseFile], bool]:
+    """Whether a file can install where the mirror serves: in a declared [environments] target
+    (tags, Requires-Python, sdists or not); else, with [dependencies], in one of its coarse
+    environments; else anywhere. Upstream's exclude_platform has decided before this (both must pass)."""
+    targets = subset.targets
+    if targets is not None:
+        sdists = subset.environments.sdists  # type: ignore[union-attr]
+        return lambda f: file_installable(f.filename, f.requires_python, targets, sdists)
+    if subset.dependencies.enabled:
+        envs = environments(subset.dependencies)
+        return lambda f: installable(f.filename, envs)
+    return lambda f: True
 
 
 def fingerprint(subset: SubsetSettings) -> str:
@@ -129,7 +141,7 @@ def plan_scope(
     cache = _ClosureCache.load(storage)
     changes = {normalize(name): serial for name, serial in changed.items()}
     fetcher = _Fetcher(subset, master, cache, changes, admit)
-    needed = closure(subset.roots, fetcher, subset.dependencies)
+    needed = closure(subset.roots, fetcher, subset.dependencies, subset.targets)
     before = {name: frozenset(versions) for name, versions in cache.needed.items()}
     reselected = {
         name: cache.releases.get(name, {}).get("serial", 0)
@@ -202,7 +214,8 @@ class _Fetcher:
     ) -> None:
         self.subset, self.master, self.cache, self.changed, self.admit = subset, master, cache, changed, admit
         self.fetched: dict[NormalizedName, ProjectMetadata] = {}
-        self.envs = environments(subset.dependencies)
+        self.envs = subset.targets or environments(subset.dependencies)
+        self.installs = installs(subset)
 
     def __call__(self, name: NormalizedName) -> Mapping[str, tuple[str, ...]]:
         known = self.cache.releases.get(name)
@@ -225,7 +238,7 @@ class _Fetcher:
         versions: dict[str, Optional[list[str]]] = {}
         for release in kept:
             version = release_version(name, release)
-            if version and installable(release.filename, self.envs):
+            if version and self.installs(release):
                 versions.setdefault(version, None)
                 if release.core_metadata_sha256 and not versions[version]:
                     versions[version] = [release.url, release.core_metadata_sha256]
