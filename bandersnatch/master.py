@@ -312,6 +312,28 @@ class Master:
         except UpstreamUnavailable as error:
             return f"with a failure: {error}"
 
+    def release_requires(self, name: str, version: str) -> Optional[tuple[str, ...]]:
+        """``info.requires_dist`` of one release from the JSON API (``/pypi/{name}/{version}/json``),
+        for a release whose files carry no core metadata the closure can trust (an sdist only);
+        None where the master has no such document or it says nothing (null: unknown)."""
+        url = f"{self.url}/pypi/{quote(normalize(name))}/{quote(version, safe='')}/json"
+        with self._gate:
+            logger.debug("Getting %s", url[len(self.url):])
+            with self._open("GET", url, (404,), 0) as (response, watch):
+                if response.status_code == 404:
+                    return None
+                cap = "[mirror] max-metadata-size"
+                body = b"".join(_body(response, watch, url, self.max_metadata_size, DOCUMENT_CHUNK, cap))
+        try:
+            lines = _json(body)["info"]["requires_dist"]
+        except (ValueError, KeyError, TypeError):
+            raise UpstreamUnavailable(f"{url} is not a JSON API release document") from None
+        if lines is None:
+            return None
+        if not isinstance(lines, list) or not all(isinstance(line, str) for line in lines):
+            raise UpstreamUnavailable(f"{url}: info.requires_dist is not a list of strings")
+        return tuple(lines)
+
     # -- files -------------------------------------------------------------------------------
 
     @contextlib.contextmanager

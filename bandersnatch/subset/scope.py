@@ -22,7 +22,7 @@ from typing import Any, Callable, Optional
 
 from packaging.utils import NormalizedName
 
-from ..errors import MirrorError, ProjectGone
+from ..errors import DigestMismatch, MirrorError, ProjectGone
 from ..master import Master
 from ..model import ProjectMetadata, ReleaseFile, normalize
 from ..storage import Storage
@@ -36,12 +36,14 @@ from .closure import (
 from .config import SubsetSettings
 from .environments import file_installable
 from .filters import project_allowed, release_version, select_files
+from .sdist import sdist_requires
 
 __all__ = ["CLOSURE", "Scope", "fingerprint", "installs", "plan_scope"]
 
 logger = logging.getLogger(__name__)
 
 CLOSURE = "closure.json"  # state: releases and Requires-Dist seen, and the last closure
+MAX_SDIST_READ = 64 << 20  # an sdist read for its PKG-INFO is held in memory; larger: the JSON API
 
 
 @dataclass
@@ -193,7 +195,7 @@ def _well_formed(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], 
         versions = table(entry).get("versions")
         return (
             isinstance(table(entry).get("serial"), int) and isinstance(versions, dict)
-            and all(source is None or (strings(source) and len(source) == 2) for source in versions.values())
+            and all(source is None or (strings(source) and len(source) in (2, 4)) for source in versions.values())
         )  # fmt: skip
 
     releases = {name: entry for name, entry in table(data.get("releases")).items() if release(entry)}
@@ -240,31 +242,32 @@ class _Fetcher:
             version = release_version(name, release)
             if version and self.installs(release):
                 versions.setdefault(version, None)
-                if release.core_metadata_sha256 and not versions[version]:
+                known = versions[version]
+                if release.core_metadata_sha256 and (not known or len(known) == 4):
                     versions[version] = [release.url, release.core_metadata_sha256]
+                elif known is None and _is_sdist(release):  # read only when no wheel tells
+                    versions[version] = [release.url, release.sha256, "sdist", str(release.size or 0)]
         entry = {"serial": metadata.serial, "versions": versions}
         self.cache.releases[name] = entry
         return entry
 
     def requires(self, name: NormalizedName, version: str, source: Optional[list[str]]) -> tuple[str, ...]:
-        """Requires-Dist of one release, from its wheel's PEP 658 metadata (cached for good); a
-        release with no wheel metadata (an sdist only) counts as needing nothing, said in DEBUG."""
+        """Requires-Dist of one release (cached for good): from its wheel's PEP 658 metadata; for
+        a release without one (an sdist only), from the sdist's PKG-INFO where it vouches for its
+        Requires-Dist (Metadata 2.2+, not Dynamic), else from the JSON API's per-release
+        ``info.requires_dist``. A release none of them speaks for counts as needing nothing. A
+        failure to read is not cached: the next run asks again."""
         cached = self.cache.requires.get(name, {}).get(version)
         if cached is not None:
             return tuple(cached)
-        if source is None:
-            logger.debug("Dependency closure: %s %s has no core metadata; taken as needing nothing", name, version)
-            return ()
-        url, sha256 = source
         try:
-            body = self.master.fetch_small(url + ".metadata")
+            found = self._read(name, version, source)
         except MirrorError as error:
             logger.warning("Dependency closure: no metadata for %s %s: %s", name, version, error)
             return ()
-        if hashlib.sha256(body).hexdigest() != sha256:
-            logger.warning("Dependency closure: metadata of %s %s does not match its sha256", name, version)
-            return ()
-        lines = requires_dist(body.decode("utf-8", "replace"))
+        if found is None:
+            logger.debug("Dependency closure: nothing says what %s %s requires; taken as needing nothing", name, version)
+        lines = found or ()
         bad = bad_requirements(lines, self.envs)
         if bad:  # said when read, so once per release: closure.json keeps the lines for later runs
             logger.warning(
@@ -273,6 +276,37 @@ class _Fetcher:
             )  # fmt: skip
         self.cache.requires.setdefault(name, {})[version] = list(lines)
         return lines
+
+
+    def _read(self, name: NormalizedName, version: str, source: Optional[list[str]]) -> Optional[tuple[str, ...]]:
+        if source is not None and len(source) == 2:
+            url, sha256 = source
+            body = self.master.fetch_small(url + ".metadata")
+            if hashlib.sha256(body).hexdigest() != sha256:
+                raise DigestMismatch(f"the metadata of {name} {version} does not match its sha256")
+            return requires_dist(body.decode("utf-8", "replace"))
+        if source is not None:
+            found = self._from_sdist(source)
+            if found is not None:
+                return found
+        return self.master.release_requires(name, version)
+
+    def _from_sdist(self, source: list[str]) -> Optional[tuple[str, ...]]:
+        """The sdist is fetched whole (it is small, and the mirror keeps it anyway), checked
+        against its sha256, and read in memory; one larger than MAX_SDIST_READ is not."""
+        url, sha256, _, size = source
+        declared = int(size) if size.isdigit() and int(size) else None
+        if declared is None or declared > MAX_SDIST_READ:
+            return None
+        with self.master.stream(url, declared) as chunks:
+            body = b"".join(chunks)
+        if hashlib.sha256(body).hexdigest() != sha256:
+            raise DigestMismatch(f"{url} does not match its sha256")
+        return sdist_requires(url.rsplit("/", 1)[-1], body)
+
+
+def _is_sdist(release: ReleaseFile) -> bool:
+    return release.filename.endswith((".tar.gz", ".zip"))
 
 
 class _Requires(Mapping[str, tuple[str, ...]]):
