@@ -38,7 +38,10 @@ from .environments import file_installable
 from .filters import project_allowed, release_version, select_files
 from .sdist import sdist_requires
 
-__all__ = ["CLOSURE", "Scope", "fingerprint", "installs", "plan_scope"]
+__all__ = [
+    "CLOSURE", "FILTERS", "Refilter", "Scope", "describe", "fingerprint", "installs", "plan_scope", "refilter",
+    "remember", "remembered",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -323,3 +326,73 @@ class _Requires(Mapping[str, tuple[str, ...]]):
 
     def __len__(self) -> int:
         return len(self.versions)
+
+
+# -- cheap filter changes ----------------------------------------------------------------------------
+
+FILTERS = "filters.json"  # state: the filter settings of the last run, in parts (refilter below)
+_PROJECT_PLUGINS = frozenset({"allowlist_project", "blocklist_project", "project_requirements", "regex_project"})
+
+
+@dataclass(frozen=True)
+class Refilter:
+    """What a change of the filters alone affects: ``names`` to sync again (a root added, removed
+    or given another specifier, a name put on or off the blocklist), and whether the master's
+    list must be read to find projects a new project-level pattern now admits."""
+
+    names: frozenset[str]
+    list_master: bool
+
+
+def describe(subset: SubsetSettings) -> dict[str, Any]:
+    """The filters in the parts a change is judged by: per-name entries (roots, blocked names),
+    project-level rules, and everything that selects files (one digest: any change there may touch
+    any project's files, and the mirror keeps no copy of what it filtered out)."""
+    filters = subset.filters
+
+    def entries(requirements: tuple[Any, ...]) -> dict[str, list[str]]:
+        found: dict[str, set[str]] = {}
+        for requirement in requirements:
+            found.setdefault(normalize(requirement.name), set()).add(str(requirement))
+        return {name: sorted(lines) for name, lines in found.items()}
+
+    files = dataclasses.replace(filters, enabled=filters.enabled - _PROJECT_PLUGINS, allowlist=(), blocklist=(),
+                                requirements=(), project_patterns=())  # fmt: skip
+    projects = [sorted(filters.enabled & _PROJECT_PLUGINS), [p.pattern for p in filters.project_patterns]]
+    return {
+        "roots": entries(filters.allowlist + filters.requirements),
+        "blocked": entries(filters.blocklist),
+        "projects": json.dumps(projects),
+        "files": fingerprint(dataclasses.replace(subset, filters=files)),
+    }
+
+
+def remembered(storage: Storage) -> Optional[dict[str, Any]]:
+    text = storage.read_state(FILTERS)
+    try:
+        data = json.loads(text) if text else None
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def remember(storage: Storage, subset: Optional[SubsetSettings]) -> None:
+    if subset is None:
+        storage.remove_state(FILTERS)
+    else:
+        storage.write_state(FILTERS, json.dumps(describe(subset), sort_keys=True))
+
+
+def refilter(before: Optional[dict[str, Any]], subset: SubsetSettings) -> Optional[Refilter]:
+    """The projects a change of the filters affects, or None when it may affect every project
+    (files are selected otherwise, or the last run's filters are unknown): then each is checked again."""
+    now = describe(subset)
+    if before is None or before.get("files") != now["files"]:
+        return None
+    changed: set[str] = set()
+    for part in ("roots", "blocked"):
+        old, new = before.get(part), now[part]
+        if not isinstance(old, dict):
+            return None
+        changed.update(name for name in old.keys() | new.keys() if old.get(name) != new.get(name))
+    return Refilter(frozenset(changed), before.get("projects") != now["projects"])
