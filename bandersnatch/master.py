@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
+import hashlib
 import json
 import logging
 import os
@@ -16,6 +17,7 @@ import threading
 import time
 import xmlrpc.client
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Optional
 from urllib.parse import quote, urlsplit
 from xml.parsers.expat import ExpatError
@@ -37,7 +39,9 @@ from .errors import (
 from .model import ProjectMetadata, normalize
 from .upstream import parse_json_api, parse_pep691, with_page_extras
 
-__all__ = ["CHANGELOG_PAGE_SIZE", "DEFAULT_MAX_METADATA_SIZE", "MAX_SERIAL", "SIMPLE_JSON", "Master", "make_session"]
+__all__ = [
+    "CHANGELOG_PAGE_SIZE", "DEFAULT_MAX_METADATA_SIZE", "MAX_SERIAL", "SIMPLE_JSON", "Document", "Master", "make_session",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +112,17 @@ def make_session(workers: int, master_url: str = "", backoff: float = 0.25, down
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
+
+
+@dataclass(frozen=True)
+class Document:
+    """A page as a foreign index served it, with the validators of a later conditional GET."""
+
+    url: str  # where it was finally served from (after redirects): its links resolve against it
+    body: bytes
+    content_type: str
+    etag: Optional[str]
+    modified: Optional[str]  # Last-Modified
 
 
 class Master:
@@ -333,6 +348,38 @@ class Master:
         if not isinstance(lines, list) or not all(isinstance(line, str) for line in lines):
             raise UpstreamUnavailable(f"{url}: info.requires_dist is not a list of strings")
         return tuple(lines)
+
+    # -- a foreign index (api-method = index: foreign.py) -----------------------------------
+
+    def document(self, url: str, accept: str, validators: Optional[dict[str, str]] = None) -> Optional[Document]:
+        """A page of a foreign index, asked conditionally with the ``validators`` (``etag``,
+        ``modified``) of the last copy seen: None when the index answers 304 Not Modified.
+        ProjectGone for 404. At most ``workers`` at once."""
+        headers = {"Accept": accept}
+        if validators and validators.get("etag"):
+            headers["If-None-Match"] = validators["etag"]
+        if validators and validators.get("modified"):
+            headers["If-Modified-Since"] = validators["modified"]
+        logger.debug("Getting %s", url)
+        with self._gate:
+            response = self._request("GET", url, allow=(304, 404), headers=headers)
+        if response.status_code == 404:
+            raise ProjectGone(f"{url} answered 404")
+        if response.status_code == 304:
+            return None
+        return Document(
+            url=response.url, body=response.content, content_type=response.headers.get("Content-Type", ""),
+            etag=response.headers.get("ETag"), modified=response.headers.get("Last-Modified"),
+        )  # fmt: skip
+
+    def file_sha256(self, url: str, size: Optional[int]) -> str:
+        """The sha256 of the file at ``url``, streamed (a foreign index that lists a file without
+        a hash: the mirror then vouches for these bytes and nothing more)."""
+        digest = hashlib.sha256()
+        with self.stream(url, size) as chunks:
+            for chunk in chunks:
+                digest.update(chunk)
+        return digest.hexdigest()
 
     # -- files -------------------------------------------------------------------------------
 

@@ -388,7 +388,12 @@ class Mirror:
         return work
 
     def _remember_filters(self) -> None:
-        """The filters the options marker now stands for, in the parts a later change is judged by."""
+        """The filters the options marker now stands for, in the parts a later change is judged by;
+        and what a change source without serials saw (foreign.ForeignIndex.commit): both are kept
+        once the run's work is owed, so a refused or killed run finds the same changes again."""
+        commit = getattr(self.changes, "commit", None)
+        if commit is not None:
+            commit(self.storage)  # the run's storage: a dry run's records and writes nothing
         if self.settings.subset is not None or self.storage.read_state("filters.json") is not None:
             from .subset.scope import remember
 

@@ -21,7 +21,8 @@ PATH_WRITES = {"write_text", "write_bytes", "mkdir", "unlink", "rmdir", "touch",
 WRITERS_OUTSIDE_STORAGE = {"bandersnatch.main", "bandersnatch.commands.bundle"}
 PURE = {"bandersnatch.pages.layout", "bandersnatch.pages.links", "bandersnatch.pages.html", "bandersnatch.pages.pep691",
         "bandersnatch.pages.blockmerge", "bandersnatch.model", "bandersnatch.upstream", "bandersnatch.subset.filters",
-        "bandersnatch.subset.cooldown"}  # fmt: skip
+        "bandersnatch.subset.cooldown", "bandersnatch.subset.environments", "bandersnatch.subset.sdist",
+        "bandersnatch.foreign_pages"}  # fmt: skip
 
 
 def module_name(path: Path) -> str:
