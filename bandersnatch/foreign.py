@@ -9,13 +9,15 @@ project at ``{master}/{name}/``. Such an index has no serials, no changelog and 
   no change, and a 200 whose body has the same sha256 as before is none either (an index without
   validators);
 - a project was deleted when the root no longer lists it;
-- a file the index lists without a sha256 is hashed on download, and the mirror's page then
-  carries that hash: the mirror vouches that clients get the bytes it fetched, nothing more (no
-  one upstream vouched for them).
+- a file the index lists without a sha256 is hashed on download whenever its project is synced
+  (its page changed, or it is owed), and the mirror's page then carries that hash: the mirror
+  vouches that clients get the bytes it fetched, nothing more (no one upstream vouched for them).
+  The hash is not kept between runs: bytes replaced at the same URL then give a new hash and a
+  new place instead of a download that can never match.
 
 ForeignIndex is both the run's change source and what the engine asks for projects (``project``);
 everything else (files, ``.metadata``) goes to the Master it wraps, which does all the talking.
-``foreign.json`` keeps the validators and page digests, and the hashes computed, between runs; it is
+``foreign.json`` keeps the validators and page digests between runs; it is
 written once the run's work is in the todo (``commit``), so a run refused or killed before that
 finds the same changes again.
 """
@@ -53,7 +55,8 @@ class ForeignIndex:
     ) -> None:
         self.master, self.storage, self.mirrored = master, storage, mirrored
         self.find_deleted, self.workers = find_deleted, workers
-        self._pages, self._hashes = _load(storage)
+        self._pages = _load(storage)
+        self._hashes: dict[str, str] = {}  # url: sha256 computed in this run (the closure and the sync share it)
         self._seen: dict[str, Document] = {}  # pages fetched while finding changes, for the syncs
         self._listed: Optional[dict[str, str]] = None  # normalized: the root's spelling
         self._lock = threading.Lock()
@@ -85,11 +88,11 @@ class ForeignIndex:
         return StateFiles(self.storage).status() or 0
 
     def commit(self, storage: Storage) -> None:
-        """Keep the validators, digests and hashes seen (called once the run's work is owed), in
+        """Keep the validators and digests seen (called once the run's work is owed), in
         ``storage``: the run's, which a dry run records without writing."""
         with self._lock:
             pages = {n: v for n, v in self._pages.items() if self._listed is None or n in self._listed}
-            text = json.dumps({"pages": pages, "hashes": self._hashes}, sort_keys=True)
+            text = json.dumps({"pages": pages}, sort_keys=True)
         storage.write_state(FOREIGN, text)
 
     def _run(self) -> int:
@@ -178,7 +181,7 @@ class ForeignIndex:
         return placed(release, known)
 
 
-def _load(storage: Storage) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+def _load(storage: Storage) -> dict[str, dict[str, str]]:
     """foreign.json's well-formed entries; a damaged file costs one unconditional page each."""
     text = storage.read_state(FOREIGN)
     try:
@@ -187,8 +190,4 @@ def _load(storage: Storage) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
         data = {}
     data = data if isinstance(data, dict) else {}
     pages = data.get("pages") if isinstance(data.get("pages"), dict) else {}
-    hashes = data.get("hashes") if isinstance(data.get("hashes"), dict) else {}
-    return (
-        {n: v for n, v in pages.items() if isinstance(v, dict) and all(isinstance(x, str) for x in v.values())},
-        {u: h for u, h in hashes.items() if isinstance(h, str) and len(h) == 64},
-    )
+    return {n: v for n, v in pages.items() if isinstance(v, dict) and all(isinstance(x, str) for x in v.values())}
