@@ -136,24 +136,29 @@ def _json_file(entry: dict[str, Any], page_url: str) -> ReleaseFile:
     metadata_hash = metadata.get("sha256") if isinstance(metadata, dict) else None
     yanked = entry.get("yanked", False)
     size = entry.get("size")
+    digest = metadata_hash.lower() if isinstance(metadata_hash, str) else ""
     release = _file(target, sha256, {
         "requires_python": entry.get("requires-python"), "yanked": bool(yanked),
         "yanked_reason": yanked if isinstance(yanked, str) else None,
-        "core_metadata": metadata_hash.lower() if isinstance(metadata_hash, str) and _SHA256.match(metadata_hash.lower()) else None,
+        "core_metadata": digest if _SHA256.match(digest) else None,
         "upload_time": entry.get("upload-time") if isinstance(entry.get("upload-time"), str) else None,
-    })  # fmt: skip
+    }, entry["filename"])  # fmt: skip
     if isinstance(size, int) and not isinstance(size, bool) and size >= 0:
         release = replace(release, size=size)
-    if isinstance(entry.get("filename"), str) and entry["filename"] != release.filename:
-        raise ValueError(f"file {entry['filename']!r} is served as {release.filename!r}")
     return release
 
 
-def _file(url: str, sha256: str, extra: dict[str, Any]) -> ReleaseFile:
-    filename = check_distribution(unquote(urlsplit(url).path.rsplit("/", 1)[-1]))
+def _file(url: str, sha256: str, extra: dict[str, Any], filename: Optional[str] = None) -> ReleaseFile:
+    """PEP 691 names the file; PEP 503 by the last segment of its URL."""
+    if filename is None:
+        filename = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
+    if not isinstance(filename, str):
+        raise ValueError(f"bad filename {filename!r}")
+    check_distribution(filename)
     requires = extra.get("requires_python")
     release = ReleaseFile(
-        filename=filename, url=url, sha256="", requires_python=requires if isinstance(requires, str) and requires else None,
+        filename=filename, url=url, sha256="",
+        requires_python=requires if isinstance(requires, str) and requires else None,
         yanked=extra["yanked"], yanked_reason=extra.get("yanked_reason"), upload_time=extra.get("upload_time"),
         version=version_of(filename), core_metadata_sha256=extra.get("core_metadata"),
     )  # fmt: skip

@@ -23,7 +23,6 @@ from tests.nginx import NOT_INSTALLED, Served, _running, _wrap, nginx_binary, se
 from tests.pypi_master import make_sdist, make_wheel
 from tests.test_serving import clean_env
 
-
 # -- the pure parser ------------------------------------------------------------------------------------
 
 HEX = "ab" * 32
@@ -171,7 +170,9 @@ def nginx() -> str:
 def test_a_static_html_index_is_mirrored_through_two_rounds_of_changes(nginx: str, tmp_path: Path) -> None:
     with world_readable_tempdir() as root:
         index = StaticIndex(root / "index")
-        index.add("alpha", "alpha-1.0-py3-none-any.whl", make_wheel("alpha", "1.0"), attrs=' data-requires-python="&gt;=3.8"')
+        index.add(
+            "alpha", "alpha-1.0-py3-none-any.whl", make_wheel("alpha", "1.0"), attrs=' data-requires-python="&gt;=3.8"'
+        )
         index.add("alpha", "alpha-1.0.tar.gz", make_sdist("alpha", "1.0"), hashed=False)  # no hash on the index
         index.add("beta", "beta-1.0-py3-none-any.whl", make_wheel("beta", "1.0"))
         index.add("gamma", "gamma-1.0-py3-none-any.whl", make_wheel("gamma", "1.0"), attrs=' data-yanked="broken"')
@@ -186,7 +187,9 @@ def test_a_static_html_index_is_mirrored_through_two_rounds_of_changes(nginx: st
             gamma = json.loads((mirror.web / "simple" / "gamma" / "index.v1_json").read_text())
             assert gamma["files"][0]["yanked"] == "broken"
             alpha = json.loads((mirror.web / "simple" / "alpha" / "index.v1_json").read_text())
-            assert {f["filename"]: f["requires-python"] for f in alpha["files"]}["alpha-1.0-py3-none-any.whl"] == ">=3.8"
+            assert {f["filename"]: f["requires-python"] for f in alpha["files"]}[
+                "alpha-1.0-py3-none-any.whl"
+            ] == ">=3.8"
 
             # round 1: a new file for beta; alpha and gamma unchanged
             time.sleep(1.1)  # Last-Modified has one-second resolution
@@ -207,8 +210,7 @@ def test_a_static_html_index_is_mirrored_through_two_rounds_of_changes(nginx: st
             assert mirror_tree(mirror.web) == index.tree() and mirror.status() == 3
             assert not (mirror.web / "simple" / "gamma").exists()
             assert not [p for p in mirrored_files(mirror.web) if "gamma" in p]
-            report = subprocess.run([sys.executable, "-m", "bandersnatch", "-c", str(mirror.config), "status", "--json"],
-                                    capture_output=True, text=True, cwd=Path(__file__).parent.parent)  # fmt: skip
+            report = mirror.run("status", "--json")
             assert json.loads(report.stdout)["serial"] == 3, report.stdout + report.stderr
         with serving(nginx, mirror.web, tmp_path / "mirror-nginx") as served:
             run = pip_install(f"{served.url}/simple/", tmp_path, "alpha", "beta")
@@ -297,3 +299,21 @@ def test_pypiserver_is_mirrored_through_two_rounds_of_changes(
             run = pip_install(f"{served.url}/simple/", tmp_path, "beta")
             assert run.returncode == 0, run.stdout + run.stderr
             assert "beta-2.0" in run.stdout and "alpha-1.0" in run.stdout
+
+
+def test_a_pep_691_project_page_is_read_with_its_own_filenames() -> None:
+    entry = {
+        "filename": "torch-2.1.0+cu121-cp311-cp311-linux_x86_64.whl", "url": "../torch-2.1.0%2Bcu121-"
+        "cp311-cp311-linux_x86_64.whl", "hashes": {"sha256": HEX.upper()}, "requires-python": ">=3.8", "size": 7,
+        "yanked": "bad", "core-metadata": {"sha256": HEX}, "upload-time": "2024-01-01T00:00:00Z",
+    }  # fmt: skip
+    body = json.dumps({"meta": {"api-version": "1.1"}, "name": "torch", "files": [entry, {**entry, "hashes": {}}]})
+    page = parse_project_page("Torch", body.encode(), "application/vnd.pypi.simple.v1+json",
+                              "https://download.example/whl/cu121/torch/", 4)  # fmt: skip
+    (release,) = page.files  # one file per filename
+    assert (release.sha256, release.size, release.yanked_reason, release.core_metadata_sha256) == (HEX, 7, "bad", HEX)
+    assert release.path == f"packages/ab/ab/{HEX}/torch-2.1.0+cu121-cp311-cp311-linux_x86_64.whl"
+    assert release.url == "https://download.example/whl/cu121/torch-2.1.0%2Bcu121-cp311-cp311-linux_x86_64.whl"
+    assert page.versions == ("2.1.0+cu121",) and page.serial == 4
+    with pytest.raises(ValueError, match="answered for"):
+        parse_project_page("other", body.encode(), "application/vnd.pypi.simple.v1+json", "https://x.example/", 1)

@@ -64,6 +64,7 @@ def test_what_an_sdist_vouches_for(filename: str, body: bytes, expected: tuple[s
 def add_sdist_corpus(pypi: PyPIMaster) -> None:
     """sdroot (PKG-INFO 2.2) needs sdmid; sdmid's PKG-INFO marks Requires-Dist dynamic, the JSON API
     says it needs leaf; leaf is an ordinary wheel; unrelated is reached by nobody."""
+
     def sdist(name: str, **kwargs: object) -> list[FileSpec]:
         return [FileSpec(f"{name}-1.0.tar.gz", content=make_sdist(name, "1.0", **kwargs))]  # type: ignore[arg-type]
 

@@ -54,7 +54,11 @@ _LEGACY_GLIBC = {"1": 5, "2010": 12, "2014": 17}
 _WINDOWS = {"win_amd64": "AMD64", "win32": "x86", "win_arm64": "ARM64"}
 _MAC_ARCHES = {"arm64", "x86_64", "universal2"}  # what mac_platforms ladders (PEP 425, packaging)
 # (sys_platform, os_name, platform_system) by the platform tag's family
-_FAMILY = {"linux": ("linux", "posix", "Linux"), "win": ("win32", "nt", "Windows"), "mac": ("darwin", "posix", "Darwin")}
+_FAMILY = {
+    "linux": ("linux", "posix", "Linux"),
+    "win": ("win32", "nt", "Windows"),
+    "mac": ("darwin", "posix", "Darwin"),
+}
 _SDISTS = (".tar.gz", ".zip")  # PEP 625: what pip and uv build from
 
 
@@ -107,7 +111,9 @@ class Target:
 
 def targets(settings: EnvironmentSettings) -> tuple[Target, ...]:
     return tuple(
-        Target(python, platform, settings.implementation) for python in settings.pythons for platform in settings.platforms
+        Target(python, platform, settings.implementation)
+        for python in settings.pythons
+        for platform in settings.platforms
     )
 
 
@@ -209,4 +215,3 @@ def _tags(python: str, platform: str, implementation: str) -> frozenset[Tag]:
         found = set(cpython_tags((major, minor), [interpreter], platforms))
     found.update(compatible_tags((major, minor), interpreter, platforms))
     return frozenset(found)
-
