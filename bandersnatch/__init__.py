@@ -25,7 +25,8 @@ The code map. Data flows one way: ``main`` -> ``configuration`` -> ``mirror`` (o
 - ``subset/``: the filters of upstream's config sections and the dependency closure
   (``config``, ``filters``, ``closure``, ``requirements``, ``scope``), ``[environments]``
   (``environments``: which files a declared interpreter x platform installs, by packaging.tags),
-  ``sdist`` (Requires-Dist an sdist's PKG-INFO vouches for) and the ``[cooldown]`` policy
+  ``sdist`` (Requires-Dist an sdist's PKG-INFO vouches for), ``seen`` (the master's metadata as
+  last synced, which a change of the file-selecting filters re-selects from) and the ``[cooldown]`` policy
   (``cooldown``: pure, time given).
 - ``storage/``: ``base`` (the contract), ``filesystem``, ``s3``: the only writers of the mirror.
 - ``commands/``: the operator commands (``verify``, ``delete``, ``bundle`` with its ``manifest``,

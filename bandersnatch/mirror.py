@@ -135,6 +135,7 @@ class Mirror:
         self._serials: tuple[Optional[int], Optional[int]] = (None, None)  # the plan's serial_from, serial_to
         self._cooldown_before: Optional[str] = None  # cooldown.json as the run found it
         self._refilter: Optional[Refilter] = None  # a change of the filters alone: what it affects
+        self._known: Optional[dict[str, Any]] = None  # subset.seen: metadata as last synced, when used
 
     def synchronize(
         self, force_check: bool = False, allow_mass_deletion: bool = False, dry_run: bool = False
@@ -230,6 +231,7 @@ class Mirror:
         self._start_cooldown()
         scope = self._scope(work)
         summary.owed = self._execute(work, set(work), summary, scope)
+        self._keep_seen(scope)
         self._end_cooldown()
         refresh_index(self.storage, self.layout, work)
         for name in work.keys() - known:
@@ -269,9 +271,17 @@ class Mirror:
                 logger.info("%d projects changed since serial %d", len(projects), base)
             if self.state.options() != self._marker():
                 self._refilter = self._filters_only_changed()
+                if self._refilter is not None and self._refilter.files:
+                    self._known = self._seen_metadata()
+                    if self._known is None:
+                        self._refilter = None
                 if self._refilter is None:
                     logger.info("The page or filter options changed: every project is checked again")
                     projects = {**self._everything(), **projects}  # changed ones keep their newer serial
+                elif self._known is not None:
+                    logger.info("The filters that select files changed: %d projects are selected again from "
+                                "their metadata as last synced", len(self._known))  # fmt: skip
+                    projects = {**{p.name: p.serial for p in self._known.values()}, **projects}
         if owed:
             logger.info("%d projects owed by earlier runs are retried", len(owed))
         self._guard_deletions(projects)
@@ -292,6 +302,7 @@ class Mirror:
         # interrupted run's files at their names before their data reached the disk.
         recheck = work.keys() if status is None else owed.keys()
         pending = self._execute(work, set(recheck), summary, scope)
+        self._keep_seen(scope)
         self._end_cooldown()
         refresh_index(self.storage, self.layout, work)
         self._finish(target, pending, summary)
@@ -357,7 +368,7 @@ class Mirror:
         from .subset.scope import plan_scope
 
         admit = {"admit": self._gate.admit} if self._gate is not None else {}
-        return plan_scope(self.settings.subset, self.master, self.storage, changed, **admit)
+        return plan_scope(self.settings.subset, self.master, self.storage, changed, known=self._known, **admit)
 
     def _filters_only_changed(self) -> Optional[Refilter]:
         """When only the filters changed since the last run (the pages and the cooldown did not),
@@ -386,6 +397,30 @@ class Mirror:
             work.update((name, serial) for name, serial in listed.items() if normalize(name) not in local)
         logger.info("The filters changed: %d projects are checked again for it", len(work))
         return work
+
+    def _seen_metadata(self) -> Optional[dict[str, Any]]:
+        """The master's metadata of every project the mirror has, as last synced (subset.seen), or
+        None when some project's is not known (then every project is checked with the master)."""
+        subset = self.settings.subset
+        if subset is None or not subset.roots:
+            return None
+        from .subset.seen import load
+
+        local, seen = self.storage.list_web_dirs(PROJECTS), load(self.storage)
+        missing = [name for name in local if name not in seen]
+        if missing:
+            logger.info("No metadata kept for %d projects (%s...): every project is checked again",
+                        len(missing), missing[0])  # fmt: skip
+            return None
+        return {name: seen[name] for name in local}  # type: ignore[index]
+
+    def _keep_seen(self, scope: Optional[Scope]) -> None:
+        """Keep the metadata this run selected from, for the next change of what selects files."""
+        if scope is None or not scope.remembers or not scope.synced:
+            return
+        from .subset.seen import keep
+
+        keep(self.storage, scope.synced.values(), set(self.storage.list_web_dirs(PROJECTS)))
 
     def _remember_filters(self) -> None:
         """The filters the options marker now stands for, in the parts a later change is judged by;

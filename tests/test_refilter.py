@@ -3,9 +3,10 @@ affects, counted in requests to the loopback master through the real command."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import unquote
 
-from tests.conftest import MirrorSetup
+from tests.conftest import MirrorSetup, mirrored_files
 from tests.corpus_deps import add_dependency_corpus
 from tests.pypi_master import PyPIMaster
 from tests.test_subset import CLOSURE, CLOSURE_CONFIG, configure, held, listed
@@ -98,3 +99,52 @@ def test_closure_roots_removed_and_added_cost_only_what_they_change(pypi: PyPIMa
     assert pages_fetched(pypi) == set(CLOSURE) - {"backport"}  # webapp's closure; backport stayed
     assert not [path for path in files_fetched(pypi) if "/backport-" in path]
     print(f"requests: removing a root {removed}, adding it back {len(pypi.requests)}")
+
+
+ENVIRONMENTS = """
+[environments]
+python = 3.11 3.12
+platforms = {platforms}
+"""
+
+
+def test_changing_the_environments_reselects_from_the_metadata_last_synced(
+    pypi: PyPIMaster, mirror: MirrorSetup
+) -> None:
+    add_dependency_corpus(pypi)
+    sections = CLOSURE_CONFIG.format(packages="    webapp").replace(
+        "python-versions = 3.11 3.12\nplatforms = linux-x86_64 windows-amd64\n", ""
+    )  # fmt: skip
+    configure(mirror, pypi, sections + ENVIRONMENTS.format(platforms="manylinux_2_28_x86_64"))
+    run(mirror)
+    before = held(mirror)
+    assert "colorama" not in before  # needed on Windows only
+    pypi.clear_log()
+    configure(mirror, pypi, sections + ENVIRONMENTS.format(platforms="manylinux_2_28_x86_64 win_amd64"))
+    stderr = run(mirror)
+    assert "selected again from their metadata as last synced" in stderr
+    assert set(held(mirror)) == set(before) | {"colorama"}
+    assert pages_fetched(pypi) == {"colorama"}  # the one project the closure newly reaches
+    fetched = {path.rsplit("/", 1)[1] for path in files_fetched(pypi)}
+    assert fetched and all("win_amd64" in name or name.startswith("colorama") for name in fetched), fetched
+    pypi.clear_log()
+    configure(mirror, pypi, sections + ENVIRONMENTS.format(platforms="manylinux_2_28_x86_64"))
+    run(mirror)
+    assert held(mirror) == before
+    assert pages_fetched(pypi) == set() and files_fetched(pypi) == []  # narrowing asks nothing
+    print(f"requests: widening {len(fetched)} files; narrowing {len(pypi.requests)} requests")
+
+
+def test_without_kept_metadata_a_files_change_checks_every_project(pypi: PyPIMaster, mirror: MirrorSetup) -> None:
+    for name in FIVE:
+        pypi.add_release(name, "1.0")
+    allowlist_mirror(pypi, mirror, FIVE)
+    run(mirror)
+    (mirror.directory / "seen.journal").unlink()  # as after an upgrade from a version without it
+    pypi.clear_log()
+    configure(mirror, pypi, ALLOWLIST.format(packages="\n".join(f"    {n}" for n in FIVE)) + "[environments]\n"
+              "platforms = win_amd64\nsdists = false\n")  # fmt: skip
+    stderr = run(mirror)
+    assert "every project is checked again" in stderr
+    assert pages_fetched(pypi) == set(FIVE)
+    assert {Path(p).name for p in mirrored_files(mirror.web)} == {f"{n}-1.0-py3-none-any.whl" for n in FIVE}

@@ -16,6 +16,7 @@ import hashlib
 import json
 import logging
 import re
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
@@ -59,6 +60,14 @@ class Scope:
     # Projects whose needed releases differ from the last run's (newly needed included), with the
     # serial they were seen at, and those the closure no longer reaches: both are work this run.
     reselected: dict[str, int] = field(default_factory=dict)
+    # The master's metadata of each project this run selected from (subset.seen keeps it for the
+    # next change of the file-selecting filters); only a subset with roots keeps it.
+    synced: dict[NormalizedName, ProjectMetadata] = field(default_factory=dict, repr=False, compare=False)
+    _synced_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    @property
+    def remembers(self) -> bool:
+        return bool(self.subset.roots)
 
     @property
     def everything(self) -> bool:
@@ -81,6 +90,9 @@ class Scope:
         name, files = project.name, project.files
         if self.everything:
             return files
+        if self.remembers:
+            with self._synced_lock:
+                self.synced[normalize(name)] = project
         root = self._root(name)
         kept = select_files(self.subset.filters, name, files, dependency=not root, current=project.current_version)
         if self.needed is None:
@@ -133,19 +145,24 @@ def _everything(project: ProjectMetadata) -> ProjectMetadata:
 
 
 def plan_scope(
-    subset: SubsetSettings, master: Master, storage: Storage, changed: Mapping[str, int], admit: Admit = _everything
+    subset: SubsetSettings, master: Master, storage: Storage, changed: Mapping[str, int], admit: Admit = _everything,
+    known: Optional[Mapping[NormalizedName, ProjectMetadata]] = None,
 ) -> Scope:
     """The run's Scope; with [dependencies], the closure recomputed from the roots, refreshing the
     projects that ``changed`` since the last run (their serials) and any the closure newly reaches.
 
     ``admit`` is the [cooldown] gate: the closure resolves over the releases it admits only. A
     held release that comes of age puts its project among ``changed`` (the run's cooldown state),
-    so the cached candidates of that project are refreshed then."""
+    so the cached candidates of that project are refreshed then. ``known``: the master's metadata
+    as last synced (subset.seen), used instead of asking the master when it is as recent as
+    ``changed`` asks: a change of the file-selecting filters re-selects from it."""
+    known = known or {}
     if not subset.dependencies.enabled:
-        return Scope(subset)
+        return Scope(subset, prefetched=dict(known))
     cache = _ClosureCache.load(storage)
     changes = {normalize(name): serial for name, serial in changed.items()}
     fetcher = _Fetcher(subset, master, cache, changes, admit)
+    fetcher.known = known
     needed = closure(subset.roots, fetcher, subset.dependencies, subset.targets)
     before = {name: frozenset(versions) for name, versions in cache.needed.items()}
     reselected = {
@@ -156,7 +173,7 @@ def plan_scope(
     cache.needed = {name: sorted(versions) for name, versions in needed.items()}
     storage.write_state(CLOSURE, cache.dump())
     logger.info("The dependency closure holds %d projects (%d changed)", len(needed), len(reselected))
-    return Scope(subset, needed, fetcher.fetched, reselected)
+    return Scope(subset, needed, {**known, **fetcher.fetched}, reselected)
 
 
 @dataclass
@@ -219,6 +236,7 @@ class _Fetcher:
     ) -> None:
         self.subset, self.master, self.cache, self.changed, self.admit = subset, master, cache, changed, admit
         self.fetched: dict[NormalizedName, ProjectMetadata] = {}
+        self.known: Mapping[NormalizedName, ProjectMetadata] = {}
         self.envs = subset.targets or environments(subset.dependencies)
         self.installs = installs(subset)
 
@@ -229,8 +247,12 @@ class _Fetcher:
         return _Requires(self, name, known["versions"])
 
     def _refresh(self, name: NormalizedName) -> dict[str, Any]:
+        remembered = self.known.get(name)
         try:
-            metadata = self.master.project(name, self.changed.get(name, 0))
+            if remembered is not None and remembered.serial >= self.changed.get(name, 0):
+                metadata = remembered
+            else:
+                metadata = self.master.project(name, self.changed.get(name, 0))
         except ProjectGone:
             metadata = ProjectMetadata(name, 0, ())
         except MirrorError as error:  # the closure goes on without it; the project's own sync reports
@@ -337,11 +359,14 @@ _PROJECT_PLUGINS = frozenset({"allowlist_project", "blocklist_project", "project
 @dataclass(frozen=True)
 class Refilter:
     """What a change of the filters alone affects: ``names`` to sync again (a root added, removed
-    or given another specifier, a name put on or off the blocklist), and whether the master's
-    list must be read to find projects a new project-level pattern now admits."""
+    or given another specifier, a name put on or off the blocklist), whether the master's list
+    must be read to find projects a new project-level pattern now admits, and whether what
+    selects files changed (then every project is selected again: from subset.seen where it knows
+    them all, else as after any other change)."""
 
     names: frozenset[str]
     list_master: bool
+    files: bool = False
 
 
 def describe(subset: SubsetSettings) -> dict[str, Any]:
@@ -387,7 +412,7 @@ def refilter(before: Optional[dict[str, Any]], subset: SubsetSettings) -> Option
     """The projects a change of the filters affects, or None when it may affect every project
     (files are selected otherwise, or the last run's filters are unknown): then each is checked again."""
     now = describe(subset)
-    if before is None or before.get("files") != now["files"]:
+    if before is None:
         return None
     changed: set[str] = set()
     for part in ("roots", "blocked"):
@@ -395,4 +420,4 @@ def refilter(before: Optional[dict[str, Any]], subset: SubsetSettings) -> Option
         if not isinstance(old, dict):
             return None
         changed.update(name for name in old.keys() | new.keys() if old.get(name) != new.get(name))
-    return Refilter(frozenset(changed), before.get("projects") != now["projects"])
+    return Refilter(frozenset(changed), before.get("projects") != now["projects"], before.get("files") != now["files"])
