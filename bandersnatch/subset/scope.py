@@ -67,7 +67,12 @@ class Scope:
 
     @property
     def remembers(self) -> bool:
-        return bool(self.subset.roots)
+        return bool(self.subset.roots) and not self.everything
+
+    def remember(self, project: ProjectMetadata) -> None:
+        """The master's metadata of a project synced (before the cooldown and the filters)."""
+        with self._synced_lock:
+            self.synced[normalize(project.name)] = project
 
     @property
     def everything(self) -> bool:
@@ -90,9 +95,6 @@ class Scope:
         name, files = project.name, project.files
         if self.everything:
             return files
-        if self.remembers:
-            with self._synced_lock:
-                self.synced[normalize(name)] = project
         root = self._root(name)
         kept = select_files(self.subset.filters, name, files, dependency=not root, current=project.current_version)
         if self.needed is None:
