@@ -212,6 +212,13 @@ def test_a_static_html_index_is_mirrored_through_two_rounds_of_changes(nginx: st
             assert not [p for p in mirrored_files(mirror.web) if "gamma" in p]
             report = mirror.run("status", "--json")
             assert json.loads(report.stdout)["serial"] == 3, report.stdout + report.stderr
+            index.add("delta", "delta-1.0-py3-none-any.whl", make_wheel("delta", "1.0"))
+            dry = mirror.run("mirror", "--dry-run", "--json")
+            assert dry.returncode == 0, dry.stderr
+            plan = json.loads(dry.stdout)
+            assert (plan["add"], plan["update"], plan["remove"]) == (["delta"], [], []), plan
+            assert not (mirror.web / "simple" / "delta").exists() and mirror.status() == 3  # wrote nothing
+            index.remove_project("delta")
         with serving(nginx, mirror.web, tmp_path / "mirror-nginx") as served:
             run = pip_install(f"{served.url}/simple/", tmp_path, "alpha", "beta")
             assert run.returncode == 0, run.stdout + run.stderr
