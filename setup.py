@@ -29,10 +29,11 @@ setup(
         "s3": ["boto3>=1.35.10"],  # conditional writes (If-None-Match / If-Match) on put_object
         # hypothesis: property tests of what a hostile master or bundle can send;
         # pypi-simple: an outside PEP 503/691 client that judges our pages, written by nobody here;
-        # prometheus-client: Prometheus' own parser of the text format, judging our metrics file.
+        # prometheus-client: Prometheus' own parser of the text format, judging our metrics file;
+        # pypiserver: a real foreign index (api-method = index) the tests start as a master.
         "test": [
             "pytest>=7", "responses>=0.23", "uv", "boto3>=1.35.10", "moto[server]>=5.0.20", "hypothesis>=6.100",
-            "pypi-simple>=1.6", "prometheus-client>=0.17",
+            "pypi-simple>=1.6", "prometheus-client>=0.17", "pypiserver>=2.3",
         ],
     },
     entry_points={"console_scripts": ["bandersnatch = bandersnatch.main:main"]},

@@ -11,6 +11,9 @@ The code map. Data flows one way: ``main`` -> ``configuration`` -> ``mirror`` (o
   (``deadlines``); ``upstream`` reads its JSON into values; ``urls`` decides what a URL from a
   master may be.
 - ``changes``: where a run learns what changed (the XML-RPC changelog, or a PEP 691 root).
+- ``foreign``: ``api-method = index``, a foreign PEP 503/691 index as the run's change source and
+  master (conditional page requests, the mirror's own run counter, files placed by sha256);
+  ``foreign_pages`` reads its root and pages (HTML with html.parser, or PEP 691 JSON): pure.
 - ``mirror``: one run: plan, the pool, the journal, the report; ``state`` owns the state files;
   ``report`` says where the mirror stands; ``downloads`` is the run's transfer pool;
   ``deletion_guard`` is the one policy on how much a command may delete; ``plan`` counts what a
@@ -24,8 +27,11 @@ The code map. Data flows one way: ``main`` -> ``configuration`` -> ``mirror`` (o
   writer), ``published`` (THE reader of a published page), ``blockmerge``, ``status_page``
   (web/_status/index.html, pure).
 - ``subset/``: the filters of upstream's config sections and the dependency closure
-  (``config``, ``filters``, ``closure``, ``requirements``, ``scope``) and the ``[cooldown]``
-  policy (``cooldown``: pure, time given); ``[demand]`` (``demand``: the access logs read into
+  (``config``, ``filters``, ``closure``, ``requirements``, ``scope``), ``[environments]``
+  (``environments``: which files a declared interpreter x platform installs, by packaging.tags),
+  ``sdist`` (Requires-Dist an sdist's PKG-INFO vouches for), ``seen`` (the master's metadata as
+  last synced, which a change of the file-selecting filters re-selects from), the ``[cooldown]``
+  policy (``cooldown``: pure, time given) and ``[demand]`` (``demand``: the access logs read into
   demand.json, eviction chosen; ``demand_run``: one run's roots, evictions and scope).
 - ``storage/``: ``base`` (the contract), ``filesystem``, ``s3``: the only writers of the mirror.
 - ``commands/``: the operator commands (``verify``, ``delete``, ``bundle`` with its ``manifest``,

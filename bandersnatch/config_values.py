@@ -20,10 +20,10 @@ __all__ = ["SUBSET_SECTIONS", "boolean", "convert", "local_folder_problem", "num
 
 T = TypeVar("T")
 
-# Upstream's filter sections and our [dependencies] (subset.config reads them).
+# Upstream's filter sections and our [dependencies] and [environments] (subset.config reads them).
 SUBSET_SECTIONS = frozenset({
     "plugins", "allowlist", "whitelist", "blocklist", "blacklist", "filter_regex", "filter_prerelease",
-    "latest_release", "size_project_metadata", "dependencies",
+    "latest_release", "size_project_metadata", "dependencies", "environments",
 })  # fmt: skip
 
 

@@ -89,7 +89,7 @@ class Settings:
     download_workers: int = DEFAULT_DOWNLOAD_WORKERS  # files (and .metadata, provenance) in flight at once
     stop_on_error: bool = False
     delete_packages: bool = True
-    api_method: str = "xmlrpc"  # how changes are found: the XML-RPC changelog, or the PEP 691 root
+    api_method: str = "xmlrpc"  # how changes are found: the XML-RPC changelog, the PEP 691 root, or a foreign index
     diff_file: Optional[Path] = None  # where each run lists the files it published (upstream's key)
     diff_append_epoch: bool = False
     access_log_pattern: Optional[str] = None
@@ -212,7 +212,7 @@ _MIRROR_KEYS: dict[str, Callable[[str], object]] = {
     "download-workers": number(int, 1, MAX_DOWNLOAD_WORKERS),
     "stop-on-error": boolean,
     "delete-packages": boolean,
-    "api-method": _choice("xmlrpc", "simple"),
+    "api-method": _choice("xmlrpc", "simple", "index"),
     "diff-file": _optional_path,
     "diff-append-epoch": boolean,
     "simple-format": _simple_format,

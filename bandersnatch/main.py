@@ -106,7 +106,10 @@ def _master(settings: Settings) -> Master:
 def _engine(settings: Settings, storage: Optional[Storage] = None) -> Mirror:
     master, storage = _master(settings), storage or open_storage(settings)
     progress = _tty_progress if sys.stderr.isatty() else None
-    return Mirror(settings, master, storage, _changes(settings, master, storage), progress)
+    changes = _changes(settings, master, storage)
+    if settings.api_method == "index":  # a foreign index answers for its projects' pages itself
+        return Mirror(settings, changes, storage, changes, progress)  # type: ignore[arg-type]
+    return Mirror(settings, master, storage, changes, progress)
 
 
 def _resync(settings: Settings, storage: Storage) -> Callable[[list[str]], list[str]]:
@@ -123,6 +126,12 @@ def _resync(settings: Settings, storage: Storage) -> Callable[[list[str]], list[
 
 def _changes(settings: Settings, master: Master, storage: Storage, keep: bool = True) -> ChangeSource:
     """``keep``: store the PEP 691 root's validators (a run, under the lock); ``status`` only reads them."""
+    if settings.api_method == "index":
+        from .foreign import ForeignIndex
+
+        return ForeignIndex(
+            master, storage, lambda: storage.list_web_dirs(PROJECTS), settings.delete_packages, settings.workers
+        )
     return change_source(
         settings.api_method, master, lambda: storage.list_web_dirs(PROJECTS), settings.delete_packages,
         load=lambda: storage.read_state(ROOT_VALIDATORS),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
+import hashlib
 import json
 import logging
 import os
@@ -40,8 +41,8 @@ from .model import ProjectMetadata, normalize
 from .upstream import parse_json_api, parse_pep691, with_page_extras
 
 __all__ = [
-    "CHANGELOG_PAGE_SIZE", "DEFAULT_MAX_METADATA_SIZE", "MAX_SERIAL", "SIMPLE_JSON", "Master", "Validators", "WaitTally",
-    "make_session", "user_agent",
+    "CHANGELOG_PAGE_SIZE", "DEFAULT_MAX_METADATA_SIZE", "MAX_SERIAL", "SIMPLE_JSON", "Document", "Master", "Validators",
+    "WaitTally", "make_session", "user_agent",
 ]  # fmt: skip
 
 logger = logging.getLogger(__name__)
@@ -243,6 +244,17 @@ def make_session(
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
+
+
+@dataclass(frozen=True)
+class Document:
+    """A page as a foreign index served it, with the validators of a later conditional GET."""
+
+    url: str  # where it was finally served from (after redirects): its links resolve against it
+    body: bytes
+    content_type: str
+    etag: Optional[str]
+    modified: Optional[str]  # Last-Modified
 
 
 class Master:
@@ -449,6 +461,60 @@ class Master:
             return f"HTTP {self._request('PURGE', url, allow=(404, 405, 501)).status_code}"
         except UpstreamUnavailable as error:
             return f"with a failure: {error}"
+
+    def release_requires(self, name: str, version: str) -> Optional[tuple[str, ...]]:
+        """``info.requires_dist`` of one release from the JSON API (``/pypi/{name}/{version}/json``),
+        for a release whose files carry no core metadata the closure can trust (an sdist only);
+        None where the master has no such document or it says nothing (null: unknown)."""
+        url = f"{self.url}/pypi/{quote(normalize(name))}/{quote(version, safe='')}/json"
+        with self._gate:
+            logger.debug("Getting %s", url[len(self.url):])
+            with self._open("GET", url, (404,), 0) as (response, watch):
+                if response.status_code == 404:
+                    return None
+                cap = "[mirror] max-metadata-size"
+                body = b"".join(_body(response, watch, url, self.max_metadata_size, DOCUMENT_CHUNK, cap))
+        try:
+            lines = _json(body)["info"]["requires_dist"]
+        except (ValueError, KeyError, TypeError):
+            raise UpstreamUnavailable(f"{url} is not a JSON API release document") from None
+        if lines is None:
+            return None
+        if not isinstance(lines, list) or not all(isinstance(line, str) for line in lines):
+            raise UpstreamUnavailable(f"{url}: info.requires_dist is not a list of strings")
+        return tuple(lines)
+
+    # -- a foreign index (api-method = index: foreign.py) -----------------------------------
+
+    def document(self, url: str, accept: str, validators: Optional[dict[str, str]] = None) -> Optional[Document]:
+        """A page of a foreign index, asked conditionally with the ``validators`` (``etag``,
+        ``modified``) of the last copy seen: None when the index answers 304 Not Modified.
+        ProjectGone for 404. At most ``workers`` at once."""
+        headers = {"Accept": accept}
+        if validators and validators.get("etag"):
+            headers["If-None-Match"] = validators["etag"]
+        if validators and validators.get("modified"):
+            headers["If-Modified-Since"] = validators["modified"]
+        logger.debug("Getting %s", url)
+        with self._gate:
+            response = self._request("GET", url, allow=(304, 404), headers=headers)
+        if response.status_code == 404:
+            raise ProjectGone(f"{url} answered 404")
+        if response.status_code == 304:
+            return None
+        return Document(
+            url=response.url, body=response.content, content_type=response.headers.get("Content-Type", ""),
+            etag=response.headers.get("ETag"), modified=response.headers.get("Last-Modified"),
+        )  # fmt: skip
+
+    def file_sha256(self, url: str, size: Optional[int]) -> str:
+        """The sha256 of the file at ``url``, streamed (a foreign index that lists a file without
+        a hash: the mirror then vouches for these bytes and nothing more)."""
+        digest = hashlib.sha256()
+        with self.stream(url, size) as chunks:
+            for chunk in chunks:
+                digest.update(chunk)
+        return digest.hexdigest()
 
     # -- files -------------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -59,8 +60,7 @@ from .storage import Storage
 
 if TYPE_CHECKING:
     from .subset.cooldown import Gate
-    from .subset.demand_run import DemandRun
-    from .subset.scope import Scope
+    from .subset.scope import Refilter, Scope
 
 __all__ = ["Mirror", "RunSummary", "options_marker"]
 
@@ -134,7 +134,8 @@ class Mirror:
         self._gate: Optional[Gate] = None  # the run's [cooldown] policy at the run's instant
         self._serials: tuple[Optional[int], Optional[int]] = (None, None)  # the plan's serial_from, serial_to
         self._cooldown_before: Optional[str] = None  # cooldown.json as the run found it
-        self._demand: Optional[DemandRun] = None  # [demand]: the run's roots and evictions
+    from .subset.demand_run import DemandRun
+    from .subset.scope import Refilter, Scope
 
     def synchronize(
         self, force_check: bool = False, allow_mass_deletion: bool = False, dry_run: bool = False
@@ -233,6 +234,7 @@ class Mirror:
         self._start_cooldown()
         scope = self._scope(work)
         summary.owed = self._execute(work, set(work), summary, scope)
+        self._keep_seen(scope)
         self._end_cooldown()
         refresh_index(self.storage, self.layout, work)
         for name in work.keys() - known:
@@ -271,8 +273,18 @@ class Mirror:
             if projects:
                 logger.info("%d projects changed since serial %d", len(projects), base)
             if self.state.options() != self._marker():
-                logger.info("The page or filter options changed: every project is checked again")
-                projects = {**self._everything(), **projects}  # changed ones keep their newer serial
+                self._refilter = self._filters_only_changed()
+                if self._refilter is not None and self._refilter.files:
+                    self._known = self._seen_metadata()
+                    if self._known is None:
+                        self._refilter = None
+                if self._refilter is None:
+                    logger.info("The page or filter options changed: every project is checked again")
+                    projects = {**self._everything(), **projects}  # changed ones keep their newer serial
+                elif self._known is not None:
+                    logger.info("The filters that select files changed: %d projects are selected again from "
+                                "their metadata as last synced", len(self._known))  # fmt: skip
+                    projects = {**{p.name: p.serial for p in self._known.values()}, **projects}
         if owed:
             logger.info("%d projects owed by earlier runs are retried", len(owed))
         self._guard_deletions(projects)
@@ -280,18 +292,21 @@ class Mirror:
         demanded = self._start_demand()
         scope = self._scope(projects)
         asked = [*owed.items(), *projects.items(), *(scope.reselected.items() if scope else ()), *demanded.items()]
+        asked += self._refiltered(scope).items()
         work = self._scoped(self._accepted(asked, summary), scope)
         if not work:
-            if todo is not None or target != status:
+            if todo is not None or target != status or self._refilter is not None:
                 self._finish(target, {}, summary)  # only refused names changed, or the todo is done
             else:
                 logger.info("Nothing to do: the mirror is at serial %s", status)
             return
         self.state.start(Plan(target, work), full=status is None and todo is None, options=self._marker())
+        self._remember_filters()
         # Re-hash existing files of a full sync and of owed work: a power loss may have left an
         # interrupted run's files at their names before their data reached the disk.
         recheck = work.keys() if status is None else owed.keys()
         pending = self._execute(work, set(recheck), summary, scope)
+        self._keep_seen(scope)
         self._end_cooldown()
         refresh_index(self.storage, self.layout, work)
         self._finish(target, pending, summary)
@@ -358,7 +373,7 @@ class Mirror:
         from .subset.scope import plan_scope
 
         admit = {"admit": self._gate.admit} if self._gate is not None else {}
-        scope = plan_scope(subset, self.master, self.storage, changed, **admit)
+        scope = plan_scope(subset, self.master, self.storage, changed, known=self._known, **admit)
         return self._demand.wrap(scope) if self._demand is not None else scope
 
     def _start_demand(self) -> dict[str, int]:
@@ -370,6 +385,71 @@ class Mirror:
 
         self._demand = start_demand(self.settings, self.storage, self.layout.links, self.clock(), self._deletions)
         return self._demand.work
+
+
+    def _filters_only_changed(self) -> Optional[Refilter]:
+        """When only the filters changed since the last run (the pages and the cooldown did not),
+        what they affect (subset.scope.refilter); None: every project is checked again."""
+        before, now = self.state.options(), self._marker()
+        if self.settings.subset is None or before is None or _without_subset(before) != _without_subset(now):
+            return None
+        from .subset.scope import refilter, remembered
+
+        return refilter(remembered(self.storage), self.settings.subset)
+
+    def _refiltered(self, scope: Optional[Scope]) -> dict[str, int]:
+        """The work of a change of the filters alone, with no request for a project it cannot
+        touch: the names it adds, removes or re-specifies, the projects the mirror has that the
+        filters no longer hold (dropped without asking the master), and, when a project-level
+        rule changed, those the master lists that the filters now hold and the mirror lacks. The
+        closure's own changes come as ``scope.reselected``."""
+        change = self._refilter
+        if change is None or scope is None:
+            return {}
+        local = set(self.storage.list_web_dirs(PROJECTS))
+        work = dict.fromkeys(change.names, 0)
+        work.update((name, 0) for name in local if not scope.holds(name))
+        if change.list_master:
+            listed = self.changes.all_projects()
+            work.update((name, serial) for name, serial in listed.items() if normalize(name) not in local)
+        logger.info("The filters changed: %d projects are checked again for it", len(work))
+        return work
+
+    def _seen_metadata(self) -> Optional[dict[str, Any]]:
+        """The master's metadata of every project the mirror has, as last synced (subset.seen), or
+        None when some project's is not known (then every project is checked with the master)."""
+        subset = self.settings.subset
+        if subset is None or not subset.roots:
+            return None
+        from .subset.seen import load
+
+        local, seen = self.storage.list_web_dirs(PROJECTS), load(self.storage)
+        missing = [name for name in local if name not in seen]
+        if missing:
+            logger.info("No metadata kept for %d projects (%s...): every project is checked again",
+                        len(missing), missing[0])  # fmt: skip
+            return None
+        return {name: seen[name] for name in local}  # type: ignore[index]
+
+    def _keep_seen(self, scope: Optional[Scope]) -> None:
+        """Keep the metadata this run selected from, for the next change of what selects files."""
+        if scope is None or not scope.remembers or not scope.synced:
+            return
+        from .subset.seen import keep
+
+        keep(self.storage, scope.synced.values(), set(self.storage.list_web_dirs(PROJECTS)))
+
+    def _remember_filters(self) -> None:
+        """The filters the options marker now stands for, in the parts a later change is judged by;
+        and what a change source without serials saw (foreign.ForeignIndex.commit): both are kept
+        once the run's work is owed, so a refused or killed run finds the same changes again."""
+        commit = getattr(self.changes, "commit", None)
+        if commit is not None:
+            commit(self.storage)  # the run's storage: a dry run's records and writes nothing
+        if self.settings.subset is not None or self.storage.read_state("filters.json") is not None:
+            from .subset.scope import remember
+
+            remember(self.storage, self.settings.subset)
 
     def _scoped(self, work: dict[str, int], scope: Optional[Scope]) -> dict[str, int]:
         """What the filters hold, and what the mirror has that they no longer hold (to be dropped,
@@ -410,6 +490,7 @@ class Mirror:
 
     def _finish(self, target: int, owed: dict[str, int], summary: RunSummary) -> None:
         self.state.finish(target, owed, self._marker())
+        self._remember_filters()
         summary.serial, summary.owed = target, owed
         if owed:
             logger.error("%d projects are owed; they stay in %s for the next run", len(owed), self.storage.state_location(TODO))
@@ -540,6 +621,12 @@ def options_marker(settings: Settings) -> str:
     from .subset.scope import fingerprint
 
     return f"{pages} subset={fingerprint(settings.subset)}{cooldown}"
+
+
+def _without_subset(marker: str) -> str:
+    """The options marker without its filter digest: what must be unchanged for a change of the
+    filters alone to be planned by what it affects."""
+    return re.sub(r" subset=\S+", "", marker)
 
 
 def _sync_safely(name: str, serial: int, options: SyncOptions) -> ProjectResult:

@@ -95,6 +95,8 @@ class SyncOptions:
     prefetched: Mapping[str, ProjectMetadata] = field(default_factory=dict)  # fetched while planning
     transfers: Optional[Transfers] = None  # the run's download pool; None: one file after another
     deletions: Optional[DeletionBudget] = None  # max-deletions for projects the master answers 404 for
+    # Told the master's metadata of every project synced (quarantined ones too): subset.seen keeps it.
+    seen: Callable[[ProjectMetadata], None] = lambda project: None
 
     @property
     def marker(self) -> str:
@@ -141,6 +143,8 @@ def sync_options(
     ``verify --repair`` all sync a project exactly alike (formats, JSON copies, links, filters,
     and the [cooldown] ``gate``, which sees every project before the filters do)."""
     scoped = {} if scope is None or scope.everything else {"holds": scope.holds, "select": scope.select}
+    if scope is not None and scope.remembers:
+        scoped["seen"] = scope.remember
     if settings.cooldown is not None:
         scoped["select"] = _after_cooldown(gate or _gate(settings), scoped.get("select", _all_files))
     return SyncOptions(
@@ -232,6 +236,7 @@ def _sync(name: str, serial: int, options: SyncOptions, downloads: _Downloads) -
     # Serial 0 means "no promise from the master" (a project only we still list): then what we
     # published is the floor, so a stale CDN copy can never roll the page back.
     metadata = _metadata(name, serial or published_serial or 0, options)
+    options.seen(metadata)
     releases = () if metadata.quarantined else options.select(metadata)
     if metadata.files and not releases and not metadata.quarantined:
         return _drop(name, "the filters and the cooldown admit none of its files", published, options)

@@ -22,7 +22,8 @@ WRITERS_OUTSIDE_STORAGE = {"bandersnatch.main", "bandersnatch.commands.bundle"}
 PURE = {"bandersnatch.pages.layout", "bandersnatch.pages.links", "bandersnatch.pages.html", "bandersnatch.pages.pep691",
         "bandersnatch.pages.blockmerge", "bandersnatch.model", "bandersnatch.upstream", "bandersnatch.subset.filters",
         "bandersnatch.subset.cooldown", "bandersnatch.pages.status_page", "bandersnatch.metrics",
-        "bandersnatch.serving"}  # fmt: skip
+        "bandersnatch.serving", "bandersnatch.subset.environments", "bandersnatch.subset.sdist",
+        "bandersnatch.foreign_pages"}  # fmt: skip
 
 
 def module_name(path: Path) -> str:

@@ -72,6 +72,10 @@ class FakeMaster:
         self.metadata_reads += 1
         return self.body
 
+    def release_requires(self, name: str, version: str) -> None:
+        """The JSON API of a release without core metadata (lib's wheel): it says nothing."""
+        return None
+
 
 def test_a_bad_requires_dist_line_is_warned_about_once_per_release(
     tmp_path: Path, caplog: pytest.LogCaptureFixture

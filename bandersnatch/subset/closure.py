@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from email.parser import HeaderParser
 from functools import lru_cache
-from typing import Callable, Optional
+from typing import Callable, Optional, Protocol
 
 from packaging.markers import Marker
 from packaging.requirements import InvalidRequirement, Requirement
@@ -47,6 +47,12 @@ __all__ = [
 ]
 
 Fetch = Callable[[NormalizedName], Mapping[str, Sequence[str]]]
+
+
+class Marked(Protocol):
+    """What the closure asks of an environment: its PEP 508 values (Environment, environments.Target)."""
+
+    def markers(self, patch: int) -> dict[str, str]: ...
 
 # name: (sys_platform, os_name, platform_system, platform_machine)
 PLATFORMS: dict[str, tuple[str, str, str, str]] = {
@@ -147,7 +153,7 @@ def requires_dist(metadata: str) -> tuple[str, ...]:
     return tuple(HeaderParser().parsestr(metadata).get_all("Requires-Dist") or ())
 
 
-def bad_requirements(lines: Iterable[str], envs: Iterable[Environment]) -> list[tuple[str, str]]:
+def bad_requirements(lines: Iterable[str], envs: Iterable[Marked]) -> list[tuple[str, str]]:
     """The Requires-Dist lines the closure takes as needing nothing, each with why (one line)."""
     values = _marker_values(envs)
     found = []
@@ -168,7 +174,7 @@ def bad_requirements(lines: Iterable[str], envs: Iterable[Environment]) -> list[
 
 
 def closure(
-    roots: Iterable[Requirement], fetch: Fetch, settings: DependencySettings
+    roots: Iterable[Requirement], fetch: Fetch, settings: DependencySettings, envs: Optional[Sequence[Marked]] = None
 ) -> dict[NormalizedName, frozenset[str]]:
     """Every project and release needed to install ``roots`` in the listed environments.
 
@@ -177,9 +183,10 @@ def closure(
     on it, with packaging's default prerelease handling (SpecifierSet.filter: a prerelease only if
     the specifier admits it or nothing else matches, as pip and uv decide). Extras a requirement
     asks for are followed; ``settings.extras`` adds every extra of the roots. Cycles end because a
-    (project, version, extra) is expanded once.
+    (project, version, extra) is expanded once. ``envs``: the environments whose markers count
+    ([environments]' targets); by default those of ``settings`` (python-versions x platforms).
     """
-    state = _Closure(fetch, environments(settings))
+    state = _Closure(fetch, environments(settings) if envs is None else envs)
     for root in roots:
         state.add(root, root=True, all_extras=settings.extras)
     state.run()
@@ -204,7 +211,7 @@ class _Closure:
     version, extra) expanded once; that also ends cycles.
     """
 
-    def __init__(self, fetch: Fetch, envs: Sequence[Environment]) -> None:
+    def __init__(self, fetch: Fetch, envs: Sequence[Marked]) -> None:
         self._fetch = fetch
         self._envs = _marker_values(envs)
         self._pending: dict[NormalizedName, set[tuple[str, bool]]] = {}  # (specifier, is_root) not yet applied
@@ -273,7 +280,7 @@ class _Closure:
         return self._markers[key]
 
 
-def _marker_values(envs: Iterable[Environment]) -> list[dict[str, str]]:
+def _marker_values(envs: Iterable[Marked]) -> list[dict[str, str]]:
     """PEP 508 values of each environment, at both ends of its patch series."""
     return [env.markers(patch) for env in envs for patch in (0, 99)]
 

@@ -1,5 +1,6 @@
 """The filter sections of the configuration ([plugins], [allowlist], [blocklist], [filter_regex],
-[filter_prerelease], [latest_release], [size_project_metadata] and our [dependencies]) read into
+[filter_prerelease], [latest_release], [size_project_metadata] and our [dependencies] and
+[environments]) read into
 frozen values.
 
 Upstream's spellings are accepted ([whitelist]/[blacklist], whitelist_project, `_` or `-` in keys),
@@ -25,6 +26,13 @@ from packaging.utils import canonicalize_name
 from ..config_values import SUBSET_SECTIONS, boolean, convert, path_text
 from ..errors import ConfigError
 from .closure import PLATFORMS, DependencySettings
+from .environments import (
+    IMPLEMENTATIONS,
+    EnvironmentSettings,
+    Target,
+    check_platform,
+    targets,
+)
 from .filters import ALIASES, PLUGINS, FilterSettings, platform_rules
 from .requirements import parse_requirement, read_requirements
 
@@ -51,6 +59,13 @@ class SubsetSettings:
 
     filters: FilterSettings = field(default_factory=FilterSettings)
     dependencies: DependencySettings = field(default_factory=DependencySettings)
+    environments: Optional[EnvironmentSettings] = None  # [environments]; None: every file installs somewhere
+
+    @property
+    def targets(self) -> Optional[tuple[Target, ...]]:
+        """The declared environments, or None when [environments] is absent (then [dependencies]'
+        python-versions / platforms are the closure's, a shorthand for coarse environments)."""
+        return None if self.environments is None else targets(self.environments)
 
     @property
     def roots(self) -> tuple[Requirement, ...]:
@@ -83,7 +98,7 @@ def read_subset_settings(
         platforms=reader.convert(("blocklist", "blacklist"), "platforms", _platforms, ()),
         max_package_size=reader.convert("size_project_metadata", "max_package_size", _size, 0),
     )
-    subset = SubsetSettings(filters, dependencies)
+    subset = SubsetSettings(filters, dependencies, _environments(reader))
     if dependencies.enabled and not subset.roots and not demand:
         errors.append("[dependencies] enabled = true needs [allowlist] packages or requirements to start from")
     return subset
@@ -197,6 +212,42 @@ def _dependencies(reader: _Reader) -> DependencySettings:
         platforms=reader.convert("dependencies", "platforms", _dependency_platforms, default.platforms),
         extras=reader.convert("dependencies", "extras", boolean, default.extras),
     )
+
+
+def _environments(reader: _Reader) -> Optional[EnvironmentSettings]:
+    """[environments] (SPEC section 15). It replaces [dependencies]' python-versions / platforms:
+    naming environments in both places would leave one of them quietly unused, so that is an error."""
+    if not reader.parser.has_section("environments"):
+        return None
+    default = EnvironmentSettings()
+    doubled = [key for key in ("python_versions", "platforms") if reader.raw("dependencies", key)]
+    if doubled:
+        reader.errors.append(
+            f"[dependencies] {' and '.join(k.replace('_', '-') for k in doubled)}: [environments] names the "
+            "environments; remove them from [dependencies]"
+        )  # fmt: skip
+    platforms = reader.convert("environments", "platforms", _target_platforms, ())
+    if reader.raw("environments", "platforms") is None:
+        reader.errors.append("[environments] platforms: missing (platform tags such as manylinux_2_28_x86_64 win_amd64)")
+    return EnvironmentSettings(
+        pythons=reader.convert("environments", "python", _pythons, default.pythons),
+        implementation=reader.convert("environments", "implementation", _implementation, default.implementation),
+        platforms=platforms,
+        sdists=reader.convert("environments", "sdists", boolean, default.sdists),
+    )
+
+
+def _implementation(value: str) -> str:
+    if value.strip().lower() not in IMPLEMENTATIONS:
+        raise ValueError(f"expected {' or '.join(IMPLEMENTATIONS)}")
+    return value.strip().lower()
+
+
+def _target_platforms(value: str) -> tuple[str, ...]:
+    names = tuple(value.split())
+    if not names:
+        raise ValueError("expected platform tags such as manylinux_2_28_x86_64 win_amd64")
+    return tuple(check_platform(name) for name in names)
 
 
 def _count(value: str) -> int:
