@@ -60,6 +60,7 @@ from .storage import Storage
 
 if TYPE_CHECKING:
     from .subset.cooldown import Gate
+    from .subset.demand_run import DemandRun
     from .subset.scope import Refilter, Scope
 
 __all__ = ["Mirror", "RunSummary", "options_marker"]
@@ -134,8 +135,9 @@ class Mirror:
         self._gate: Optional[Gate] = None  # the run's [cooldown] policy at the run's instant
         self._serials: tuple[Optional[int], Optional[int]] = (None, None)  # the plan's serial_from, serial_to
         self._cooldown_before: Optional[str] = None  # cooldown.json as the run found it
-    from .subset.demand_run import DemandRun
-    from .subset.scope import Refilter, Scope
+        self._demand: Optional[DemandRun] = None  # [demand]: the run's roots and evictions
+        self._refilter: Optional[Refilter] = None  # a change of the filters alone: what it affects
+        self._known: Optional[dict[str, Any]] = None  # subset.seen: metadata as last synced, when used
 
     def synchronize(
         self, force_check: bool = False, allow_mass_deletion: bool = False, dry_run: bool = False
