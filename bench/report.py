@@ -41,7 +41,7 @@ def _ratios(results: Sequence[Result], scenario: str, key: str = "ours") -> list
 
 def _ratio_checks(results: Sequence[Result], scenario: str, limit: float, key: str = "ours") -> list[Check]:
     ratios = _ratios(results, scenario, key)
-    ours = "ours (HTML only, no .metadata)" if key == "ours-html" else "ours"
+    ours = "like for like (HTML only, no .metadata): ours" if key == "ours-html" else "ours"
     if not ratios:
         return [Check(scenario, f"{ours}/upstream <= {limit}: no upstream measured", None)]
     return [Check(scenario, f"{ours}/{label} = {'-' if ratio is None else f'{ratio:.2f}'} <= {limit}",
@@ -84,9 +84,9 @@ def _limit_check(results: Sequence[Result], scenario: str, limit: Optional[Limit
     """Ours within ``most`` times the plain tools' time over the same corpus."""
     ours = _ours(results, scenario)
     if not limit or not ours or not ours.summary or ours.problem:
-        return [Check(scenario, f"ours <= {most:g} x the machine's limit: not measured", None)]
+        return [Check(scenario, f"wall / the machine's limit <= {most:g}: not measured", None)]
     times = ours.summary.wall / limit.seconds
-    return [Check(scenario, f"ours = {times:.2f} x the machine's limit <= {most:g}", times <= most)]
+    return [Check(scenario, f"wall / the machine's limit = {times:.2f} <= {most:g}", times <= most)]
 
 
 def targets(results: Sequence[Result], limits: Mapping[str, Limit]) -> list[Check]:
