@@ -10,6 +10,7 @@ import contextlib
 import functools
 import gc
 import hashlib
+import http.client
 import json
 import logging
 import os
@@ -521,6 +522,8 @@ class Master:
     @contextlib.contextmanager
     def stream(self, url: str, size: Optional[int] = None) -> Iterator[Iterator[bytes]]:
         """The file at ``url`` as an iterator of large chunks; never the whole file in memory.
+        A chunk may be a view of one buffer that the next chunk overwrites: use it (hash it, write
+        it, copy it) before asking for the next.
 
         ``size`` is the master's declared size: the transfer stops as soon as the body passes it,
         and its deadline allows for it. A PEP 658 ``.metadata`` (declared by hash only; no
@@ -534,7 +537,7 @@ class Master:
         else:
             limit, what = MAX_UNDECLARED, "the most a file without a declared size may have"
         with self._open("GET", url, (), size or 0) as (response, watch):
-            yield _body(response, watch, url, limit, DOWNLOAD_CHUNK, what)
+            yield _file_body(response, watch, url, limit, what)
 
     def fetch_small(self, url: str) -> bytes:
         """A small object (a PEP 658 .metadata, a PEP 740 provenance) whole; refused past
@@ -596,6 +599,41 @@ def _body(response: requests.Response, watch: Watch, url: str, limit: int, chunk
         raise TruncatedDownload(late or f"download of {url} broke off: {_reason(error)}") from None
     if watch.expired:  # a socket shut down may look like the end of a body without a length
         raise TruncatedDownload(_late("GET", url, watch))
+
+
+_THREAD = threading.local()  # .buffer: the thread's download buffer (_file_body)
+
+
+def _file_body(response: requests.Response, watch: Watch, url: str, limit: int, what: str) -> Iterator[bytes]:
+    """A file's body as views of one reused DOWNLOAD_CHUNK buffer, read by ``readinto`` straight
+    from http.client: no allocation, no copy and a handful of bytecodes per MiB (hashlib and the
+    write release the GIL for the rest), so many downloads at once hardly contend for the GIL and
+    no page of a fresh buffer is faulted in per chunk. A body with a Content-Encoding, or a
+    response that is not http.client's (test doubles), goes through urllib3 (``_body``)."""
+    raw = response.raw
+    source = getattr(raw, "_original_response", None)
+    encoding = response.headers.get("Content-Encoding", "").strip().lower()
+    if encoding not in ("", "identity") or not isinstance(source, http.client.HTTPResponse):
+        yield from _body(response, watch, url, limit, DOWNLOAD_CHUNK, what)
+        return
+    buffer = getattr(_THREAD, "buffer", None)
+    if buffer is None:  # one per download thread, for its life: not even an allocation per file
+        buffer = _THREAD.buffer = memoryview(bytearray(DOWNLOAD_CHUNK))
+    received = 0
+    try:
+        while count := source.readinto(buffer[: min(DOWNLOAD_CHUNK, limit - received + 1)]):
+            received += count
+            watch.received = received
+            if received > limit:
+                raise UpstreamUnavailable(f"{url} sent more than {what} ({limit} bytes); stopped at {received}")
+            yield buffer[:count]
+    except (http.client.HTTPException, OSError, ValueError) as error:
+        late = watch.expired and _late("GET", url, watch)
+        raise TruncatedDownload(late or f"download of {url} broke off: {_reason(error)}") from None
+    if watch.expired:  # a socket shut down may look like the end of a body without a length
+        raise TruncatedDownload(_late("GET", url, watch))
+    if source.isclosed():  # read to its end: the connection goes back to the pool, as urllib3 does
+        raw.release_conn()
 
 
 def _late(method: str, url: str, watch: Watch) -> str:

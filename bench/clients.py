@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Optional
 
-__all__ = ["Client", "find_upstream", "ours", "setup_upstream"]
+__all__ = ["Client", "find_upstream", "like_for_like", "ours", "setup_upstream"]
 
 ROOT = Path(__file__).resolve().parent.parent
 VENVS = ROOT / "bench" / ".upstream-venv"
@@ -34,6 +34,7 @@ class Client:
     key: str  # short, for folder names: "ours", "up-py311"
     command: tuple[str, ...]  # without "-c CONFIG mirror"
     upstream: bool
+    extra: tuple[str, ...] = ()  # more [mirror] lines: a variant of the same client (scenario 7)
 
     def config(self, directory: Path, master: str, *, workers: int, timeout: float) -> str:
         """The config file's text for a mirror in ``directory``."""
@@ -44,7 +45,7 @@ class Client:
                       "compare-method = hash", "digest_name = sha256", "global-timeout = 36000",
                       "core-metadata = false", "", "[plugins]", "enabled ="]
         else:
-            lines += ["delete-packages = true"]
+            lines += ["delete-packages = true", *self.extra]
         return "\n".join(lines) + "\n"
 
     @property
@@ -85,6 +86,12 @@ def ours() -> Client:
     command = (str(script),) if script.exists() else (str(python), "-m", "bandersnatch")
     where = "venv" if python != Path(sys.executable) or sys.prefix != sys.base_prefix else "system Python"
     return Client(f"ours {__version__} ({where})", "ours", command, upstream=False)
+
+
+def like_for_like(client: Client) -> Client:
+    """Ours doing exactly upstream's work: HTML pages only, no PEP 658 ``.metadata`` files."""
+    return Client("ours, HTML only, no .metadata", "ours-html", client.command, upstream=False,
+                  extra=("simple-format = HTML", "core-metadata = false"))
 
 
 def _requirements() -> list[str]:

@@ -1,7 +1,8 @@
 """Where a sync spends its time: ``bandersnatch mirror`` under py-spy against a scenario's corpus.
 
     pip install py-spy
-    python -m bench.profile --scenario 1            # the ~1 GB corpus (4: 5,000 small projects)
+    python -m bench.profile --scenario 1            # the ~1 GB corpus (4: 5,000 small projects,
+                                                    # 7: 3,000 tiny ones, 8: ~420 MB of 1-8 MiB files)
     python -m bench.profile --scenario 4 --threads idle   # include threads waiting on I/O or locks
 
 py-spy samples every thread (cProfile sees only the main one, and the work is in the pool's
@@ -38,6 +39,10 @@ def _corpus(scenario: str, sizes: Sizes) -> list[str]:
         return corpus_args(sizes.small_projects, (1, 1), (2 * KIB, 20 * KIB))
     if scenario == "6":
         return corpus_args(0, (0, 0), (1, 1), (sizes.big_file,))
+    if scenario == "7":
+        return corpus_args(sizes.tiny_projects, (1, 1), (KIB, KIB))
+    if scenario == "8":
+        return corpus_args(sizes.bulk_files, (1, 1), sizes.bulk_sizes)
     return corpus_args(sizes.projects, sizes.files, sizes.sizes, sizes.big)
 
 
@@ -88,7 +93,7 @@ def summarize(collapsed: Path, top: int = 25) -> str:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__.splitlines()[0])
-    parser.add_argument("--scenario", choices=("1", "4", "6"), default="1")
+    parser.add_argument("--scenario", choices=("1", "4", "6", "7", "8"), default="1")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--threads", choices=("gil", "active", "idle"), default="gil",
                         help="sample the thread holding the GIL (default: where the CPU goes), every "

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
-from .clients import Client
+from .clients import Client, like_for_like
 from .end_of_run import SERIAL, expected_index
 from .limit import Limit, machine_limit
 from .master_driver import CHANGED_FILE_SIZE, MasterProcess, corpus_args
@@ -42,12 +42,16 @@ class Sizes:
     wan_projects: int  # scenarios wa, wc, wd: projects of 4 files of 16 KiB behind the WAN link
     wan_changed: int  # scenario wd
     wan_big: int  # scenario wb: bytes of big files behind the WAN link
+    tiny_projects: int = 3000  # scenario 7: projects of one 1 KiB wheel
+    bulk_files: int = 120  # scenario 8: files of log-uniform sizes in bulk_sizes, one per project
+    bulk_sizes: tuple[int, int] = (1 * MIB, 8 * MIB)
 
 
 WAN = (0.05, 200.0)  # the link of scenarios w*: round trip in seconds, bandwidth in Mbit/s
 FULL = Sizes(600, (1, 3), (4 * KIB, 4 * MIB), (100 * MIB, 60 * MIB, 40 * MIB, 25 * MIB, 15 * MIB, 10 * MIB),
              200, 5000, 740_000, 100_000, 2 * GIB, 600, 200, 512 * MIB)  # fmt: skip
-QUICK = Sizes(30, (1, 2), (4 * KIB, 256 * KIB), (4 * MIB,), 10, 200, 20_000, 500, 32 * MIB, 12, 4, 4 * MIB)
+QUICK = Sizes(30, (1, 2), (4 * KIB, 256 * KIB), (4 * MIB,), 10, 200, 20_000, 500, 32 * MIB, 12, 4, 4 * MIB,
+              tiny_projects=30, bulk_files=6, bulk_sizes=(256 * KIB, 1 * MIB))
 
 
 @dataclass
@@ -75,7 +79,7 @@ class Bench:
         self.sizes, self.clients, self.runs, self.work = sizes, list(clients), runs, work
         self.workers, self.timeout, self.tls, self.say = workers, timeout, tls, say
         self.results: list[Result] = []
-        self.limit: Optional[Limit] = None
+        self.limits: dict[str, Limit] = {}  # scenario -> the plain tools' time over its corpus
         self.corpus: dict[str, Any] = {}
 
     # -- plumbing ----------------------------------------------------------------------------
@@ -140,13 +144,13 @@ class Bench:
             if "1" not in wanted:
                 self.results[:] = [r for r in self.results if r.scenario != "1"]
             elif all(limits):  # a limit is a best case: the fastest run, not the median
-                self.limit = min(limits, key=lambda limit: limit.seconds)  # type: ignore[union-attr]
+                self.limits["1"] = min(limits, key=lambda limit: limit.seconds)  # type: ignore[union-attr]
             if "2" in wanted:
                 self._noop(master, "2", "1")
             if "3" in wanted:
                 self._incremental(master, "3", "1", s.changed)
 
-    def _machine_limit(self, urls: Path, cert: Optional[str]) -> Optional[Limit]:
+    def _machine_limit(self, urls: Path, cert: Optional[str], scenario: str = "1") -> Optional[Limit]:
         os.sync()
         try:
             limit = machine_limit(urls, self.work, cert)
@@ -154,7 +158,7 @@ class Bench:
             self.say(f"   the machine limit could not be measured: {error}")
             return None
         if limit:
-            self.say(f"   1 machine limit {' ' * 26}{limit.seconds:8.2f} s")
+            self.say(f"  {scenario:>2} machine limit {' ' * 26}{limit.seconds:8.2f} s")
         return limit
 
     def _noop(self, master: MasterProcess, scenario: str, mirror_of: str, suffix: str = "") -> None:
@@ -197,14 +201,18 @@ class Bench:
             title = f"full sync, 3 big files, {s.wan_big / MIB:g} MiB{link}"
             self._single_corpus("wb", title, corpus_args(0, (0, 0), (1, 1), sizes, wan=WAN))
 
-    def _full(self, scenario: str, title: str, master: MasterProcess) -> None:
+    def _full(self, scenario: str, title: str, master: MasterProcess, clients: Optional[Sequence[Client]] = None,
+              after_round: Optional[Callable[[], None]] = None) -> None:
         stats = master.stats
+        clients = self.clients if clients is None else clients
         results = {c.key: self._new(scenario, title, c, bytes=stats["bytes"], projects=stats["projects"],
-                                    files=stats["files"]) for c in self.clients}  # fmt: skip
+                                    files=stats["files"]) for c in clients}  # fmt: skip
         for number in range(self.runs):
-            for client in self.clients:
+            for client in clients:
                 shutil.rmtree(self._folder(scenario, client), ignore_errors=True)
                 results[client.key].samples.append(self._sync(client, master, scenario, f"full-{number}"))
+            if after_round is not None:  # in turn with the clients: the same state of the machine
+                after_round()
         for result in results.values():
             self._check(result, stats["files"])
 
@@ -213,6 +221,39 @@ class Bench:
     def many_small(self) -> None:
         count = self.sizes.small_projects
         self._single_corpus("4", f"full sync, {count} small projects", corpus_args(count, (1, 1), (2 * KIB, 20 * KIB)))
+
+    def tiny(self) -> None:
+        """Scenario 7: per-project overhead at its purest (one 1 KiB wheel each): ours with its
+        defaults (every page format, .metadata), ours doing upstream's work, and upstream."""
+        count = self.sizes.tiny_projects
+        ours = next(c for c in self.clients if not c.upstream)
+        clients = [ours, like_for_like(ours), *(c for c in self.clients if c.upstream)]
+        args = corpus_args(count, (1, 1), (KIB, KIB))
+        with MasterProcess(args, self.tls, self.work / "master-7.log") as master:
+            self._full("7", f"full sync, {count} projects of one 1 KiB wheel", master, clients)
+            for client in clients:
+                shutil.rmtree(self._folder("7", client) / "mirror", ignore_errors=True)
+
+    def bulk(self) -> None:
+        """Scenario 8: many big files, against the plain tools (curl + openssl) over the same bytes."""
+        s = self.sizes
+        args = corpus_args(s.bulk_files, (1, 1), s.bulk_sizes)
+        with MasterProcess(args, self.tls, self.work / "master-8.log") as master:
+            stats = master.stats
+            low, high = (size / MIB for size in s.bulk_sizes)
+            title = f"full sync, {stats['bytes'] / 1e6:.0f} MB in {stats['files']} files of {low:g}-{high:g} MiB"
+            urls = self.work / "urls-8.txt"
+            master.command(f"urls {urls}")
+            limits = []
+
+            def limit() -> None:
+                limits.append(self._machine_limit(urls, master.cert, "8"))
+
+            self._full("8", title, master, after_round=limit)
+            if limits and all(limits):
+                self.limits["8"] = min(limits, key=lambda found: found.seconds)  # type: ignore[union-attr]
+            for client in self.clients:
+                shutil.rmtree(self._folder("8", client) / "mirror", ignore_errors=True)
 
     def big_file(self) -> None:
         size = self.sizes.big_file

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SCENARIOS = ("1", "2", "3", "4", "5", "5r", "6", "wa", "wb", "wc", "wd")
+SCENARIOS = ("1", "2", "3", "4", "5", "5r", "6", "7", "8", "wa", "wb", "wc", "wd")
 
 
 def test_quick_benchmark_prints_a_row_for_every_scenario(tmp_path: Path) -> None:

@@ -62,14 +62,14 @@ def write_global_index(storage: Storage, changes: Mapping[str, Change], layout: 
     links = layout.links
     if HTML in layout.formats:
         displays = {name: (value[0] if value else None) for name, value in changes.items()}
-        _write(storage, links, INDEX, lambda old: merge_index(old, displays), lambda every: render_index(
+        _write(storage, links, changes, INDEX, lambda old: merge_index(old, displays), lambda every: render_index(
             (name, value[0]) for name, value in every))  # fmt: skip
         storage.copy_web(INDEX, INDEX_V1_HTML)
     else:
         storage.remove_web_file(INDEX)
         storage.remove_web_file(INDEX_V1_HTML)
     if JSON in layout.formats:
-        _write(storage, links, INDEX_V1_JSON, lambda old: merge_root(old, changes), lambda every: render_root(
+        _write(storage, links, changes, INDEX_V1_JSON, lambda old: merge_root(old, changes), lambda every: render_root(
             every, max((value[1] for _, value in every), default=0)))  # fmt: skip
     else:
         storage.remove_web_file(INDEX_V1_JSON)
@@ -79,6 +79,7 @@ def write_global_index(storage: Storage, changes: Mapping[str, Change], layout: 
 def _write(
     storage: Storage,
     links: Links,
+    changes: Mapping[str, Change],
     path: str,
     merge: Callable[[Iterator[list[str]]], Iterable[str]],
     render: Callable[[list[tuple[str, tuple[str, int]]]], Iterable[str]],
@@ -91,7 +92,10 @@ def _write(
     except ValueError as reason:
         logger.info("Rebuilding %s from web/simple/: %s", path, reason)
         folders = storage.list_web_dirs(PROJECTS)  # a folder without a page is listed as before
-        every = {normalize(name): _listed(storage, links, name) for name in folders}
+        # The touched projects' pages were just read (``changes``): a full sync reads each page once,
+        # not once more per index format.
+        every = {key: changes[key] if key in changes else _listed(storage, links, name)
+                 for name in folders for key in (normalize(name),)}  # fmt: skip
         listed = sorted((name, value) for name, value in every.items() if value is not None)
         storage.write_web(path, _encoded(render(listed)))
 

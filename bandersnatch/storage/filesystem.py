@@ -43,6 +43,14 @@ def _temp_sibling(path: Path) -> Path:
     return path.with_name(f".{path.name}{TEMP_SUFFIX}")
 
 
+def _write_all(fd: int, chunk: bytes) -> int:
+    """Write all of ``chunk`` (a short write, on a signal or a nearly full disk, is continued)."""
+    done = os.write(fd, chunk)
+    while done < len(chunk):
+        done += os.write(fd, memoryview(chunk)[done:])
+    return done
+
+
 class FilesystemStorage(Storage):
     """The mirror's directory: state files at the top, the published tree under ``web/``."""
 
@@ -85,19 +93,32 @@ class FilesystemStorage(Storage):
 
     # -- atomic writes -----------------------------------------------------------------------
 
+    def _create_temp(self, path: str, temp: str) -> int:
+        """Open the temporary sibling for writing, making the folder only when it is missing (one
+        failed open instead of a failed mkdir per write of a page or file that has its folder)."""
+        try:
+            return os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, FILE_MODE)
+        except FileNotFoundError:
+            self.ensure_dir(Path(path).parent)
+            return os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, FILE_MODE)
+
     @contextlib.contextmanager
-    def _open_atomic(self, path: Path, durable: bool = False) -> Iterator[IO[bytes]]:
-        self.ensure_dir(path.parent)
-        temp = _temp_sibling(path)
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    def _open_fd(self, path: str, durable: bool = False) -> Iterator[int]:
+        """A raw descriptor on the temporary sibling, renamed over ``path`` when the ``with`` ends
+        without an error (after an fsync when ``durable``); removed otherwise. No file object: its
+        buffer, isatty ioctl, fstat and lseek are syscalls and copies a page or a file never needs."""
+        folder, _, name = path.rpartition("/")
+        temp = f"{folder}/.{name}{TEMP_SUFFIX}"  # _temp_sibling, without pathlib's parsing
+        fd = self._create_temp(path, temp)
         published = False
         try:
-            os.fchmod(fd, FILE_MODE)
-            with os.fdopen(fd, "wb") as handle:
-                yield handle
+            try:
+                os.fchmod(fd, FILE_MODE)  # whatever the umask (which may change): nginx runs as another user
+                yield fd
                 if durable:
-                    handle.flush()
-                    os.fsync(handle.fileno())
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
             os.replace(temp, path)
             published = True
         finally:
@@ -105,22 +126,28 @@ class FilesystemStorage(Storage):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(temp)
 
+    @contextlib.contextmanager
+    def _open_atomic(self, path: Path, durable: bool = False) -> Iterator[IO[bytes]]:
+        with self._open_fd(str(path), durable) as fd, open(fd, "wb", closefd=False) as handle:
+            yield handle
+
     def write_web(self, relative: str, chunks: Iterable[bytes]) -> None:
-        with self._open_atomic(self.web_path(relative)) as handle:
+        with self._open_fd(f"{self.web}/{safe_relative(relative)}") as fd:  # web_path, without pathlib
             for chunk in chunks:
-                handle.write(chunk)
+                _write_all(fd, chunk)
         self._announce(relative)
 
     def write_verified(self, relative: str, chunks: Iterable[bytes], sha256: str, size: Optional[int]) -> int:
         """Hashing happens while the chunks stream to the temporary sibling, so the file is read
-        once and never held in memory; a mismatch leaves nothing behind."""
+        once and never held in memory; a mismatch leaves nothing behind. Each chunk is hashed and
+        written straight from the caller's buffer (os.write, no file object's copy), both with the
+        GIL released; it may be overwritten as soon as the next is asked for."""
         digest = hashlib.sha256()
         written = 0
-        with self._open_atomic(self.web_path(relative)) as handle:
+        with self._open_fd(f"{self.web}/{safe_relative(relative)}") as fd:  # web_path, without pathlib
             for chunk in chunks:
                 digest.update(chunk)
-                handle.write(chunk)
-                written += len(chunk)
+                written += _write_all(fd, chunk)
             check_digest(relative, digest.hexdigest(), written, sha256, size)
         self._announce(relative)
         return written
@@ -204,11 +231,15 @@ class FilesystemStorage(Storage):
     def remove_web_file(self, relative: str) -> None:
         """Also the folders it leaves empty, up to (not including) web/."""
         path = self.web_path(relative)
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-        with contextlib.suppress(FileNotFoundError):
-            _temp_sibling(path).unlink()
-        self._prune_empty(path.parent)
+        removed = False
+        for target in (path, _temp_sibling(path)):
+            try:
+                os.unlink(target)
+                removed = True
+            except FileNotFoundError:
+                pass
+        if removed:  # nothing removed, no folder emptied (a page format never written, say)
+            self._prune_empty(path.parent)
 
     def remove_web_tree(self, relative: str) -> None:
         path = self.web_path(relative)
