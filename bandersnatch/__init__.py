@@ -8,7 +8,8 @@ The code map. Data flows one way: ``main`` -> ``configuration`` -> ``mirror`` (o
 - ``configuration``: the INI file, read and checked into one frozen Settings (``config_values``:
   the converters it shares with ``subset.config``).
 - ``master``: every request to the upstream (XML-RPC, JSON, files), bounded in bytes and time
-  (``deadlines``); ``upstream`` reads its JSON into values; ``urls`` decides what a URL from a
+  (``deadlines``), through the run's one polite ``session`` (User-Agent, retries, Retry-After,
+  RateLimit pacing); ``upstream`` reads its JSON into values; ``urls`` decides what a URL from a
   master may be.
 - ``changes``: where a run learns what changed (the XML-RPC changelog, or a PEP 691 root).
 - ``foreign``: ``api-method = index``, a foreign PEP 503/691 index as the run's change source and
@@ -37,7 +38,7 @@ The code map. Data flows one way: ``main`` -> ``configuration`` -> ``mirror`` (o
 - ``commands/``: the operator commands (``verify``, ``delete``, ``bundle`` with its ``manifest``,
   ``stats`` with ``accesslog``); they use the engine's public functions and never import each other.
 
-``tests/test_architecture.py`` keeps these rules: no import circle, only ``master`` talks HTTP,
+``tests/test_architecture.py`` keeps these rules: no import circle, only ``master`` (with ``deadlines`` and ``session``) talks HTTP,
 only ``storage`` writes, only ``main`` imports click, rendering is pure, commands stand alone.
 """
 

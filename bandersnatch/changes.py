@@ -12,8 +12,9 @@ import logging
 from typing import Callable, Iterable, Optional, Protocol
 
 from .errors import UpstreamUnavailable
-from .master import Master, Validators
+from .master import Master
 from .model import normalize
+from .session import Validators
 
 __all__ = ["ROOT_VALIDATORS", "ChangeSource", "ChangelogSource", "SimpleRootSource", "change_source"]
 

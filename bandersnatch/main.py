@@ -26,10 +26,11 @@ from .configuration import (
     load_settings,
 )
 from .errors import EXIT_ERROR, ConfigError, MirrorError
-from .master import Master, WaitTally, make_session
+from .master import Master
 from .mirror import Mirror
 from .pages.layout import PROJECTS, Layout
 from .project import needs_json_api
+from .session import WaitTally, make_session
 from .state import StateFiles
 from .storage import Storage, open_storage
 

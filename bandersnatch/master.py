@@ -13,8 +13,6 @@ import hashlib
 import http.client
 import json
 import logging
-import os
-import re
 import threading
 import time
 import xmlrpc.client
@@ -26,10 +24,8 @@ from xml.parsers.expat import ExpatError
 
 import requests
 import urllib3
-from urllib3.util.retry import Retry
 
-from . import __version__
-from .deadlines import Expired, Watch, Watchdog, WatchedAdapter
+from .deadlines import Expired, Watch, Watchdog
 from .errors import (
     NotFound,
     ProjectGone,
@@ -39,18 +35,15 @@ from .errors import (
     UpstreamUnavailable,
 )
 from .model import ProjectMetadata, normalize
+from .session import MAX_RETRY_AFTER, Pace, Validators, WaitTally
 from .upstream import parse_json_api, parse_pep691, with_page_extras
 
-__all__ = [
-    "CHANGELOG_PAGE_SIZE", "DEFAULT_MAX_METADATA_SIZE", "MAX_SERIAL", "SIMPLE_JSON", "Document", "Master", "Validators",
-    "WaitTally", "make_session", "user_agent",
-]  # fmt: skip
+__all__ = ["CHANGELOG_PAGE_SIZE", "DEFAULT_MAX_METADATA_SIZE", "MAX_SERIAL", "SIMPLE_JSON", "Document", "Master"]
 
 logger = logging.getLogger(__name__)
 
 CHANGELOG_PAGE_SIZE = 50_000  # PyPI returns at most this many changelog rows per call
 DOWNLOAD_CHUNK = 1 << 20  # large reads: per-chunk overhead dominates small ones
-MAX_RETRY_AFTER = 60.0  # a master asking us to wait longer is treated as failing for this run
 STALE_RETRIES = 3
 SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"  # PEP 691
 DEFAULT_MAX_METADATA_SIZE = 16 << 20  # [mirror] max-metadata-size: a .metadata or provenance is a few KB
@@ -59,192 +52,10 @@ MAX_UNDECLARED = 32 << 30  # a file whose size the master did not declare: beyon
 MAX_SERIAL = 2**40  # PyPI is at ~3e7; a serial beyond this is a broken master, not a future one
 DOCUMENT_CHUNK = 256 << 10  # documents are read in smaller pieces: each may be gzip-inflated
 GRACE_TIMEOUTS = 3  # a transfer's deadline: this many timeouts, plus 1 s per deadlines.MIN_RATE bytes
-USER_AGENT = f"bandersnatch/{__version__} (requests/{requests.__version__}; +PEP 381 mirror)"
-RATELIMIT_LOW = 0.1  # below this share of a RateLimit window's requests left, the rest are spread over it
-
-
-def user_agent(contact: str = "") -> str:
-    """The User-Agent: bandersnatch and its version and, as PyPI asks of mirrors, who runs it."""
-    return USER_AGENT if not contact else USER_AGENT[:-1] + f"; {contact})"
-
-
-class WaitTally:
-    """Seconds the run waited because the master asked (Retry-After, RateLimit); all threads add."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.seconds = 0.0
-
-    def add(self, seconds: float) -> None:
-        if seconds > 0:
-            with self._lock:
-                self.seconds += seconds
-
-
-@dataclass(frozen=True)
-class Validators:
-    """What the master said about its last PEP 691 root (RFC 9110 validators) and that root's
-    serial: sent back as If-None-Match / If-Modified-Since, a 304 means the same root."""
-
-    etag: Optional[str]
-    last_modified: Optional[str]
-    serial: int
-
-    def headers(self) -> dict[str, str]:
-        sent = {"If-None-Match": self.etag} if self.etag else {}
-        return {**sent, **({"If-Modified-Since": self.last_modified} if self.last_modified else {})}
-
-    def to_json(self) -> str:
-        return json.dumps({"etag": self.etag, "last_modified": self.last_modified, "serial": self.serial}) + "\n"
-
-    @classmethod
-    def from_json(cls, text: Optional[str]) -> Optional[Validators]:
-        """The stored validators, or None when there are none or they are damaged (then the root
-        is fetched whole, which is always correct)."""
-        try:
-            data = json.loads(text or "")
-            etag, modified = data.get("etag"), data.get("last_modified")
-            if not all(value is None or isinstance(value, str) for value in (etag, modified)) or not (etag or modified):
-                return None
-            return cls(etag, modified, _as_serial(data["serial"]))
-        except (ValueError, KeyError, TypeError, AttributeError, UpstreamUnavailable):
-            return None
 
 
 class _NotPep691(Exception):
     """A project page answered in another form than PEP 691 JSON (a plain web server's HTML)."""
-
-
-class _OneLine(logging.Filter):
-    """urllib3 logs a peer's malformed headers with their traceback; the operator gets one line."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.exc_info, record.exc_text = None, None
-        return True
-
-
-logging.getLogger("urllib3.connection").addFilter(_OneLine())
-
-
-class _Retry(Retry):
-    """urllib3's Retry, but a hostile Retry-After cannot park a cron run for hours (``cap``:
-    ``[mirror] max-retry-after``), and every wait is added to the run's ``tally``."""
-
-    cap: float = MAX_RETRY_AFTER
-    tally: Optional[WaitTally] = None
-
-    def new(self, **kw: Any) -> _Retry:
-        retry = super().new(**kw)  # urllib3 copies only its own parameters
-        retry.cap, retry.tally = self.cap, self.tally
-        return retry  # type: ignore[return-value]
-
-    def get_retry_after(self, response: Any) -> Optional[float]:
-        value = super().get_retry_after(response)
-        return None if value is None else min(value, self.cap)
-
-    def sleep(self, response: Any = None) -> None:
-        started = time.monotonic()
-        super().sleep(response)
-        if self.tally is not None:
-            self.tally.add(time.monotonic() - started)
-
-
-class _Pace:
-    """PyPI's ``RateLimit`` / ``RateLimit-Policy`` headers (the IETF draft's forms, old and new):
-    when few requests are left in the window, the next requests are spread over what is left of
-    it, rather than running into 429s. A wait is never longer than ``cap``."""
-
-    def __init__(self, cap: float, tally: WaitTally, sleep: Callable[[float], None]) -> None:
-        self.cap, self.tally, self.sleep = cap, tally, sleep
-        self._lock = threading.Lock()
-        self._interval = 0.0  # seconds between requests while the window runs low
-        self._next = 0.0  # monotonic time of the next allowed request
-        self._until = 0.0  # when the window that ran low ends
-
-    def note(self, headers: Any) -> None:
-        remaining, reset, limit = _ratelimit(headers)
-        if remaining is None or reset is None:
-            return
-        low = remaining <= max(1, int((limit or 0) * RATELIMIT_LOW)) or (limit is None and remaining < 5)
-        with self._lock:
-            self._interval = min(reset / (remaining + 1), self.cap) if low else 0.0
-            self._until = time.monotonic() + reset  # a new window starts then: full speed again
-
-    def wait(self) -> None:
-        with self._lock:
-            now = time.monotonic()
-            if not self._interval or now >= self._until:
-                return
-            start = max(now, self._next)
-            self._next = start + self._interval
-        if start > now:
-            self.sleep(start - now)
-            self.tally.add(start - now)
-
-
-def _ratelimit(headers: Any) -> tuple[Optional[int], Optional[float], Optional[int]]:
-    """(remaining, seconds to reset, limit) from ``RateLimit: "default";r=5;t=30`` with
-    ``RateLimit-Policy: "default";q=100;w=60`` (draft 7+), ``RateLimit: limit=100, remaining=5,
-    reset=30`` (drafts 3-6) or ``RateLimit-Remaining`` / ``-Reset`` / ``-Limit``."""
-    combined = headers.get("RateLimit", "") or ""
-    policy = headers.get("RateLimit-Policy", "") or ""
-
-    def number(text: str, *keys: str) -> Optional[float]:
-        for key in keys:
-            found = re.search(rf"(?:^|[;,\s]){key}=(\d+(?:\.\d+)?)", text)
-            if found:
-                return float(found.group(1))
-        return None
-
-    def plain(name: str) -> Optional[float]:
-        value = (headers.get(name, "") or "").strip()
-        return float(value) if re.fullmatch(r"\d+(\.\d+)?", value) else None
-
-    remaining = number(combined, "r", "remaining")
-    remaining = plain("RateLimit-Remaining") if remaining is None else remaining
-    reset = number(combined, "t", "reset")
-    reset = plain("RateLimit-Reset") if reset is None else reset
-    limit = number(policy, "q") or number(combined, "limit") or plain("RateLimit-Limit")
-    return (
-        None if remaining is None else int(remaining), reset, None if limit is None else int(limit)
-    )  # fmt: skip
-
-
-def make_session(
-    workers: int, master_url: str = "", backoff: float = 0.25, downloads: int = 0, *, contact: str = "",
-    max_retry_after: float = MAX_RETRY_AFTER, waits: Optional[WaitTally] = None,
-) -> requests.Session:  # fmt: skip
-    """One session for the run: User-Agent, a connection for every request in flight, retries of
-    transient failures.
-
-    In flight at once: two metadata requests per worker (the JSON API and the PEP 691 page beside
-    it), ``downloads`` files, and the XML-RPC call. A pool smaller than that would close and reopen
-    connections all run long, and on a WAN every new connection costs a round trip (two with TLS).
-
-    Retried statuses: 429 (rate limited, honouring Retry-After up to ``max_retry_after`` seconds),
-    500/502/503/504 (the master or its CDN having a bad moment; 503's Retry-After is honoured too).
-    Every wait goes to ``waits``, for the run's report. POST is retried too because our only POSTs are XML-RPC reads.
-    The environment (proxies for the master, CA bundle) is read once here: requests would read it
-    again on every request, a third of its cost per small file.
-    """
-    retry = _Retry(
-        total=5,
-        backoff_factor=backoff,
-        status_forcelist=(429, 500, 502, 503, 504),
-        allowed_methods=frozenset({"GET", "HEAD", "POST", "PURGE"}),
-        respect_retry_after_header=True,
-        raise_on_status=False,
-    )
-    retry.cap, retry.tally = max_retry_after, waits
-    adapter = WatchedAdapter(max_retries=retry, pool_connections=4, pool_maxsize=2 * workers + downloads + 2)
-    session = requests.Session()
-    session.headers["User-Agent"] = user_agent(contact)
-    session.proxies = requests.utils.get_environ_proxies(master_url) if master_url else {}
-    session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
-    session.trust_env = False
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return session
 
 
 @dataclass(frozen=True)
@@ -277,7 +88,7 @@ class Master:
     ) -> None:
         self.url = url.rstrip("/")
         self.waits = waits or WaitTally()  # the session's retries add to it too when given the same
-        self._pace = _Pace(max_retry_after, self.waits, sleep)
+        self._pace = Pace(max_retry_after, self.waits, sleep)
         self.max_metadata_size = max_metadata_size  # the cap on a .metadata or provenance body
         self.timeout = timeout
         self.session = session

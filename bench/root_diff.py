@@ -63,7 +63,8 @@ def serve(count: int, changed: int) -> None:
 def measure(url: str, count: int) -> None:
     """In its own interpreter, so peak RSS is the client's alone."""
     from bandersnatch.changes import SimpleRootSource
-    from bandersnatch.master import Master, make_session
+    from bandersnatch.master import Master
+    from bandersnatch.session import make_session
 
     mirrored = names(count - 10) + [f"deleted-{number}" for number in range(10)]
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -16,7 +16,8 @@ from typing import Iterator
 import pytest
 
 from bandersnatch.errors import TruncatedDownload, UpstreamUnavailable
-from bandersnatch.master import Master, make_session
+from bandersnatch.master import Master
+from bandersnatch.session import make_session
 from tests.conftest import MirrorSetup
 from tests.hostile_master import (
     HUGE_SERIAL,

@@ -15,7 +15,8 @@ import pytest
 import requests
 
 from bandersnatch.errors import ProjectGone
-from bandersnatch.master import Master, make_session
+from bandersnatch.master import Master
+from bandersnatch.session import make_session
 from tests.conftest import MirrorSetup
 from tests.nginx import (
     NOT_INSTALLED,

@@ -20,7 +20,8 @@ from bandersnatch.errors import (
     TruncatedDownload,
     UpstreamUnavailable,
 )
-from bandersnatch.master import Master, make_session
+from bandersnatch.master import Master
+from bandersnatch.session import make_session
 
 URL = "https://pypi.example"
 SHA = "0" * 64

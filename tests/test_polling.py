@@ -11,7 +11,8 @@ from typing import Iterator
 import pytest
 
 from bandersnatch import master as master_module
-from bandersnatch.master import Validators, WaitTally, _Pace, _ratelimit
+from bandersnatch.session import Pace as _Pace
+from bandersnatch.session import Validators, WaitTally, _ratelimit
 from tests.conftest import MirrorSetup
 from tests.pypi_master import PyPIMaster, generate_corpus
 

@@ -7,9 +7,10 @@ from dataclasses import replace
 from urllib.parse import urlsplit
 
 from bandersnatch.downloads import Transfers
-from bandersnatch.master import Master, make_session
+from bandersnatch.master import Master
 from bandersnatch.model import ReleaseFile
 from bandersnatch.project import SyncOptions, sync_project
+from bandersnatch.session import make_session
 from bandersnatch.storage import FilesystemStorage
 from tests.conftest import MirrorSetup
 from tests.pypi_master import FileSpec, PyPIMaster
