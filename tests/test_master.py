@@ -14,6 +14,7 @@ from responses import matchers
 
 from bandersnatch import __version__
 from bandersnatch import master as master_module
+from bandersnatch import session as session_module
 from bandersnatch.errors import (
     ProjectGone,
     StalePage,
@@ -67,10 +68,10 @@ def test_list_packages_with_serial_and_user_agent(client: Master) -> None:
     responses.post(
         f"{URL}/pypi",
         body=rpc_answer({"Foo": 3, "bar": 7}),
-        match=[matchers.header_matcher({"User-Agent": master_module.USER_AGENT})],
+        match=[matchers.header_matcher({"User-Agent": session_module.USER_AGENT})],
     )
     assert client.all_projects() == {"Foo": 3, "bar": 7}
-    assert f"bandersnatch/{__version__}" in master_module.USER_AGENT
+    assert f"bandersnatch/{__version__}" in session_module.USER_AGENT
     assert b"list_packages_with_serial" in responses.calls[0].request.body
 
 
@@ -249,7 +250,7 @@ def test_retry_after_is_capped() -> None:
         def getheader(self, name: str) -> str:
             return self.headers.get(name, "")
 
-    assert retry.get_retry_after(Answer()) == master_module.MAX_RETRY_AFTER
+    assert retry.get_retry_after(Answer()) == session_module.MAX_RETRY_AFTER
 
 
 def test_truncated_download_class_is_an_upstream_error() -> None:

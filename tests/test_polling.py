@@ -10,7 +10,7 @@ from typing import Iterator
 
 import pytest
 
-from bandersnatch import master as master_module
+from bandersnatch import session as session_module
 from bandersnatch.session import Pace as _Pace
 from bandersnatch.session import Validators, WaitTally, _ratelimit
 from tests.conftest import MirrorSetup
@@ -97,7 +97,7 @@ def test_a_429_is_waited_out_and_the_wait_reported(pypi: PyPIMaster, mirror: Mir
     metrics = (mirror.directory / "metrics.prom").read_text()
     assert f"bandersnatch_run_wait_seconds {record['waited']!r}" in metrics
     agents = {headers.get("User-Agent") for _, _, headers in pypi.request_headers}
-    assert agents == {master_module.user_agent("ops@example.org")}
+    assert agents == {session_module.user_agent("ops@example.org")}
     assert "ops@example.org" in agents.pop()
 
 
