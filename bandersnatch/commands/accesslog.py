@@ -7,20 +7,18 @@ distinct value. nginx's and Apache's combined and common formats; plain, gzip or
 
 from __future__ import annotations
 
-import bz2
 import glob
-import gzip
-import io
 import logging
 import os
 import re
 import zlib
 from datetime import date, datetime, timedelta
 from functools import partial
-from typing import IO, Iterable, NamedTuple, Optional
+from typing import Iterable, NamedTuple, Optional
 from urllib.parse import unquote
 
 from ..errors import MirrorError
+from ..logfiles import open_log
 
 __all__ = ["DayTable", "Download", "count_logs", "log_files", "parse_line"]
 
@@ -41,7 +39,6 @@ _ESCAPE = re.compile(rb"\\(x[0-9A-Fa-f]{2}|.)", re.S)
 _C_ESCAPES = {b"n": b"\n", b"t": b"\t", b"r": b"\r", b"v": b"\v", b"f": b"\f"}  # Apache's whitespace
 _MONTHS = {m.encode(): i for i, m in enumerate("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(), 1)}
 _NOT_RELEASE_FILES = ("/", ".metadata", ".provenance", ".asc")  # listings, PEP 658/740 files, signatures
-_COMPRESSED = ((b"\x1f\x8b", gzip.open), (b"BZh", bz2.open))  # logrotate's compress, or bzip2
 
 RawKey = tuple[bytes, Optional[bytes]]  # (request line, user agent) as logged; common format: no agent
 DayTable = dict[tuple[str, str], int]  # {(path below web/, user agent): downloads}
@@ -182,21 +179,10 @@ def log_files(pattern: str) -> list[str]:
     return files
 
 
-def _open_log(path: str) -> IO[bytes]:
-    """Rotated logs are compressed; the content says how, whatever the file is called."""
-    with open(path, "rb") as probe:
-        head = probe.read(3)
-    for magic, opener in _COMPRESSED:
-        if head.startswith(magic):
-            # GzipFile.readline is Python code; a BufferedReader around it reads lines in C
-            return io.BufferedReader(opener(path, "rb"), buffer_size=1 << 16)  # type: ignore[arg-type]
-    return open(path, "rb")
-
-
 def _read_log(path: str, tally: Tally) -> bool:
     """Count one log into ``tally``; False when it could not be opened at all."""
     try:
-        handle = _open_log(path)
+        handle = open_log(path)
     except OSError as error:
         log.warning("cannot read %s: %s; skipping it", path, error.strerror or error)
         return False

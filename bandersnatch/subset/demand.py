@@ -17,12 +17,9 @@ evicted project comes back when a client asks for it again.
 
 from __future__ import annotations
 
-import bz2
 import configparser
 import glob
-import gzip
 import hashlib
-import io
 import json
 import logging
 import os
@@ -31,12 +28,13 @@ import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import IO, Any, Iterable, Iterator, Optional
+from typing import Any, Iterable, Iterator, Optional
 from urllib.parse import unquote
 
 from packaging.utils import canonicalize_name
 
 from ..config_values import boolean, convert
+from ..logfiles import open_log
 
 __all__ = [
     "DEMAND", "DemandSettings", "DemandState", "LogRead", "evictions", "read_demand_settings", "read_logs",
@@ -56,7 +54,6 @@ _LINE = re.compile(
 )
 _PAGE = re.compile(r"^(?:GET|HEAD) /simple/([^/?#\s]+)/?(?:\?\S*)?(?: HTTP/[0-9.]+)?$")
 _NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,200}[A-Za-z0-9])?$")
-_COMPRESSED = ((b"\x1f\x8b", gzip.open), (b"BZh", bz2.open))
 
 
 @dataclass(frozen=True)
@@ -183,18 +180,9 @@ class DemandState:
         return {name for name, (_, last, _) in self.projects.items() if last >= int(self.evicted.get(name, -1.0))}
 
 
-def _open(path: str) -> IO[bytes]:
-    with open(path, "rb") as probe:
-        head = probe.read(3)
-    for magic, opener in _COMPRESSED:
-        if head.startswith(magic):
-            return io.BufferedReader(opener(path, "rb"), buffer_size=1 << 16)  # type: ignore[arg-type]
-    return open(path, "rb")
-
-
 def _new_lines(path: str, logs: dict[str, int], seen: dict[str, int]) -> Iterator[bytes]:
     """The complete lines of ``path`` not read by an earlier run; records how far it was read."""
-    with _open(path) as handle:
+    with open_log(path) as handle:
         first = handle.readline(MAX_LINE)
         if not first.endswith(b"\n"):
             return  # empty, or its first line still being written: next run
