@@ -157,18 +157,15 @@ class Mirror:
         if dry_run:
             self.master = NoBodies(self.master)  # type: ignore[assignment]
             return self._plan_only(force_check, allow_mass_deletion, tally)
-        refused: Optional[str] = None
+        return self._run(force_check, allow_mass_deletion, lambda refused: self._write_plan(home, tally, refused))
+
+    def _write_plan(self, home: Storage, tally: PlanTally, refused: Optional[str]) -> None:
+        """plan.json, under the run's lock: a run that never got the lock (another run holds it,
+        or the store cannot keep one) has no plan, and must not overwrite the holder's."""
         try:
-            return self._run(force_check, allow_mass_deletion)
-        except MassDeletion as error:
-            refused = str(error)
-            raise
-        finally:
-            plan = self._plan(tally, refused)
-            try:
-                home.write_state(PLAN, json.dumps(plan, indent=1) + "\n")
-            except OSError as error:  # a full disk must not hide the run's own outcome
-                logger.warning("Cannot write %s: %s", home.state_location(PLAN), error)
+            home.write_state(PLAN, json.dumps(self._plan(tally, refused), indent=1) + "\n")
+        except OSError as error:  # a full disk must not hide the run's own outcome
+            logger.warning("Cannot write %s: %s", home.state_location(PLAN), error)
 
     def _plan_only(self, force_check: bool, allow_mass_deletion: bool, tally: PlanTally) -> RunSummary:
         summary = RunSummary()
@@ -193,15 +190,22 @@ class Mirror:
             held = [h.as_json() for h in self._gate.ledger.held_back(earlier)]
         return tally.as_json(*self._serials, held, refused)
 
-    def _run(self, force_check: bool, allow_mass_deletion: bool) -> RunSummary:
+    def _run(
+        self, force_check: bool, allow_mass_deletion: bool, write_plan: Callable[[Optional[str]], None]
+    ) -> RunSummary:
         self._allow_mass_deletion = allow_mass_deletion
         with self.storage.lock(), self._diff_file():
             started = self.clock()
             record = LastRun(started=utc_stamp(started))
             summary = RunSummary()
+            refused: Optional[str] = None
             try:
                 self._synchronize(summary, force_check)
                 record.result = "ok" if summary.ok else "failed"
+            except MassDeletion as error:
+                refused = str(error)
+                record.result, record.error = "error", refused
+                raise
             except KeyboardInterrupt:
                 record.result = "interrupted"
                 raise
@@ -210,6 +214,7 @@ class Mirror:
                 raise
             finally:
                 record.waited = round(getattr(self.master, "waited", 0.0), 3)
+                write_plan(refused)
                 self._record(record, summary)
                 self._watch(record, started)
             return summary

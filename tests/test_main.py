@@ -113,6 +113,7 @@ def test_a_second_run_exits_at_once_while_the_lock_is_held(mirror: MirrorSetup) 
         f"another bandersnatch run holds {mirror.directory / '.lock'}; not starting a second one"
     )
     assert not (mirror.directory / "web").exists()
+    assert not (mirror.directory / "plan.json").exists()  # the holder's plan is the holder's to write
 
 
 @pytest.mark.parametrize("content", ["garbage\n", "", "12 13\n"])
