@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import re
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -241,7 +240,10 @@ class Mirror:
         self._start_cooldown()
         scope = self._scope(work)
         summary.owed = self._execute(work, set(work), summary, scope)
-        self._keep_seen(scope)
+        if scope is not None:
+            from .subset.refilter_run import keep_seen
+
+            keep_seen(self.storage, scope)
         self._end_cooldown()
         refresh_index(self.storage, self.layout, work)
         for name in work.keys() - known:
@@ -280,9 +282,13 @@ class Mirror:
             if projects:
                 logger.info("%d projects changed since serial %d", len(projects), base)
             if self.state.options() != self._marker():
-                self._refilter = self._filters_only_changed()
+                from .subset.refilter_run import filters_only_changed, seen_metadata
+
+                self._refilter = filters_only_changed(
+                    self.storage, self.settings.subset, self.state.options(), self._marker()
+                )
                 if self._refilter is not None and self._refilter.files:
-                    self._known = self._seen_metadata()
+                    self._known = seen_metadata(self.storage, self.settings.subset)
                     if self._known is None:
                         self._refilter = None
                 if self._refilter is None:
@@ -299,7 +305,10 @@ class Mirror:
         demanded = self._start_demand()
         scope = self._scope(projects)
         asked = [*owed.items(), *projects.items(), *(scope.reselected.items() if scope else ()), *demanded.items()]
-        asked += self._refiltered(scope).items()
+        if self._refilter is not None:
+            from .subset.refilter_run import refiltered_work
+
+            asked += refiltered_work(self._refilter, scope, self.storage, self.changes.all_projects).items()
         work = self._scoped(self._accepted(asked, summary), scope)
         if not work:
             if todo is not None or target != status or self._refilter is not None:
@@ -313,7 +322,10 @@ class Mirror:
         # interrupted run's files at their names before their data reached the disk.
         recheck = work.keys() if status is None else owed.keys()
         pending = self._execute(work, set(recheck), summary, scope)
-        self._keep_seen(scope)
+        if scope is not None:
+            from .subset.refilter_run import keep_seen
+
+            keep_seen(self.storage, scope)
         self._end_cooldown()
         refresh_index(self.storage, self.layout, work)
         self._finish(target, pending, summary)
@@ -394,69 +406,16 @@ class Mirror:
         return self._demand.work
 
 
-    def _filters_only_changed(self) -> Optional[Refilter]:
-        """When only the filters changed since the last run (the pages and the cooldown did not),
-        what they affect (subset.scope.refilter); None: every project is checked again."""
-        before, now = self.state.options(), self._marker()
-        if self.settings.subset is None or before is None or _without_subset(before) != _without_subset(now):
-            return None
-        from .subset.scope import refilter, remembered
-
-        return refilter(remembered(self.storage), self.settings.subset)
-
-    def _refiltered(self, scope: Optional[Scope]) -> dict[str, int]:
-        """The work of a change of the filters alone, with no request for a project it cannot
-        touch: the names it adds, removes or re-specifies, the projects the mirror has that the
-        filters no longer hold (dropped without asking the master), and, when a project-level
-        rule changed, those the master lists that the filters now hold and the mirror lacks. The
-        closure's own changes come as ``scope.reselected``."""
-        change = self._refilter
-        if change is None or scope is None:
-            return {}
-        local = set(self.storage.list_web_dirs(PROJECTS))
-        work = dict.fromkeys(change.names, 0)
-        work.update((name, 0) for name in local if not scope.holds(name))
-        if change.list_master:
-            listed = self.changes.all_projects()
-            work.update((name, serial) for name, serial in listed.items() if normalize(name) not in local)
-        logger.info("The filters changed: %d projects are checked again for it", len(work))
-        return work
-
-    def _seen_metadata(self) -> Optional[dict[str, Any]]:
-        """The master's metadata of every project the mirror has, as last synced (subset.seen), or
-        None when some project's is not known (then every project is checked with the master)."""
-        subset = self.settings.subset
-        if subset is None or not subset.roots:
-            return None
-        from .subset.seen import load
-
-        local, seen = self.storage.list_web_dirs(PROJECTS), load(self.storage)
-        missing = [name for name in local if name not in seen]
-        if missing:
-            logger.info("No metadata kept for %d projects (%s...): every project is checked again",
-                        len(missing), missing[0])  # fmt: skip
-            return None
-        return {name: seen[name] for name in local}  # type: ignore[index]
-
-    def _keep_seen(self, scope: Optional[Scope]) -> None:
-        """Keep the metadata this run selected from, for the next change of what selects files."""
-        if scope is None or not scope.remembers or not scope.synced:
-            return
-        from .subset.seen import keep
-
-        keep(self.storage, scope.synced.values(), set(self.storage.list_web_dirs(PROJECTS)))
-
     def _remember_filters(self) -> None:
-        """The filters the options marker now stands for, in the parts a later change is judged by;
-        and what a change source without serials saw (foreign.ForeignIndex.commit): both are kept
-        once the run's work is owed, so a refused or killed run finds the same changes again."""
+        """The filters, and what a change source without serials saw (foreign.ForeignIndex.commit):
+        both kept once the run's work is owed, so a refused or killed run finds the same changes again."""
         commit = getattr(self.changes, "commit", None)
         if commit is not None:
             commit(self.storage)  # the run's storage: a dry run's records and writes nothing
         if self.settings.subset is not None or self.storage.read_state("filters.json") is not None:
-            from .subset.scope import remember
+            from .subset.refilter_run import remember_filters
 
-            remember(self.storage, self.settings.subset)
+            remember_filters(self.storage, self.settings.subset)
 
     def _scoped(self, work: dict[str, int], scope: Optional[Scope]) -> dict[str, int]:
         """What the filters hold, and what the mirror has that they no longer hold (to be dropped,
@@ -628,12 +587,6 @@ def options_marker(settings: Settings) -> str:
     from .subset.scope import fingerprint
 
     return f"{pages} subset={fingerprint(settings.subset)}{cooldown}"
-
-
-def _without_subset(marker: str) -> str:
-    """The options marker without its filter digest: what must be unchanged for a change of the
-    filters alone to be planned by what it affects."""
-    return re.sub(r" subset=\S+", "", marker)
 
 
 def _sync_safely(name: str, serial: int, options: SyncOptions) -> ProjectResult:
