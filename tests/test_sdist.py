@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import subprocess
+import tarfile
 import venv
 import zipfile
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Iterator
 
 import pytest
 
+from bandersnatch.subset import sdist
 from bandersnatch.subset.sdist import sdist_requires
 from tests.conftest import MirrorSetup
 from tests.nginx import (
@@ -124,3 +126,24 @@ def test_pip_installs_an_sdist_only_root_from_the_mirror_alone(served_sdists: Se
     assert run.returncode == 0, run.stdout + run.stderr
     shown = subprocess.run([python, "-m", "pip", "list", "--format=freeze"], capture_output=True, text=True).stdout
     assert {"sdroot==1.0", "sdmid==1.0", "leaf==1.0"} <= set(shown.split()), shown
+
+
+def _sdist_with_a_large_member_first(size: int) -> bytes:
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w:gz") as tar:
+        big = tarfile.TarInfo("bomb-1.0/zeros")
+        big.size = size
+        tar.addfile(big, io.BytesIO(bytes(size)))
+        info = b"Metadata-Version: 2.2\nName: bomb\nVersion: 1.0\nRequires-Dist: evil\n"
+        meta = tarfile.TarInfo("bomb-1.0/PKG-INFO")
+        meta.size = len(info)
+        tar.addfile(meta, io.BytesIO(info))
+    return data.getvalue()
+
+
+def test_pkg_info_behind_more_than_the_inflation_bound_is_not_looked_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A gzip bomb before PKG-INFO: the walk stops at the bound instead of inflating it all."""
+    body = _sdist_with_a_large_member_first(4 << 20)
+    assert sdist_requires("bomb-1.0.tar.gz", body) == ("evil",)  # within the bound: read
+    monkeypatch.setattr(sdist, "MAX_INFLATED", 1 << 20)
+    assert sdist_requires("bomb-1.0.tar.gz", body) is None  # past it: the JSON API is asked instead

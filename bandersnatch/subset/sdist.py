@@ -20,6 +20,11 @@ from packaging.version import InvalidVersion, Version
 __all__ = ["MAX_PKG_INFO", "sdist_requires"]
 
 MAX_PKG_INFO = 1 << 20
+# A hostile sdist can hide PKG-INFO behind a gzip bomb: walking a compressed tar means inflating
+# it. PKG-INFO sits at the top of every real sdist, so the walk stops past these bounds (and the
+# JSON API is asked instead).
+MAX_MEMBERS = 10_000
+MAX_INFLATED = 512 << 20
 _TRUSTED = Version("2.2")  # PEP 643: fields not marked Dynamic are final from this version on
 
 
@@ -52,10 +57,12 @@ def _pkg_info(filename: str, body: bytes) -> Optional[str]:
                             return member.read(MAX_PKG_INFO).decode("utf-8", "replace")
             return None
         with tarfile.open(fileobj=io.BytesIO(body), mode="r:*") as archive:
-            for member in archive:
+            for count, member in enumerate(archive):
                 if member.isfile() and _top_level(member.name) and member.size <= MAX_PKG_INFO:
                     handle = archive.extractfile(member)
                     return handle.read(MAX_PKG_INFO).decode("utf-8", "replace") if handle else None
+                if count >= MAX_MEMBERS or member.offset_data + member.size > MAX_INFLATED:
+                    return None  # the next header lies beyond what is worth inflating
     except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError):
         return None
     return None
