@@ -13,9 +13,10 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import queue
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import (
     TYPE_CHECKING,
@@ -610,20 +611,28 @@ def _bounded(
 ) -> Iterator[Optional[ProjectResult]]:
     """Results of ``function`` over ``items`` as they finish, with at most ``window`` in flight.
 
-    Submitting 740,000 futures at once would cost gigabytes; a window keeps memory flat.
+    Submitting 740,000 futures at once would cost gigabytes; a window keeps memory flat. Each
+    future reports itself to a queue when done: ``concurrent.futures.wait`` would lock and
+    unlock every running future on each completion, a fifth of the interpreter's time in a
+    sync of small projects.
     """
     pending = iter(items)
+    done: queue.SimpleQueue[Future[Optional[ProjectResult]]] = queue.SimpleQueue()
     running: set[Future[Optional[ProjectResult]]] = set()
     while True:
         while len(running) < window and not stop():
             item = next(pending, _END)
             if item is _END:
                 break
-            running.add(pool.submit(function, item))  # type: ignore[arg-type]
+            future = pool.submit(function, item)  # type: ignore[arg-type]
+            running.add(future)
+            future.add_done_callback(done.put)
         if stop():  # let what already started finish; drop what only waits in the queue
-            running = {future for future in running if not future.cancel()}
+            for future in [future for future in running if future.cancel()]:
+                running.discard(future)
         if not running:
             return
-        finished, running = wait(running, return_when=FIRST_COMPLETED)
-        for future in finished:
+        future = done.get()
+        if future in running:  # a cancelled one reports itself too, after leaving ``running``
+            running.discard(future)
             yield future.result()

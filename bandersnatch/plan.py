@@ -41,9 +41,13 @@ class PlanTally:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def published(self, name: str, existed: Callable[[], bool]) -> None:
+        """Note that ``name``'s pages are being written; ``existed`` (a stat) is asked only before
+        its first page, outside the lock: one project's pages are written by one thread."""
+        if name in self.existed:
+            return
+        found = existed()
         with self._lock:
-            if name not in self.existed:
-                self.existed[name] = existed()
+            self.existed.setdefault(name, found)
 
     def downloaded(self, size: int) -> None:
         with self._lock:
