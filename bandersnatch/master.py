@@ -24,6 +24,7 @@ from xml.parsers.expat import ExpatError
 
 import requests
 import urllib3
+from requests.structures import CaseInsensitiveDict
 
 from .deadlines import Expired, Watch, Watchdog
 from .errors import (
@@ -376,7 +377,7 @@ class Master:
         self._pace.wait()
         with self._watchdog.watch(GRACE_TIMEOUTS * self.timeout, expected) as watch:
             try:
-                response = self.session.request(method, url, timeout=self.timeout, stream=True, **kwargs)
+                response = self._send(method, url, **kwargs)
                 self._pace.note(response.headers)
             except Expired:
                 raise TruncatedDownload(_late(method, url, watch)) from None
@@ -391,6 +392,21 @@ class Master:
                 yield response, watch
             finally:
                 response.close()
+
+
+    def _send(self, method: str, url: str, headers: Optional[dict[str, str]] = None, data: Optional[bytes] = None
+              ) -> requests.Response:  # fmt: skip
+        """``session.request`` without what a mirror never uses: merging the session's cookies,
+        auth, params and environment into every request was a fifth of its cost per small file.
+        The session's headers (User-Agent), proxies and CA bundle still apply, and its adapter
+        (retries, deadlines) still sends it."""
+        session = self.session
+        merged = CaseInsensitiveDict(session.headers)
+        if headers:
+            merged.update(headers)
+        request = requests.PreparedRequest()
+        request.prepare(method=method, url=url, headers=merged, data=data)
+        return session.send(request, timeout=self.timeout, stream=True, proxies=session.proxies, verify=session.verify)
 
 
 def _body(response: requests.Response, watch: Watch, url: str, limit: int, chunk: int, what: str) -> Iterator[bytes]:
