@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import subprocess
 import tempfile
 import time
@@ -38,7 +39,7 @@ def write_project(storage: Storage, name: str, versions: range, serial: int) -> 
         path = f"packages/{digest[:2]}/{digest[2:4]}/{digest[4:]}/{filename}"
         release = ReleaseFile(filename, f"https://files.example/{path}", digest, len(content))
         existing = storage.web_path(path)
-        if not existing.exists():
+        if not os.path.exists(existing):
             storage.write_web(path, [content])
             written += len(content)
         files.append((path, release))
