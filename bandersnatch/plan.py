@@ -16,7 +16,7 @@ import json
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Callable, ContextManager, Iterable, Iterator, Optional
+from typing import IO, Any, Callable, ContextManager, Iterable, Iterator, Optional, Sequence
 
 from .master import Master
 from .model import ProjectMetadata
@@ -153,6 +153,13 @@ class Recorder(Storage):
     def copy_web(self, source: str, target: str) -> None:
         if not self.dry:
             self.inner.copy_web(source, target)
+
+    def write_web_copies(self, relatives: Sequence[str], body: bytes) -> None:
+        owner = _page_owner(relatives[0])
+        if owner is not None:
+            self.tally.published(owner, lambda: self.inner.web_exists(f"{PROJECTS}/{owner}"))
+        if not self.dry:
+            self.inner.write_web_copies(relatives, body)
 
     def flush_all(self) -> None:
         if not self.dry:

@@ -336,9 +336,7 @@ def _publish(page: ProjectPage, options: SyncOptions) -> None:
     storage, layout = options.storage, options.layout
     html_pages = (page_path(page.name, PAGE_HTML), page_path(page.name, PAGE_V1_HTML))
     if HTML in layout.formats:
-        body = render_project_html(page).encode("utf-8")
-        for path in html_pages:
-            storage.write_web(path, [body])
+        storage.write_web_copies(html_pages, render_project_html(page).encode("utf-8"))
     else:
         for path in html_pages:
             storage.remove_web_file(path)

@@ -97,3 +97,31 @@ def test_state_files_are_replaced_whole_and_journal_appends(storage: Storage) ->
     storage.append_journal("todo.done", ["c 3"])
     assert storage.read_journal("todo.done") == "a 1\nb 2\nc 3\n"
     assert sorted(os.listdir(storage.root)) == ["status", "todo.done"]
+
+
+def test_page_copies_share_one_inode_and_are_replaced_one_by_one(storage: FilesystemStorage) -> None:
+    names = ("simple/foo/index.html", "simple/foo/index.v1_html")
+    storage.write_web_copies(names, b"first")
+    html, v1 = (storage.web / name for name in names)
+    assert html.read_bytes() == v1.read_bytes() == b"first"
+    assert html.stat().st_ino == v1.stat().st_ino
+    storage.write_web_copies(names, b"second")  # new inode for both; nothing left behind
+    assert html.read_bytes() == v1.read_bytes() == b"second"
+    storage.write_web(names[0], [b"third"])  # a write replaces the name, never the shared inode
+    assert (html.read_bytes(), v1.read_bytes()) == (b"third", b"second")
+    assert sorted(path.name for path in html.parent.iterdir()) == ["index.html", "index.v1_html"]
+
+
+def test_page_copies_are_copied_where_the_filesystem_cannot_link(
+    storage: FilesystemStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*_: object) -> None:
+        raise PermissionError("no hard links here")
+
+    monkeypatch.setattr(os, "link", refuse)
+    names = ("simple/foo/index.html", "simple/foo/index.v1_html")
+    storage.write_web_copies(names, b"page")
+    html, v1 = (storage.web / name for name in names)
+    assert html.read_bytes() == v1.read_bytes() == b"page"
+    assert html.stat().st_ino != v1.stat().st_ino
+    assert sorted(path.name for path in html.parent.iterdir()) == ["index.html", "index.v1_html"]

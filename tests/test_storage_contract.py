@@ -94,6 +94,16 @@ def test_copy_publishes_the_same_bytes(storage: Storage) -> None:
     assert read(storage, "simple/x/index.v1_html") == b"page"
 
 
+def test_copies_are_published_under_every_name_and_announced(storage: Storage) -> None:
+    published: list[str] = []
+    storage.on_publish(published.append)
+    names = ("simple/x/index.html", "simple/x/index.v1_html")
+    for body in (b"old", b"new"):
+        storage.write_web_copies(names, body)
+        assert [read(storage, name) for name in names] == [body, body]
+    assert published == [storage.web_location(name) for name in (*names, *names)]
+
+
 def test_a_verified_file_is_published_with_its_size(storage: Storage) -> None:
     written = storage.write_verified("packages/ab/foo.whl", iter([DATA[:1000], DATA[1000:]]), SHA, len(DATA))
     assert written == len(DATA)

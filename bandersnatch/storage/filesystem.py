@@ -16,7 +16,7 @@ import os
 import shutil
 import stat
 from pathlib import Path
-from typing import IO, Callable, Iterable, Iterator, Optional
+from typing import IO, Callable, Iterable, Iterator, Optional, Sequence
 
 from ..errors import LockHeld, MirrorError
 from .base import HASH_CHUNK, Storage, check_digest, safe_relative
@@ -150,6 +150,35 @@ class FilesystemStorage(Storage):
             check_digest(relative, digest.hexdigest(), written, sha256, size)
         self._announce(relative)
         return written
+
+    def write_web_copies(self, relatives: Sequence[str], body: bytes) -> None:
+        """The first name is written, the others are hard links to it: one inode and one write
+        per project page instead of two, and each name is still replaced atomically on its own."""
+        first, *others = relatives
+        self.write_web(first, [body])
+        for relative in others:
+            self.copy_web(first, relative)
+
+    def copy_web(self, source: str, target: str) -> None:
+        """A hard link through a temporary sibling renamed over ``target`` (never a partial file,
+        never a moment without one); a copy where the filesystem cannot link (or the folder is
+        missing: the copy makes it). Safe because nothing here ever changes a published file in
+        place: every write is a new inode renamed over the name."""
+        path = self.web_path(target)
+        folder, _, name = path.rpartition("/")
+        temp = f"{folder}/.{name}{TEMP_SUFFIX}"
+        try:
+            os.link(self.web_path(source), temp)
+        except OSError:  # EPERM, EXDEV, EMLINK, a leftover temporary sibling, a missing folder
+            super().copy_web(source, target)
+            return
+        try:
+            os.replace(temp, path)
+        except OSError:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
+            raise
+        self._announce(target)
 
     # -- reading and checking ----------------------------------------------------------------
 
