@@ -188,6 +188,10 @@ class Recorder(Storage):
     def open_web(self, relative: str) -> ContextManager[IO[bytes]]:
         return self.inner.open_web(relative)
 
+    @property
+    def seekable(self) -> bool:
+        return self.inner.seekable
+
     def read_web_text(self, relative: str) -> Optional[str]:
         return self.inner.read_web_text(relative)
 

@@ -11,9 +11,10 @@ import logging
 import threading
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import TYPE_CHECKING, Callable, Mapping, Optional
+from typing import TYPE_CHECKING, Callable, Mapping, Optional, TypeVar
 
 from .deletion_guard import DeletionBudget
+from .core_metadata import from_wheel
 from .downloads import Transfers
 from .errors import (
     DigestMismatch,
@@ -58,6 +59,7 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DOWNLOAD_ATTEMPTS = 3
 
@@ -369,10 +371,16 @@ def _serve_all(
     tasks: dict[tuple[int, str], Callable[[], object]] = {}
     for index, (path, release) in enumerate(files):
         listed = published.get(path) == release.sha256
-        tasks[index, ""] = partial(_fetch_file, path, release, listed, options, downloads)
+        fetch = partial(_fetch_file, path, release, listed, options, downloads)
         if release.core_metadata_sha256 and options.core_metadata:
             url, digest = release.url + METADATA, release.core_metadata_sha256
-            tasks[index, METADATA] = partial(_ensure_beside, path, METADATA, url, digest, options)
+            beside = partial(_ensure_beside, path, METADATA, url, digest, options)
+            if path.endswith(".whl") and options.storage.seekable:  # read from the wheel once it is here
+                tasks[index, METADATA] = partial(_after, fetch, beside)
+            else:
+                tasks[index, ""], tasks[index, METADATA] = fetch, beside
+        else:
+            tasks[index, ""] = fetch
         if release.provenance_url:
             tasks[index, PROVENANCE] = partial(_ensure_beside, path, PROVENANCE, release.provenance_url, None, options)
     run = options.transfers.run_all if options.transfers else _one_after_another
@@ -414,6 +422,12 @@ def _fetch_file(path: str, release: ReleaseFile, listed: bool, options: SyncOpti
     downloads.add(_ensure_file(path, release, listed, options))
 
 
+def _after(first: Callable[[], object], then: Callable[[], T]) -> T:
+    """One transfer task of two steps: a wheel, then its .metadata read from it."""
+    first()
+    return then()
+
+
 def _ensure_beside(path: str, suffix: str, url: str, sha256: Optional[str], options: SyncOptions) -> Optional[str]:
     """A PEP 658 .metadata (checked against ``sha256``) or PEP 740 .provenance beside the file.
 
@@ -426,6 +440,8 @@ def _ensure_beside(path: str, suffix: str, url: str, sha256: Optional[str], opti
     if sha256 is None and storage.web_exists(target):
         return "present"
     if sha256 is not None and storage.file_matches(target, sha256, None, verify=True):
+        return sha256
+    if suffix == METADATA and sha256 is not None and _metadata_from_wheel(path, sha256, options):
         return sha256
     try:
         if sha256 is not None:  # Master.stream caps a .metadata at [mirror] max-metadata-size
@@ -440,6 +456,23 @@ def _ensure_beside(path: str, suffix: str, url: str, sha256: Optional[str], opti
         logger.warning("Not mirroring %s: %s", url, error)
         storage.remove_web_file(target)
         return None
+
+
+def _metadata_from_wheel(path: str, sha256: str, options: SyncOptions) -> bool:
+    """Publish a wheel's .metadata from the wheel on disk when it hashes to what the master
+    promised (core_metadata.from_wheel); False sends the caller to the master."""
+    storage = options.storage
+    if not (path.endswith(".whl") and storage.seekable):
+        return False
+    try:
+        with storage.open_web(path) as handle:
+            body = from_wheel(handle, sha256, options.master.max_metadata_size)
+    except OSError:  # not on disk (a dry run fetches no file body)
+        return False
+    if body is None:
+        return False
+    storage.write_verified(path + METADATA, [body], sha256, len(body))
+    return True
 
 
 def _ensure_file(path: str, release: ReleaseFile, listed: bool, options: SyncOptions) -> Optional[int]:

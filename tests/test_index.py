@@ -25,7 +25,7 @@ from tests.nginx import (
     serving,
     world_readable_tempdir,
 )
-from tests.pypi_master import PyPIMaster
+from tests.pypi_master import FileSpec, PyPIMaster
 from tests.test_serving import clean_env, uv_binary
 
 V1_JSON = "application/vnd.pypi.simple.v1+json"
@@ -228,7 +228,8 @@ def test_yank_unyank_remove_and_quarantine_reach_every_format(pypi: PyPIMaster, 
 
 @pytest.mark.parametrize("fault", ["corrupt", "404"])
 def test_a_bad_metadata_file_costs_only_its_attribute(pypi: PyPIMaster, mirror: MirrorSetup, fault: str) -> None:
-    pypi.add_release("meta-fault", "1.0")
+    # a wheel the mirror cannot read its METADATA from, so the .metadata is asked of the master
+    pypi.add_release("meta-fault", "1.0", [FileSpec("meta_fault-1.0-py3-none-any.whl", content=b"no zip")])
     (wheel,) = [f for f in pypi.files("meta-fault") if f["filename"].endswith(".whl")]
     path = wheel["url"].split("/", 3)[3]
     if fault == "corrupt":
@@ -260,7 +261,7 @@ def test_changing_the_page_options_rewrites_every_project_without_downloading_ag
     assert (folder / "index.v1_json").exists() and (mirror.web / "simple" / "index.v1_json").exists()
     assert len(list(mirror.web.rglob("*.metadata"))) == 1 and "data-core-metadata" in (folder / "index.html").read_text()
     fetched = [path for method, path in pypi.requests if method == "GET" and path.startswith("/packages/")]
-    assert fetched and all(path.endswith(".metadata") for path in fetched)  # no release file again
+    assert fetched == []  # no release file again, and each .metadata read from the wheel on disk
 
     mirror.write_config(pypi.url, simple_format="JSON")
     assert mirror.run().returncode == 0

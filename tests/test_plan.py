@@ -41,12 +41,18 @@ def dry_run(mirror: MirrorSetup, pypi: PyPIMaster) -> dict[str, Any]:
 
 
 def real_run(mirror: MirrorSetup, pypi: PyPIMaster) -> dict[str, Any]:
+    before = snapshot(mirror.directory)
     pypi.clear_log()
     result = mirror.run()
     assert result.returncode == 0, result.stderr
     plan = json.loads((mirror.directory / "plan.json").read_text())
-    fetched = [path for method, path in pypi.requests if method == "GET" and path.startswith("/packages/")]
-    assert plan["download"]["files"] == len(fetched)  # what plan.json says is what the run did
+    after = snapshot(mirror.directory)
+    added = {name for name in after if name.startswith("web/packages/") and after[name][0] != "folder"
+             and before.get(name, ("",))[0] != after[name][0]}  # fmt: skip
+    fetched = {path for method, path in pypi.requests if method == "GET" and path.startswith("/packages/")}
+    assert plan["download"]["files"] == len(added)  # what plan.json says is what the run did
+    assert {f"web{path}" for path in fetched} <= added
+    assert all(name.endswith(".whl.metadata") for name in added - {f"web{path}" for path in fetched})  # from the wheel
     return plan
 
 

@@ -103,6 +103,12 @@ class Storage(abc.ABC):
     def open_web(self, relative: str) -> ContextManager[IO[bytes]]:
         """A published file as a binary stream; FileNotFoundError when it is not there."""
 
+    @property
+    def seekable(self) -> bool:
+        """Whether open_web gives a local, seekable file, so reading a member of an archive costs
+        a few small reads (an object store's stream would fetch the whole object)."""
+        return False
+
     def read_web_text(self, relative: str) -> Optional[str]:
         """A published text file's content, or None when it does not exist or is not text."""
         try:

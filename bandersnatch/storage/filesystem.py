@@ -185,6 +185,10 @@ class FilesystemStorage(Storage):
     def open_web(self, relative: str) -> IO[bytes]:
         return open(self.web_path(relative), "rb")
 
+    @property
+    def seekable(self) -> bool:
+        return True
+
     def file_matches(self, relative: str, sha256: str, size: Optional[int], verify: bool) -> bool:
         """Re-hashing every file of a project on every update would cost more than the update
         itself, so the hash is read only when ``verify``."""

@@ -1,0 +1,75 @@
+"""PEP 658 .metadata read from the wheel on disk: published only when it hashes to the master's
+promise; anything else (and any damaged or hostile archive) falls back to asking the master."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import zipfile
+
+import pytest
+
+from bandersnatch.core_metadata import from_wheel
+from tests.conftest import MirrorSetup, assert_mirror_matches
+from tests.pypi_master import FileSpec, PyPIMaster, generate_corpus, make_wheel
+
+METADATA = b"Metadata-Version: 2.1\nName: foo\nVersion: 1.0\n"
+SHA = hashlib.sha256(METADATA).hexdigest()
+
+
+def wheel(members: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> io.BytesIO:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", method) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    buffer.seek(0)
+    return buffer
+
+
+def test_the_member_that_hashes_to_the_promise_is_returned() -> None:
+    handle = wheel({"foo/__init__.py": b"", "foo-1.0.dist-info/METADATA": METADATA})
+    assert from_wheel(handle, SHA.upper(), 1 << 20) == METADATA
+
+
+@pytest.mark.parametrize(
+    "members",
+    [
+        {"foo-1.0.dist-info/METADATA": METADATA + b"X"},  # another hash
+        {"foo-1.0.dist-info/METADATA": METADATA, "bar-1.0.dist-info/METADATA": METADATA},  # two
+        {"foo/foo-1.0.dist-info/METADATA": METADATA},  # not at the top
+        {"foo-1.0.data/METADATA": METADATA},  # not a .dist-info
+        {"foo/__init__.py": b""},  # none
+    ],
+)
+def test_anything_but_one_matching_member_is_none(members: dict[str, bytes]) -> None:
+    assert from_wheel(wheel(members), SHA, 1 << 20) is None
+
+
+def test_a_member_past_the_limit_is_not_read_whole() -> None:
+    bomb = wheel({"foo-1.0.dist-info/METADATA": b"\0" * (8 << 20)})  # ~8 KB compressed
+    assert from_wheel(bomb, hashlib.sha256(b"\0" * (8 << 20)).hexdigest(), 1 << 20) is None
+
+
+@pytest.mark.parametrize("body", [b"", b"not a zip at all", make_wheel("foo", "1.0")[:-30]])
+def test_a_damaged_archive_is_none(body: bytes) -> None:
+    assert from_wheel(io.BytesIO(body), SHA, 1 << 20) is None
+
+
+def test_a_full_sync_reads_every_wheels_metadata_from_the_wheel(pypi: PyPIMaster, mirror: MirrorSetup) -> None:
+    generate_corpus(pypi, 6, seed=12)
+    mirror.write_config(pypi.url)
+    result = mirror.run()
+    assert result.returncode == 0, result.stderr
+    assert pypi.count("GET", "/packages/") > 0
+    assert [path for _, path in pypi.requests if path.endswith(".whl.metadata")] == []  # one request fewer per wheel
+    assert_mirror_matches(mirror.web, pypi)  # every .metadata is there, byte for byte the master's
+
+
+def test_a_wheel_without_readable_metadata_gets_the_masters(pypi: PyPIMaster, mirror: MirrorSetup) -> None:
+    pypi.add_release("foo", "1.0", [FileSpec("foo-1.0-py3-none-any.whl", content=b"no zip, yet listed with metadata")])
+    (listed,) = pypi.files("foo")
+    mirror.write_config(pypi.url)
+    assert mirror.run().returncode == 0
+    published = next(mirror.web.rglob("foo-1.0-py3-none-any.whl.metadata"))
+    assert published.read_bytes() == pypi.file_content(listed["url"] + ".metadata")
+    assert [path for _, path in pypi.requests if path.endswith(".whl.metadata")] != []  # asked of the master
