@@ -28,6 +28,33 @@ DIR_MODE = 0o755
 TEMP_SUFFIX = ".tmp"
 
 
+WRITEBACK_FROM = 1 << 20  # files this large start their writeback as soon as they are written
+
+
+@functools.lru_cache(maxsize=1)
+def _sync_file_range() -> Optional[Callable[[int, int, int, int], int]]:
+    """The C library's sync_file_range (Linux), or None."""
+    import ctypes
+
+    try:
+        function = getattr(ctypes.CDLL(None, use_errno=True), "sync_file_range", None)
+    except OSError:
+        return None
+    if function is not None:
+        function.argtypes = (ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong, ctypes.c_uint)
+    return function
+
+
+def _start_writeback(fd: int) -> None:
+    """Ask the kernel to start writing the file's dirty pages now, without waiting for them
+    (SYNC_FILE_RANGE_WRITE): the disk then works while the next files download, and the run's
+    syncfs before it records progress finds little left to do. Durability still comes from
+    that syncfs; this only moves the work earlier."""
+    function = _sync_file_range()
+    if function is not None:
+        function(fd, 0, 0, 2)  # SYNC_FILE_RANGE_WRITE; a failure only means no head start
+
+
 @functools.lru_cache(maxsize=1)
 def _syncfs() -> Optional[Callable[[int], int]]:
     """The C library's syncfs, loaded on first use (a no-op run never needs ctypes)."""
@@ -148,6 +175,8 @@ class FilesystemStorage(Storage):
                 digest.update(chunk)
                 written += _write_all(fd, chunk)
             check_digest(relative, digest.hexdigest(), written, sha256, size)
+            if written >= WRITEBACK_FROM:
+                _start_writeback(fd)
         self._announce(relative)
         return written
 
