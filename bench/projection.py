@@ -121,7 +121,7 @@ def plan_memory(projects: int = 740_000) -> float:
     from bandersnatch.mirror import Mirror as Engine
     from bandersnatch.mirror import RunSummary
     from bandersnatch.state import Plan, StateFiles
-    from bandersnatch.storage import Storage
+    from bandersnatch.storage import FilesystemStorage
 
     names = (f"Project_{i}.name-{i % 97}" for i in range(projects))
     body = xmlrpc.client.dumps(({name: i + 1 for i, name in enumerate(names)},), methodresponse=True)
@@ -130,7 +130,7 @@ def plan_memory(projects: int = 740_000) -> float:
     # The engine's own check and normalization of every name (it uses nothing of the instance).
     work = Engine._accepted(None, listed.items(), RunSummary())  # type: ignore[arg-type]
     with tempfile.TemporaryDirectory() as folder:
-        StateFiles(Storage(Path(folder))).start(Plan(max(work.values()), work), full=True, options="-")
+        StateFiles(FilesystemStorage(Path(folder))).start(Plan(max(work.values()), work), full=True, options="-")
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
