@@ -14,6 +14,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
+from bandersnatch.commands.bundle import MANIFEST_PER_MEMBER, MAX_MANIFEST, MAX_PAGE
 from bandersnatch.model import normalize
 from tests.conftest import MirrorSetup, assert_mirror_matches
 from tests.nginx import NOT_INSTALLED, nginx_binary, serving, world_readable_tempdir
@@ -478,3 +479,19 @@ def test_json_api_copies_travel_with_their_pages(
     ok(mirror.run("export", str(tmp_path / "second.tar")))
     ok(offline.run("import", str(tmp_path / "second.tar")))
     assert not (offline.web / "pypi" / normalize(name)).exists()
+
+
+@pytest.mark.parametrize("which", ["manifest", "page"])
+def test_a_member_too_large_to_read_whole_is_refused_before_it_is_read(
+    offline: MirrorSetup, second: tuple[list[Entry], dict], tmp_path: Path, which: str
+) -> None:
+    entries, manifest = second
+    if which == "manifest":
+        limit = MAX_MANIFEST + MANIFEST_PER_MEMBER * len(entries)
+        bundle = write_bundle(tmp_path / "big.tar", entries, None, json.dumps(manifest).encode() + b" " * limit)
+    else:
+        index = next(i for i, (info, _) in enumerate(entries) if info.name.startswith("web/simple/"))
+        info, data = entries[index]
+        huge = file_entry(info.name, data + b" " * MAX_PAGE)
+        bundle = write_bundle(tmp_path / "big.tar", entries[:index] + [huge] + entries[index + 1 :], manifest)
+    assert_refused(offline, bundle, "more than")

@@ -72,6 +72,10 @@ LAST_EXPORT = "last-export"  # "{serial} {floor in ns}", then the projects owed 
 MIRROR_ID = "mirror-id"  # the exporting mirror's identity, made at its first export
 ORIGIN = "bundle-origin"  # on the importing side: the id of the mirror its bundles come from
 PENDING = "import-pending"  # files to remove once an import's pages are in place
+MAX_PAGE = 64 << 20  # a page read whole on import: PyPI's largest project pages are a few MB
+# The manifest names every project and every member before it: its size follows theirs (a full
+# export of PyPI lists ~900,000 projects in ~40 MB and each member in ~150 bytes).
+MAX_MANIFEST, MANIFEST_PER_MEMBER = 128 << 20, 1 << 10
 
 
 @dataclass(frozen=True)
@@ -314,8 +318,16 @@ def _chunks(bundle: Path, data: IO[bytes]) -> Iterator[bytes]:
         yield chunk
 
 
-def _read_all(bundle: Path, data: IO[bytes]) -> bytes:
-    return b"".join(_chunks(bundle, data))
+def _read_all(bundle: Path, member: tarfile.TarInfo, data: IO[bytes], limit: int) -> bytes:
+    """A member read whole into memory (a page, the manifest), refused past ``limit`` bytes: a
+    crafted bundle must not make import hold gigabytes. The tar header states the size, so an
+    oversized member is refused before any of it is read."""
+    if member.size > limit:
+        raise BundleRefused(f"{bundle}: {member.name!r} has {member.size} bytes, more than {limit}; refusing the bundle")
+    body = b"".join(_chunks(bundle, data))
+    if len(body) > limit:  # not past a tar header's size, but nothing here trusts it alone
+        raise BundleRefused(f"{bundle}: {member.name!r} is longer than {limit} bytes; refusing the bundle")
+    return body
 
 
 def _checked(storage: Storage, links: Links, bundle: Path, handle: IO[bytes]) -> Manifest:
@@ -329,7 +341,7 @@ def _checked(storage: Storage, links: Links, bundle: Path, handle: IO[bytes]) ->
         if manifest is not None:
             raise BundleRefused(f"{bundle}: {member.name!r} follows the manifest; refusing the bundle")
         if member.name == MANIFEST:
-            manifest = parse_manifest(_read_all(bundle, data))
+            manifest = parse_manifest(_read_all(bundle, member, data, MAX_MANIFEST + MANIFEST_PER_MEMBER * len(seen)))
             continue
         if member.name in seen:
             raise BundleRefused(f"{bundle}: {member.name!r} appears twice; refusing the bundle")
@@ -338,7 +350,7 @@ def _checked(storage: Storage, links: Links, bundle: Path, handle: IO[bytes]) ->
             raise BundleRefused(f"{bundle}: the file {member.name!r} comes after the pages; refusing the bundle")
         pages_started = pages_started or kind == "page"
         if kind == "page":
-            body = _read_all(bundle, data)
+            body = _read_all(bundle, member, data, MAX_PAGE)
             seen[member.name] = Member(hashlib.sha256(body).hexdigest(), len(body))
             _check_links(storage, links, bundle, member.name, body, seen)
             continue
