@@ -22,7 +22,9 @@ The code map. Data flows one way: ``main`` -> ``configuration`` -> ``mirror`` (o
 - ``watch``: what a run leaves for those who watch it: ``history`` (runs.json: the last runs, the
   last success, the mirror's size), ``metrics`` (the Prometheus text, pure) and the status page.
 - ``serving``: the nginx block for the configuration (``nginx-config``, ``[serve]`` fallback).
-- ``project``: one project: metadata -> scope -> files, .metadata, provenance -> pages.
+- ``project``: one project: metadata -> scope -> files, .metadata, provenance -> pages;
+  ``release_files`` fetches and verifies the files and what goes beside them (``core_metadata``:
+  a wheel's .metadata read from the wheel).
 - ``pages/``: ``layout`` (every path under web/), ``links`` (link forms), ``html`` (PEP 503),
   ``pep691`` (PEP 691 pages, the JSON API copy and the root), ``index`` (the global index, its one
   writer), ``published`` (THE reader of a published page), ``blockmerge``, ``status_page``
