@@ -11,12 +11,15 @@ hash) returns None and the caller asks the master, as before.
 from __future__ import annotations
 
 import hashlib
+import io
+import struct
 import zipfile
 from typing import IO, Optional
 
 __all__ = ["from_wheel"]
 
-MAX_MEMBERS = 100_000  # a wheel's central directory beyond this is not worth parsing for a shortcut
+MAX_DIRECTORY = 16 << 20  # bytes of central directory worth parsing for a shortcut (65,534 entries at most)
+_EOCD = struct.Struct("<4s4H2LH")  # signature, disk numbers, entries here and in all, size, offset, comment
 
 
 def from_wheel(handle: IO[bytes], sha256: str, limit: int) -> Optional[bytes]:
@@ -24,9 +27,9 @@ def from_wheel(handle: IO[bytes], sha256: str, limit: int) -> Optional[bytes]:
     ``handle`` must be seekable (a file on disk); it is read from the end (the zip directory) and
     at that one member only."""
     try:
+        if not _directory_is_small(handle):
+            return None
         with zipfile.ZipFile(handle) as archive:
-            if len(archive.filelist) > MAX_MEMBERS:
-                return None
             found = [info for info in archive.filelist if _is_metadata(info.filename)]
             if len(found) != 1 or found[0].file_size > limit:
                 return None
@@ -38,6 +41,22 @@ def from_wheel(handle: IO[bytes], sha256: str, limit: int) -> Optional[bytes]:
     if len(body) > limit or hashlib.sha256(body).hexdigest() != sha256.lower():
         return None
     return body
+
+
+def _directory_is_small(handle: IO[bytes]) -> bool:
+    """Whether the zip's end-of-central-directory record declares a directory of at most
+    MAX_DIRECTORY bytes and no zip64 one (fewer than 65,535 entries), read before zipfile parses
+    every entry: a hostile wheel with millions of entries would otherwise cost seconds and
+    gigabytes for a shortcut. No record at all: not small either; the master is then asked."""
+    size = handle.seek(0, io.SEEK_END)
+    tail = min(size, _EOCD.size + 0xFFFF)  # the record, then a comment of at most 64 KiB
+    handle.seek(size - tail)
+    data = handle.read(tail)
+    start = data.rfind(b"PK\x05\x06")
+    if start < 0 or len(data) - start < _EOCD.size:
+        return False
+    *_, entries, directory_size, _offset, _comment = _EOCD.unpack_from(data, start)
+    return entries < 0xFFFF and directory_size <= MAX_DIRECTORY
 
 
 def _is_metadata(name: str) -> bool:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from typing import Callable, Optional, Sequence, TypeVar
+from typing import Callable, Sequence, TypeVar
 
 __all__ = ["DEFAULT_DOWNLOAD_WORKERS", "MAX_DOWNLOAD_WORKERS", "Transfers"]
 
@@ -62,9 +62,10 @@ class Transfers:
             last.set_exception(error)
         futures.append(last)
         wait(futures)
-        failure: Optional[BaseException] = next((f.exception() for f in futures if f.exception()), None)
-        if failure is not None:
-            raise failure
+        for future in futures:
+            error = future.exception()
+            if error is not None:
+                raise error
         return [future.result() for future in futures]
 
     def close(self) -> None:

@@ -49,7 +49,7 @@ def serve_all(
         if release.core_metadata_sha256 and options.core_metadata:
             url, digest = release.url + METADATA, release.core_metadata_sha256
             beside = partial(_ensure_beside, path, METADATA, url, digest, options)
-            if path.endswith(".whl") and options.storage.seekable:  # read from the wheel once it is here
+            if _readable_wheel(path, options):  # its .metadata is read from it once it is here
                 tasks[index, METADATA] = partial(_after, fetch, beside)
             else:
                 tasks[index, ""], tasks[index, METADATA] = fetch, beside
@@ -136,7 +136,7 @@ def _metadata_from_wheel(path: str, sha256: str, options: SyncOptions) -> bool:
     """Publish a wheel's .metadata from the wheel on disk when it hashes to what the master
     promised (core_metadata.from_wheel); False sends the caller to the master."""
     storage = options.storage
-    if not (path.endswith(".whl") and storage.seekable):
+    if not _readable_wheel(path, options):
         return False
     try:
         with storage.open_web(path) as handle:
@@ -147,6 +147,12 @@ def _metadata_from_wheel(path: str, sha256: str, options: SyncOptions) -> bool:
         return False
     storage.write_verified(path + METADATA, [body], sha256, len(body))
     return True
+
+
+def _readable_wheel(path: str, options: SyncOptions) -> bool:
+    """A wheel on a store that reads it cheaply (a local, seekable file): its .metadata can come
+    out of it rather than from the master."""
+    return path.endswith(".whl") and options.storage.seekable
 
 
 def _ensure_file(path: str, release: ReleaseFile, listed: bool, options: SyncOptions) -> Optional[int]:

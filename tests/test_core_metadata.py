@@ -9,6 +9,7 @@ import zipfile
 
 import pytest
 
+from bandersnatch import core_metadata
 from bandersnatch.core_metadata import from_wheel
 from tests.conftest import MirrorSetup, assert_mirror_matches
 from tests.pypi_master import FileSpec, PyPIMaster, generate_corpus, make_wheel
@@ -45,9 +46,26 @@ def test_anything_but_one_matching_member_is_none(members: dict[str, bytes]) -> 
     assert from_wheel(wheel(members), SHA, 1 << 20) is None
 
 
-def test_a_member_past_the_limit_is_not_read_whole() -> None:
+def test_a_member_past_the_limit_is_refused() -> None:
     bomb = wheel({"foo-1.0.dist-info/METADATA": b"\0" * (8 << 20)})  # ~8 KB compressed
     assert from_wheel(bomb, hashlib.sha256(b"\0" * (8 << 20)).hexdigest(), 1 << 20) is None
+
+
+def test_a_directory_too_large_to_parse_for_a_shortcut_is_not_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
+    members = {f"foo/{number}.py": b"" for number in range(3)} | {"foo-1.0.dist-info/METADATA": METADATA}
+    assert from_wheel(wheel(members), SHA, 1 << 20) == METADATA
+    handle = wheel(members)
+    monkeypatch.setattr(core_metadata, "MAX_DIRECTORY", 100)  # the same wheel, its directory over the cap
+    monkeypatch.setattr(zipfile, "ZipFile", None)  # and zipfile is never asked to parse it
+    assert from_wheel(handle, SHA, 1 << 20) is None
+
+
+def test_a_zip64_directory_is_not_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
+    record = bytearray(wheel({"foo-1.0.dist-info/METADATA": METADATA}).getvalue())
+    end = record.rfind(b"PK\x05\x06")
+    record[end + 8 : end + 12] = b"\xff\xff\xff\xff"  # entries saturated: a zip64 archive says so
+    monkeypatch.setattr(zipfile, "ZipFile", None)  # refused from the record, never parsed
+    assert from_wheel(io.BytesIO(bytes(record)), SHA, 1 << 20) is None
 
 
 @pytest.mark.parametrize("body", [b"", b"not a zip at all", make_wheel("foo", "1.0")[:-30]])
