@@ -7,9 +7,9 @@ atomically by storage like every state file.
 
 The size of the mirror (release files under ``web/packages/`` and their bytes; the small
 ``.metadata`` and ``.provenance`` files beside them are left out) is a running total, never a walk
-of millions of files per cron run: counted by one walk the first time there is no total (a new
-mirror's walk is of an empty tree; an upgraded mirror pays it once), then moved by what each run
-downloads. Files the master deleted are not subtracted (the engine does not learn their sizes), so
+of millions of files per cron run: counted by one walk when a run starts and there is no total (a
+new mirror's walk is of an empty tree, never of the millions of files its first full sync then
+downloads; an upgraded mirror pays it once), then moved by what each run downloads. Files the master deleted are not subtracted (the engine does not learn their sizes), so
 the total drifts upwards by what deletions freed until the next count: remove ``runs.json``'s
 ``size`` (or the file) to have the next run count again. Projects are counted exactly by one
 listing of ``web/simple/`` after a run that changed something (watch.py).
@@ -27,7 +27,7 @@ from .pages.layout import FILES, METADATA, PROVENANCE
 if TYPE_CHECKING:
     from .storage import Storage
 
-__all__ = ["MAX_RUNS", "RUNS", "History", "MirrorSize", "RunPoint", "count_size", "load_history", "save_history"]
+__all__ = ["MAX_RUNS", "RUNS", "History", "MirrorSize", "RunPoint", "load_history", "starting_size", "save_history"]
 
 logger = logging.getLogger(__name__)
 
@@ -124,11 +124,12 @@ def save_history(storage: Storage, history: History) -> None:
     storage.write_state(RUNS, history.to_json())
 
 
-def count_size(storage: Storage, known: Optional[MirrorSize], files: int, bytes_: int) -> MirrorSize:
-    """The mirror's size after a run that downloaded ``files`` files of ``bytes_`` bytes: the known
-    total moved by them, or, without one, a walk of web/packages/ (once; see the module's docs)."""
+def starting_size(storage: Storage) -> MirrorSize:
+    """The mirror's size as a run finds it: the running total, or, without one, a walk of
+    web/packages/ now, before the run adds to it (see the module's docs)."""
+    known = load_history(storage).size
     if known is not None:
-        return MirrorSize(known.files + files, known.bytes + bytes_)
+        return known
     if storage.web_exists(FILES):  # an empty mirror has nothing to count, and nothing to say
         logger.info("Counting the files under web/%s/ once; later runs add what they download", FILES)
     total_files = total_bytes = 0
@@ -138,4 +139,3 @@ def count_size(storage: Storage, known: Optional[MirrorSize], files: int, bytes_
         total_files += 1
         total_bytes += storage.web_size(path) or 0
     return MirrorSize(total_files, total_bytes)
-

@@ -33,6 +33,7 @@ from .configuration import Settings
 from .deletion_guard import DeletionBudget, MassDeletion, check_projects
 from .downloads import Transfers
 from .errors import MirrorError, UpstreamUnavailable
+from .history import MirrorSize, starting_size
 from .master import Master
 from .model import normalize
 from .pages.index import refresh_index
@@ -199,7 +200,9 @@ class Mirror:
             record = LastRun(started=utc_stamp(started))
             summary = RunSummary()
             refused: Optional[str] = None
+            size_before: Optional[MirrorSize] = None
             try:
+                size_before = starting_size(self.storage)
                 self._synchronize(summary, force_check)
                 record.result = "ok" if summary.ok else "failed"
             except MassDeletion as error:
@@ -216,7 +219,7 @@ class Mirror:
                 record.waited = round(getattr(self.master, "waited", 0.0), 3)
                 write_plan(refused)
                 self._record(record, summary)
-                self._watch(record, started)
+                self._watch(record, started, size_before)
             return summary
 
     # -- planning ----------------------------------------------------------------------------
@@ -558,7 +561,7 @@ class Mirror:
         )  # fmt: skip
         return record
 
-    def _watch(self, record: LastRun, started: float) -> None:
+    def _watch(self, record: LastRun, started: float, size_before: Optional[MirrorSize]) -> None:
         """The history, the status page and the metrics file (watch.after_run), after every run.
         The master's serial is the run's target when the run got that far (ok or failed)."""
         from .watch import after_run
@@ -567,7 +570,7 @@ class Mirror:
         known = record.serial if record.result in ("ok", "failed") else None
         after_run(
             self.settings, self.storage, record, duration=now - started, waited=record.waited,
-            master_serial=known, now=now,
+            master_serial=known, now=now, size_before=size_before,
         )  # fmt: skip
 
     @property

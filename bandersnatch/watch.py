@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from . import __version__
 from .errors import MirrorError
-from .history import History, RunPoint, count_size, load_history, save_history
+from .history import History, MirrorSize, RunPoint, load_history, save_history
 from .metrics import metrics, render_metrics
 from .pages.layout import PROJECTS, STATUS_JSON, STATUS_PAGE
 from .pages.status_page import render_status_page
@@ -50,11 +50,13 @@ def status_document(report: MirrorStatus, history: History, *, now: float) -> di
 
 def after_run(
     settings: Settings, storage: Storage, record: LastRun, *, duration: float, waited: float,
-    master_serial: Optional[int], now: float,
+    master_serial: Optional[int], now: float, size_before: Optional[MirrorSize],
 ) -> None:  # fmt: skip
-    """Record the run in the history, then write the status page and the metrics file."""
+    """Record the run in the history, then write the status page and the metrics file.
+    ``size_before`` is history.starting_size's, or None when the run ended before it was taken
+    (the history then keeps the size it had)."""
     try:
-        history = _recorded(storage, record, duration, waited, master_serial, now)
+        history = _recorded(storage, record, duration, waited, master_serial, now, size_before)
         report = MirrorStatus(record.serial, master_serial, record, record.owed)
         document = status_document(report, history, now=now)
         storage.write_web(STATUS_JSON, [json.dumps(document, indent=1).encode("utf-8") + b"\n"])
@@ -67,20 +69,23 @@ def after_run(
 
 
 def _recorded(
-    storage: Storage, record: LastRun, duration: float, waited: float, master_serial: Optional[int], now: float
-) -> History:
+    storage: Storage, record: LastRun, duration: float, waited: float, master_serial: Optional[int], now: float,
+    size_before: Optional[MirrorSize],
+) -> History:  # fmt: skip
     history = load_history(storage)
     before = history.last.projects if history.last else None
     unchanged = record.synced == 0 and record.deleted == 0 and record.files == 0 and not record.owed
     # A run that synced and deleted nothing left the folders as they were: a no-op cron run does not
     # list 740,000 of them a second time (the deletion guard already did once)
     projects = before if unchanged and before is not None else len(storage.list_web_dirs(PROJECTS))
-    size = count_size(storage, history.size, record.files, record.bytes)
+    size = history.size if size_before is None else MirrorSize(
+        size_before.files + record.files, size_before.bytes + record.bytes
+    )
     point = RunPoint(
         finished=record.finished or utc_stamp(now), finished_at=now, result=record.result,
         duration=round(duration, 3), serial=record.serial, master_serial=master_serial, files=record.files,
         bytes=record.bytes, deleted=record.deleted, owed=len(record.owed), waited=round(waited, 3),
-        projects=projects, mirror_files=size.files, mirror_bytes=size.bytes,
+        projects=projects, mirror_files=size.files if size else None, mirror_bytes=size.bytes if size else None,
     )  # fmt: skip
     history = history.with_run(point, size)
     save_history(storage, history)

@@ -109,6 +109,27 @@ def test_the_size_moves_by_what_a_run_downloads(pypi: PyPIMaster, watched: Mirro
     assert value(samples, "bandersnatch_run_downloaded_files_total") == 2  # a wheel and an sdist
 
 
+def test_the_size_is_counted_before_a_run_never_after_a_first_sync(pypi: PyPIMaster, watched: MirrorSetup) -> None:
+    """A new mirror's count is of its empty tree: its first full sync (all of PyPI, 21 million
+    files) is never walked afterwards. A mirror without a total (upgraded, or runs.json removed
+    by hand) is counted once, when the next run starts, and that run's downloads are added."""
+    generate_corpus(pypi, 3, seed=8)
+    first = watched.run()
+    assert first.returncode == 0, first.stderr
+    assert "Counting the files" not in first.stderr
+    (watched.directory / "runs.json").unlink()
+    pypi.add_release("late-comer", "1.0")
+    second = watched.run()
+    assert second.returncode == 0, second.stderr
+    assert second.stderr.count("Counting the files under web/packages/ once") == 1
+    third = watched.run()
+    assert "Counting the files" not in third.stderr
+    samples, _ = parsed((watched.directory / "metrics/bandersnatch.prom").read_text())
+    files = mirrored_files(watched.web)
+    assert value(samples, "bandersnatch_files") == len(files)
+    assert value(samples, "bandersnatch_bytes") == sum((watched.web / path).stat().st_size for path in files)
+
+
 def test_a_run_with_owed_projects_says_so(pypi: PyPIMaster, watched: MirrorSetup) -> None:
     generate_corpus(pypi, 4, seed=5)
     broken = pypi.files("Foo.Bar_baz")[0]["url"]
