@@ -12,6 +12,7 @@ import pytest
 
 from bandersnatch.errors import DigestMismatch, TruncatedDownload, UnsafePath
 from bandersnatch.storage import FilesystemStorage, Storage, safe_relative
+from bandersnatch.storage.filesystem import process_umask
 
 DATA = b"x" * 3000
 SHA = hashlib.sha256(DATA).hexdigest()
@@ -50,17 +51,39 @@ def test_plain_paths_are_accepted(relative: str) -> None:
     assert safe_relative(relative) == relative
 
 
-def test_verified_file_is_published_world_readable_whatever_the_umask(storage: Storage) -> None:
-    old_umask = os.umask(0o077)
+@pytest.mark.parametrize("umask", [0o077, 0o022, 0o002, 0o027])
+def test_verified_file_is_published_world_readable_whatever_the_umask(tmp_path: Path, umask: int) -> None:
+    """The umask is the process's as the storage opens (cron's); a stale temporary sibling left
+    with another mode by a killed run is not reused as it is."""
+    old_umask = os.umask(umask)
     try:
+        storage = FilesystemStorage(tmp_path / "mirror")
         storage.write_verified("packages/ab/foo.whl", iter([DATA[:1000], DATA[1000:]]), SHA, len(DATA))
+        storage.write_web("simple/foo/index.html", [b"<html>"])
+        stale = storage.web / "simple/foo/.index.html.tmp"
+        stale.write_bytes(b"half")
+        stale.chmod(0o600)
+        storage.write_web("simple/foo/index.html", [b"<html>"])
     finally:
         os.umask(old_umask)
     path = storage.web / "packages/ab/foo.whl"
     assert path.read_bytes() == DATA
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
-    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o755
     assert os.listdir(path.parent) == ["foo.whl"]
+    page = storage.web / "simple/foo/index.html"
+    assert stat.S_IMODE(page.stat().st_mode) == 0o644
+    assert sorted(os.listdir(page.parent)) == ["index.html"]
+    for folder in (storage.web, storage.web / "simple", page.parent, path.parent):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o755, folder
+
+
+def test_the_umask_is_read_without_changing_it() -> None:
+    old_umask = os.umask(0o027)
+    try:
+        assert process_umask() == 0o027
+        assert process_umask() == 0o027
+    finally:
+        os.umask(old_umask)
 
 
 @pytest.mark.parametrize(

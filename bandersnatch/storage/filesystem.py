@@ -2,7 +2,12 @@
 
 Files are written to a temporary sibling (a dot-name in the same folder, so the rename is atomic)
 and renamed into place. The temporary name is fixed per target: a killed run leaves at most one
-per file, and the run that redoes the project truncates and reuses it.
+per file, and the run that redoes the project removes it and creates it afresh.
+
+Everything is published world-readable (nginx runs as another user). The process's umask is read
+when the storage opens: under the usual 022 or 002, a new file or folder already has its mode, and
+the chmod each would cost (a system call, so a hand-off of the interpreter's lock, per page, file
+and folder) is left out; under a stricter one every mode is set explicitly.
 """
 
 from __future__ import annotations
@@ -66,6 +71,21 @@ def _syncfs() -> Optional[Callable[[int], int]]:
         return None
 
 
+def process_umask() -> int:
+    """The process's umask, read without changing it (Linux's /proc/self/status); elsewhere by
+    setting it and back, before any worker thread creates a file."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _write_all(fd: int, chunk: bytes) -> int:
     """Write all of ``chunk`` (a short write, on a signal or a nearly full disk, is continued)."""
     done = os.write(fd, chunk)
@@ -82,6 +102,7 @@ class FilesystemStorage(Storage):
         self.root = Path(directory)
         self.web = self.root / "web"
         self._web_prefix = f"{self.web}/"
+        self._set_modes = bool(process_umask() & (FILE_MODE | DIR_MODE))  # see the module's docs
 
     @property
     def location(self) -> str:
@@ -108,25 +129,30 @@ class FilesystemStorage(Storage):
         parent is made again.
         """
         try:
-            path.mkdir()
+            path.mkdir(DIR_MODE)
         except FileExistsError:
             return
         except FileNotFoundError:
             self.ensure_dir(path.parent)
             self.ensure_dir(path)
             return
-        os.chmod(path, DIR_MODE)
+        if self._set_modes:
+            os.chmod(path, DIR_MODE)
 
     # -- atomic writes -----------------------------------------------------------------------
 
     def _create_temp(self, path: str, temp: str) -> int:
-        """Open the temporary sibling for writing, making the folder only when it is missing (one
-        failed open instead of a failed mkdir per write of a page or file that has its folder)."""
+        """Create the temporary sibling, making the folder only when it is missing (one failed
+        open instead of a failed mkdir per write of a page or file that has its folder). Always a
+        new file, so its mode is the one asked for: a killed run's leftover is removed first."""
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
         try:
-            return os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, FILE_MODE)
+            return os.open(temp, flags, FILE_MODE)
+        except FileExistsError:
+            os.unlink(temp)
         except FileNotFoundError:
             self.ensure_dir(Path(path).parent)
-            return os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, FILE_MODE)
+        return os.open(temp, flags, FILE_MODE)
 
     @contextlib.contextmanager
     def _open_fd(self, path: str, durable: bool = False) -> Iterator[int]:
@@ -139,7 +165,8 @@ class FilesystemStorage(Storage):
         published = False
         try:
             try:
-                os.fchmod(fd, FILE_MODE)  # whatever the umask (which may change): nginx runs as another user
+                if self._set_modes:
+                    os.fchmod(fd, FILE_MODE)
                 yield fd
                 if durable:
                     os.fsync(fd)
@@ -251,10 +278,15 @@ class FilesystemStorage(Storage):
 
     def web_exists(self, relative: str) -> bool:
         """A file, or a folder with a file somewhere below (the contract: an object store has no
-        empty folders, and a refused download may leave some here); the walk stops at the first."""
+        empty folders, and a refused download may leave some here); the walk stops at the first.
+        One stat for a file or nothing: a sync asks this of every file it is about to fetch."""
         path = self.web_path(relative)
-        if not os.path.isdir(path):
-            return os.path.exists(path)
+        try:
+            found = os.stat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        if not stat.S_ISDIR(found.st_mode):
+            return True
         return any(files for _, _, files in os.walk(path))
 
     def list_web_dirs(self, relative: str) -> list[str]:
