@@ -25,6 +25,7 @@ from .pages.html import render_project_html
 from .pages.layout import (
     HTML,
     JSON,
+    JSON_API,
     METADATA,
     PAGE_HTML,
     PAGE_V1_HTML,
@@ -91,6 +92,9 @@ class SyncOptions:
     deletions: Optional[DeletionBudget] = None  # max-deletions for projects the master answers 404 for
     # Told the master's metadata of every project synced (quarantined ones too): subset.seen keeps it.
     seen: Callable[[ProjectMetadata], None] = lambda project: None
+    # web/pypi/ held something as the run started: JSON API copies of an earlier json = true may be
+    # left to remove. Without it, a mirror that never had them is spared two unlinks per project.
+    json_copies_before: bool = True
 
     @property
     def marker(self) -> str:
@@ -152,6 +156,7 @@ def sync_options(
         core_metadata=settings.core_metadata,
         transfers=transfers,
         deletions=deletions,
+        json_copies_before=storage.web_exists(JSON_API),
     )
 
 
@@ -342,7 +347,7 @@ def _publish(page: ProjectPage, options: SyncOptions) -> None:
     copy = json_api_copy(page.name)
     if layout.json and page.status != "quarantined":  # PyPI's JSON API has no quarantined project
         storage.write_web(copy, [render_json_api(page).encode("utf-8")])
-    else:
+    elif layout.json or options.json_copies_before:
         storage.remove_web_file(copy)
 
 

@@ -9,7 +9,8 @@ from urllib.parse import urlsplit
 from bandersnatch.downloads import Transfers
 from bandersnatch.master import Master
 from bandersnatch.model import ReleaseFile
-from bandersnatch.project import SyncOptions, sync_project
+from bandersnatch.configuration import load_settings
+from bandersnatch.project import SyncOptions, sync_options, sync_project
 from bandersnatch.session import make_session
 from bandersnatch.storage import FilesystemStorage
 from tests.conftest import MirrorSetup
@@ -67,3 +68,24 @@ def test_files_in_flight_together_publish_the_page_only_when_all_are_good(
     assert (result.ok, result.files, result.bytes) == (True, 1, 3000)
     page = (mirror.web / "simple/p/index.html").read_text()
     assert [f.filename for f in files] == re.findall(r">(p-1\.0-\d\.tar\.gz)<", page)  # the master's order
+
+
+def test_json_api_copies_go_when_json_is_turned_off_and_are_never_sought_otherwise(
+    pypi: PyPIMaster, mirror: MirrorSetup
+) -> None:
+    """A mirror that never had ``json = true`` is spared two unlinks per project under web/pypi/;
+    one that had it loses every copy once it is turned off."""
+    pypi.add_release("p", "1.0")
+    never = options_for(pypi, mirror)
+    assert sync_project("p", pypi.serial, replace(never, json_copies_before=False)).ok
+    assert not (mirror.web / "pypi").exists()
+    with_json = replace(never, layout=replace(never.layout, json=True), json_copies_before=False)
+    assert sync_project("p", pypi.serial, with_json).ok  # json = true writes even on a mirror without copies
+    assert (mirror.web / "pypi/p/json").is_file()
+
+    mirror.write_config(pypi.url)
+    settings = load_settings(mirror.config)
+    assert sync_options(settings, never.master, never.storage).json_copies_before
+    assert sync_project("p", pypi.serial, sync_options(settings, never.master, never.storage)).ok
+    assert not (mirror.web / "pypi").exists(), "turned off: the copy and its emptied folders go"
+    assert not sync_options(settings, never.master, never.storage).json_copies_before

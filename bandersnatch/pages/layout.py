@@ -38,6 +38,7 @@ PAGE_FORMATS = {"ALL": frozenset({HTML, JSON}), "HTML": frozenset({HTML}), "JSON
 
 PROJECTS = "simple"  # a folder per project, named by its normalized name
 FILES = "packages"  # release files, at the path of their URL on the master
+JSON_API = "pypi"  # json = true: a copy of each project's JSON API document, a folder per project
 # upstream bandersnatch's names, so an nginx config written for it keeps working
 PAGE_HTML, PAGE_V1_HTML, PAGE_V1_JSON = "index.html", "index.v1_html", "index.v1_json"
 PAGE_NAMES = (PAGE_HTML, PAGE_V1_HTML, PAGE_V1_JSON)  # every page form a project folder may hold
@@ -108,7 +109,7 @@ def page_path(name: str, page: str = PAGE_HTML) -> str:
 
 
 def json_api_folder(name: str) -> str:
-    return f"pypi/{normalize(check_name(name))}"
+    return f"{JSON_API}/{normalize(check_name(name))}"
 
 
 def json_api_copy(name: str) -> str:
