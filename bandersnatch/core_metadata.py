@@ -19,14 +19,20 @@ from typing import IO, Optional
 __all__ = ["from_wheel"]
 
 MAX_DIRECTORY = 16 << 20  # bytes of central directory worth parsing for a shortcut (65,534 entries at most)
+READ_WHOLE = 1 << 20  # a wheel this small is read in one go and parsed in memory
 _EOCD = struct.Struct("<4s4H2LH")  # signature, disk numbers, entries here and in all, size, offset, comment
 
 
 def from_wheel(handle: IO[bytes], sha256: str, limit: int) -> Optional[bytes]:
     """The wheel's METADATA when it hashes to ``sha256`` and has at most ``limit`` bytes, else None.
-    ``handle`` must be seekable (a file on disk); it is read from the end (the zip directory) and
-    at that one member only."""
+    ``handle`` must be seekable (a file on disk). A wheel of at most READ_WHOLE bytes (most of
+    them) is read whole in one call: zipfile's seeks and tells on a file are a system call each,
+    about thirty per wheel. A larger one is read from the end (the zip directory) and at that one
+    member only."""
     try:
+        if handle.seek(0, io.SEEK_END) <= READ_WHOLE:
+            handle.seek(0)
+            handle = io.BytesIO(handle.read(READ_WHOLE + 1))
         if not _directory_is_small(handle):
             return None
         with zipfile.ZipFile(handle) as archive:

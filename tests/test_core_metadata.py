@@ -6,11 +6,16 @@ from __future__ import annotations
 import hashlib
 import io
 import zipfile
+from pathlib import Path
 
 import pytest
 
 from bandersnatch import core_metadata
 from bandersnatch.core_metadata import from_wheel
+from bandersnatch.master import Master
+from bandersnatch.project import SyncOptions, sync_project
+from bandersnatch.session import make_session
+from bandersnatch.storage import FilesystemStorage
 from tests.conftest import MirrorSetup, assert_mirror_matches
 from tests.pypi_master import FileSpec, PyPIMaster, generate_corpus, make_wheel
 
@@ -44,6 +49,30 @@ def test_the_member_that_hashes_to_the_promise_is_returned() -> None:
 )
 def test_anything_but_one_matching_member_is_none(members: dict[str, bytes]) -> None:
     assert from_wheel(wheel(members), SHA, 1 << 20) is None
+
+
+class CountingReads(io.BytesIO):
+    """A file whose reads are counted: each is a system call on a real one."""
+
+    reads = 0
+    bytes_read = 0
+
+    def read(self, size: "int | None" = -1) -> bytes:
+        data = super().read(size)
+        self.reads += 1
+        self.bytes_read += len(data)
+        return data
+
+
+def test_a_small_wheel_is_read_in_one_go_and_a_large_one_at_its_end() -> None:
+    members = {"foo-1.0.dist-info/METADATA": METADATA}
+    small = CountingReads(wheel(members).getvalue())
+    assert from_wheel(small, SHA, 1 << 20) == METADATA
+    assert small.reads == 1
+    filler = hashlib.sha256(b"x").digest() * ((core_metadata.READ_WHOLE // 32) + 1)  # past READ_WHOLE
+    large = CountingReads(wheel({"foo/data.bin": filler, **members}, zipfile.ZIP_STORED).getvalue())
+    assert from_wheel(large, SHA, 1 << 20) == METADATA
+    assert large.bytes_read < 100_000 < core_metadata.READ_WHOLE  # the directory and the member only
 
 
 def test_a_member_past_the_limit_is_refused() -> None:
@@ -91,3 +120,39 @@ def test_a_wheel_without_readable_metadata_gets_the_masters(pypi: PyPIMaster, mi
     published = next(mirror.web.rglob("foo-1.0-py3-none-any.whl.metadata"))
     assert published.read_bytes() == pypi.file_content(listed["url"] + ".metadata")
     assert [path for _, path in pypi.requests if path.endswith(".whl.metadata")] != []  # asked of the master
+
+
+class ReadBackCounting(FilesystemStorage):
+    """The mirror's storage, counting the files read back from the disk."""
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__(directory)
+        self.read_back: list[str] = []
+
+    def open_web(self, relative: str):  # type: ignore[no-untyped-def]
+        self.read_back.append(relative)
+        return super().open_web(relative)
+
+
+def test_a_downloaded_wheel_gives_its_metadata_from_memory_one_on_disk_from_the_disk(
+    pypi: PyPIMaster, mirror: MirrorSetup
+) -> None:
+    """A small wheel's bytes are kept as they download, so its .metadata is not read back; a wheel
+    published already (its .metadata lost) is read from the disk; a retried download keeps only
+    the verified bytes."""
+    pypi.add_release("foo", "1.0")
+    (wheel_file,) = [f for f in pypi.files("foo") if f["filename"].endswith(".whl")]
+    pypi.corrupt(wheel_file["url"].split(str(pypi.url), 1)[1], times=1)  # the first answer is damaged
+    storage = ReadBackCounting(mirror.directory)
+    master = Master(pypi.url, timeout=5, session=make_session(1, backoff=0), stale_wait=0)
+    options = SyncOptions(master=master, storage=storage, delete_packages=True, verify_existing=False)
+    assert sync_project("foo", pypi.serial, options).ok
+    assert [path for path in storage.read_back if path.startswith("packages/")] == []
+    (published,) = mirror.web.rglob("*.whl.metadata")
+    assert published.read_bytes() == pypi.file_content(wheel_file["url"] + ".metadata")
+    wheel_path = str(published.relative_to(mirror.web)).removesuffix(".metadata")
+    published.unlink()
+    assert sync_project("foo", pypi.serial, options).ok
+    assert [path for path in storage.read_back if path.startswith("packages/")] == [wheel_path]  # from the disk
+    assert published.read_bytes() == pypi.file_content(wheel_file["url"] + ".metadata")
+    assert [path for _, path in pypi.requests if path.endswith(".whl.metadata")] == []
