@@ -34,8 +34,9 @@ The code map. Data flows one way: ``main`` -> ``configuration`` -> ``mirror`` (o
   (``environments``: which files a declared interpreter x platform installs, by packaging.tags),
   ``sdist`` (Requires-Dist an sdist's PKG-INFO vouches for), ``seen`` (the master's metadata as
   last synced, which a change of the file-selecting filters re-selects from), the ``[cooldown]``
-  policy (``cooldown``: pure, time given) and ``[demand]`` (``demand``: the access logs read into
-  demand.json, eviction chosen; ``demand_run``: one run's roots, evictions and scope).
+  policy (``cooldown``: pure, time given; ``cooldown_run``: one run's gate and cooldown.json)
+  and ``[demand]`` (``demand``: the access logs read into demand.json, eviction chosen;
+  ``demand_run``: one run's roots, evictions and scope).
 - ``storage/``: ``base`` (the contract), ``filesystem``, ``s3``: the only writers of the mirror.
 - ``commands/``: the operator commands (``verify``, ``delete``, ``bundle`` with its ``manifest``,
   ``stats`` with ``accesslog``); they use the engine's public functions and never import each other.

@@ -335,43 +335,21 @@ class Mirror:
         self._finish(target, pending, summary)
 
     def _start_cooldown(self) -> dict[str, int]:
-        """[cooldown]: the run's gate at the run's instant, said every run (exemptions are break-glass
-        and must stay visible); the projects whose held release has come of age since, with the
-        serial their release was seen at, to sync again."""
-        cooldown = self.settings.cooldown
-        if cooldown is None:
+        """[cooldown] (subset.cooldown_run): the run's gate; the projects whose held release has
+        come of age since, to sync again."""
+        if self.settings.cooldown is None:
             self._gate = None
             return {}
-        from .subset.cooldown import COOLDOWN, Gate, due_now, load_due
+        from .subset.cooldown_run import start_cooldown
 
-        self._gate = Gate(cooldown, self.clock())
-        logger.info("%s", cooldown.describe())
-        self._cooldown_before = self.storage.read_state(COOLDOWN)
-        due = due_now(load_due(self._cooldown_before), self._gate.now)
-        if due:
-            logger.info("Cooldown: %d projects have a release coming of age: %s", len(due), " ".join(sorted(due)))
+        self._gate, self._cooldown_before, due = start_cooldown(self.settings.cooldown, self.storage, self.clock())
         return due
 
     def _end_cooldown(self) -> None:
-        """Keep when each project's next held release comes of age (cooldown.json), and say what is
-        held back; a release without an upload time is said once per run, not once per file."""
-        gate = self._gate
-        if gate is None:
-            return
-        from .subset.cooldown import COOLDOWN, dump_due, load_due, load_held, untimed
+        if self._gate is not None:
+            from .subset.cooldown_run import end_cooldown
 
-        text = self.storage.read_state(COOLDOWN)
-        before, earlier = load_due(text), load_held(text)
-        self.storage.write_state(COOLDOWN, dump_due(gate.ledger.due(before), gate.ledger.held_state(earlier)))
-        held = gate.ledger.held_back()
-        if held:
-            logger.info("Cooldown: %d releases of %d projects held back", len(held), len({h.project for h in held}))
-        blind = untimed(held)
-        if blind:
-            logger.warning(
-                "Cooldown: %d releases have no upload time and are held back (fail closed): %s", len(blind),
-                ", ".join(f"{h.project} {h.version}" for h in blind[:10]) + (" ..." if len(blind) > 10 else ""),
-            )  # fmt: skip
+            end_cooldown(self._gate, self.storage)
 
     def _guard_deletions(self, projects: dict[str, int]) -> None:
         """Refuse the whole run, before anything is written, when the plan already deletes more
