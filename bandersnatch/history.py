@@ -9,10 +9,9 @@ The size of the mirror (release files under ``web/packages/`` and their bytes; t
 ``.metadata`` and ``.provenance`` files beside them are left out) is a running total, never a walk
 of millions of files per cron run: counted by one walk when a run starts and there is no total (a
 new mirror's walk is of an empty tree, never of the millions of files its first full sync then
-downloads; an upgraded mirror pays it once), then moved by what each run downloads. Files the
-master deleted are not subtracted (the engine does not learn their sizes), so the total drifts
-upwards by what deletions freed until the next count: remove ``runs.json``'s ``size`` (or the
-file) to have the next run count again. Projects are counted exactly by one
+downloads; an upgraded mirror pays it once), then moved by the release files each run downloads
+and deletes. The operator commands that delete (``delete``, ``verify --delete``, ``import``) do
+not move it: remove ``runs.json``'s ``size`` (or the file) to have the next run count again. Projects are counted exactly by one
 listing of ``web/simple/`` after a run that changed something (watch.py).
 """
 

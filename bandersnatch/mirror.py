@@ -158,7 +158,7 @@ class Mirror:
         if dry_run:
             self.master = NoBodies(self.master)  # type: ignore[assignment]
             return self._plan_only(force_check, allow_mass_deletion, tally)
-        return self._run(force_check, allow_mass_deletion, lambda refused: self._write_plan(home, tally, refused))
+        return self._run(force_check, allow_mass_deletion, tally, lambda refused: self._write_plan(home, tally, refused))
 
     def _write_plan(self, home: Storage, tally: PlanTally, refused: Optional[str]) -> None:
         """plan.json, under the run's lock: a run that never got the lock (another run holds it,
@@ -192,8 +192,9 @@ class Mirror:
         return tally.as_json(*self._serials, held, refused)
 
     def _run(
-        self, force_check: bool, allow_mass_deletion: bool, write_plan: Callable[[Optional[str]], None]
-    ) -> RunSummary:
+        self, force_check: bool, allow_mass_deletion: bool, tally: PlanTally,
+        write_plan: Callable[[Optional[str]], None],
+    ) -> RunSummary:  # fmt: skip
         self._allow_mass_deletion = allow_mass_deletion
         with self.storage.lock(), self._diff_file():
             started = self.clock()
@@ -219,7 +220,7 @@ class Mirror:
                 record.waited = round(getattr(self.master, "waited", 0.0), 3)
                 write_plan(refused)
                 self._record(record, summary)
-                self._watch(record, started, size_before)
+                self._watch(record, started, size_before, tally)
             return summary
 
     # -- planning ----------------------------------------------------------------------------
@@ -539,9 +540,10 @@ class Mirror:
         )  # fmt: skip
         return record
 
-    def _watch(self, record: LastRun, started: float, size_before: Optional[MirrorSize]) -> None:
+    def _watch(self, record: LastRun, started: float, size_before: Optional[MirrorSize], tally: PlanTally) -> None:
         """The history, the status page and the metrics file (watch.after_run), after every run.
-        The master's serial is the run's target when the run got that far (ok or failed)."""
+        The master's serial is the run's target when the run got that far (ok or failed); the
+        mirror's size moves by the release files the run downloaded and deleted."""
         from .watch import after_run
 
         now = self.clock()
@@ -549,6 +551,7 @@ class Mirror:
         after_run(
             self.settings, self.storage, record, duration=now - started, waited=record.waited,
             master_serial=known, now=now, size_before=size_before,
+            deleted=MirrorSize(tally.release_files_deleted, tally.release_bytes_deleted),
         )  # fmt: skip
 
     @property

@@ -20,7 +20,7 @@ from typing import IO, Any, Callable, ContextManager, Iterable, Iterator, Option
 
 from .master import Master
 from .model import ProjectMetadata
-from .pages.layout import METADATA, PROJECTS, is_file_path
+from .pages.layout import BESIDE, METADATA, PROJECTS, is_file_path
 from .storage import Storage
 
 __all__ = ["PLAN", "NoBodies", "PlanTally", "Recorder", "render_plan"]
@@ -38,6 +38,8 @@ class PlanTally:
     download_bytes: int = 0
     delete_files: int = 0
     delete_bytes: int = 0
+    release_files_deleted: int = 0  # of them release files (not .metadata or .provenance): the mirror's size
+    release_bytes_deleted: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def published(self, name: str, existed: Callable[[], bool]) -> None:
@@ -54,10 +56,13 @@ class PlanTally:
             self.download_files += 1
             self.download_bytes += size
 
-    def deleted(self, size: int) -> None:
+    def deleted(self, size: int, release: bool) -> None:
         with self._lock:
             self.delete_files += 1
             self.delete_bytes += size
+            if release:
+                self.release_files_deleted += 1
+                self.release_bytes_deleted += size
 
     def removed_project(self, name: str) -> None:
         with self._lock:
@@ -123,7 +128,7 @@ class Recorder(Storage):
 
     def remove_web_file(self, relative: str) -> None:
         if is_file_path(relative) and self.inner.web_exists(relative):
-            self.tally.deleted(self.inner.web_size(relative) or 0)
+            self.tally.deleted(self.inner.web_size(relative) or 0, release=not relative.endswith(BESIDE))
         if not self.dry:
             self.inner.remove_web_file(relative)
 

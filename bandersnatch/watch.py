@@ -50,13 +50,14 @@ def status_document(report: MirrorStatus, history: History, *, now: float) -> di
 
 def after_run(
     settings: Settings, storage: Storage, record: LastRun, *, duration: float, waited: float,
-    master_serial: Optional[int], now: float, size_before: Optional[MirrorSize],
+    master_serial: Optional[int], now: float, size_before: Optional[MirrorSize], deleted: MirrorSize,
 ) -> None:  # fmt: skip
     """Record the run in the history, then write the status page and the metrics file.
     ``size_before`` is history.starting_size's, or None when the run ended before it was taken
-    (the history then keeps the size it had)."""
+    (the history then keeps the size it had); the run's downloads are added, the release files
+    it ``deleted`` taken away."""
     try:
-        history = _recorded(storage, record, duration, waited, master_serial, now, size_before)
+        history = _recorded(storage, record, duration, waited, master_serial, now, size_before, deleted)
         report = MirrorStatus(record.serial, master_serial, record, record.owed)
         document = status_document(report, history, now=now)
         storage.write_web(STATUS_JSON, [json.dumps(document, indent=1).encode("utf-8") + b"\n"])
@@ -70,7 +71,7 @@ def after_run(
 
 def _recorded(
     storage: Storage, record: LastRun, duration: float, waited: float, master_serial: Optional[int], now: float,
-    size_before: Optional[MirrorSize],
+    size_before: Optional[MirrorSize], deleted: MirrorSize,
 ) -> History:  # fmt: skip
     history = load_history(storage)
     before = history.last.projects if history.last else None
@@ -79,7 +80,8 @@ def _recorded(
     # list 740,000 of them a second time (the deletion guard already did once)
     projects = before if unchanged and before is not None else len(storage.list_web_dirs(PROJECTS))
     size = history.size if size_before is None else MirrorSize(
-        size_before.files + record.files, size_before.bytes + record.bytes
+        max(size_before.files + record.files - deleted.files, 0),
+        max(size_before.bytes + record.bytes - deleted.bytes, 0),
     )
     point = RunPoint(
         finished=record.finished or utc_stamp(now), finished_at=now, result=record.result,

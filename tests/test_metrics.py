@@ -109,6 +109,24 @@ def test_the_size_moves_by_what_a_run_downloads(pypi: PyPIMaster, watched: Mirro
     assert value(samples, "bandersnatch_run_downloaded_files_total") == 2  # a wheel and an sdist
 
 
+def test_the_size_moves_down_by_what_a_run_deletes(pypi: PyPIMaster, watched: MirrorSetup) -> None:
+    """Release files the master deleted (one file, then a whole project) leave the total; their
+    .metadata and .provenance were never in it."""
+    generate_corpus(pypi, 4, seed=9)
+    assert watched.run().returncode == 0
+    gone = pypi.files("Foo.Bar_baz")[0]["filename"]
+    pypi.remove_file("Foo.Bar_baz", gone)
+    pypi.remove_project("needs-py38")
+    result = watched.run()
+    assert result.returncode == 0, result.stderr
+    assert "Counting the files" not in result.stderr  # moved, not counted again
+    samples, _ = parsed((watched.directory / "metrics/bandersnatch.prom").read_text())
+    files = mirrored_files(watched.web)
+    assert not any(path.endswith(gone) for path in files)
+    assert value(samples, "bandersnatch_files") == len(files)
+    assert value(samples, "bandersnatch_bytes") == sum((watched.web / path).stat().st_size for path in files)
+
+
 def test_the_size_is_counted_before_a_run_never_after_a_first_sync(pypi: PyPIMaster, watched: MirrorSetup) -> None:
     """A new mirror's count is of its empty tree: its first full sync (all of PyPI, 21 million
     files) is never walked afterwards. A mirror without a total (upgraded, or runs.json removed
