@@ -9,8 +9,8 @@ The code map. Data flows one way: ``main`` -> ``configuration`` -> ``mirror`` (o
   the converters it shares with ``subset.config``).
 - ``master``: every request to the upstream (XML-RPC, JSON, files), bounded in bytes and time
   (``deadlines``), through the run's one polite ``session`` (User-Agent, retries, Retry-After,
-  RateLimit pacing); ``upstream`` reads its JSON into values; ``urls`` decides what a URL from a
-  master may be.
+  RateLimit pacing); ``answers`` reads its answers (serials, the root, a project's documents)
+  and ``upstream`` their JSON into values; ``urls`` decides what a URL from a master may be.
 - ``changes``: where a run learns what changed (the XML-RPC changelog, or a PEP 691 root).
 - ``foreign``: ``api-method = index``, a foreign PEP 503/691 index as the run's change source and
   master (conditional page requests, the mirror's own run counter, files placed by sha256);

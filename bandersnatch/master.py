@@ -7,11 +7,8 @@ or TruncatedDownload, and frozen metadata values, never a response or a raw dict
 from __future__ import annotations
 
 import contextlib
-import functools
-import gc
 import hashlib
 import http.client
-import json
 import logging
 import threading
 import time
@@ -26,20 +23,30 @@ import requests
 import urllib3
 from requests.structures import CaseInsensitiveDict
 
+from .answers import (
+    JSON_API,
+    PEP691_PAGE,
+    Parser,
+    as_serial,
+    loads,
+    one_line,
+    parse_project,
+    parse_root,
+    served_serial,
+)
 from .deadlines import Expired, Watch, Watchdog
 from .errors import (
     NotFound,
     ProjectGone,
     StalePage,
     TruncatedDownload,
-    UnsafePath,
     UpstreamUnavailable,
 )
 from .model import ProjectMetadata, normalize
 from .session import MAX_RETRY_AFTER, Pace, Validators, WaitTally
-from .upstream import parse_json_api, parse_pep691, with_page_extras
+from .upstream import with_page_extras
 
-__all__ = ["CHANGELOG_PAGE_SIZE", "DEFAULT_MAX_METADATA_SIZE", "MAX_SERIAL", "SIMPLE_JSON", "Document", "Master"]
+__all__ = ["CHANGELOG_PAGE_SIZE", "DEFAULT_MAX_METADATA_SIZE", "SIMPLE_JSON", "Document", "Master"]
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +57,6 @@ SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"  # PEP 691
 DEFAULT_MAX_METADATA_SIZE = 16 << 20  # [mirror] max-metadata-size: a .metadata or provenance is a few KB
 MAX_DOCUMENT = 512 << 20  # XML-RPC answers, JSON and pages: PyPI's largest (the root) is ~50 MB
 MAX_UNDECLARED = 32 << 30  # a file whose size the master did not declare: beyond any file on PyPI
-MAX_SERIAL = 2**40  # PyPI is at ~3e7; a serial beyond this is a broken master, not a future one
 DOCUMENT_CHUNK = 256 << 10  # documents are read in smaller pieces: each may be gzip-inflated
 GRACE_TIMEOUTS = 3  # a transfer's deadline: this many timeouts, plus 1 s per deadlines.MIN_RATE bytes
 
@@ -111,7 +117,7 @@ class Master:
         try:
             (result,), _ = xmlrpc.client.loads(response.content, use_builtin_types=True)
         except (xmlrpc.client.Error, ExpatError, ValueError, TypeError) as error:
-            raise UpstreamUnavailable(f"XML-RPC {method} failed at {self.url}: {_reason(error)}") from None
+            raise UpstreamUnavailable(f"XML-RPC {method} failed at {self.url}: {one_line(error)}") from None
         return result
 
     def all_projects(self) -> dict[str, int]:
@@ -119,7 +125,7 @@ class Master:
         result = self._rpc("list_packages_with_serial")
         if not isinstance(result, dict):
             raise UpstreamUnavailable("list_packages_with_serial did not answer a mapping")
-        return {str(name): _as_serial(serial) for name, serial in result.items()}
+        return {str(name): as_serial(serial) for name, serial in result.items()}
 
     def changes_since(self, serial: int) -> tuple[dict[str, int], int]:
         """({name: newest serial}, last serial seen) of everything changed after ``serial``.
@@ -136,21 +142,21 @@ class Master:
             for row in rows:
                 if not isinstance(row, (list, tuple)) or len(row) < 5:
                     raise UpstreamUnavailable(f"malformed changelog row {row!r}")
-                name, row_serial = str(row[0]), _as_serial(row[4])
+                name, row_serial = str(row[0]), as_serial(row[4])
                 changed[name] = max(changed.get(name, 0), row_serial)
                 last = max(last, row_serial)
             if len(rows) < CHANGELOG_PAGE_SIZE:
                 return changed, last
 
     def last_serial(self) -> int:
-        return _as_serial(self._rpc("changelog_last_serial"))
+        return as_serial(self._rpc("changelog_last_serial"))
 
     # -- PEP 691 root ------------------------------------------------------------------------
 
     def simple_root(self) -> tuple[int, dict[str, int]]:
         """(the master's serial, {name: _last-serial}) from the PEP 691 JSON root."""
         url = f"{self.url}/simple/"
-        return _parse_root(self._request("GET", url, headers={"Accept": SIMPLE_JSON}), url)
+        return _root(self._request("GET", url, headers={"Accept": SIMPLE_JSON}), url)
 
     def simple_root_if_changed(
         self, known: Optional[Validators]
@@ -165,7 +171,7 @@ class Master:
             logger.debug("The master's root is unchanged (304): serial %d", known.serial)
             return None, known
         etag, modified = response.headers.get("ETag"), response.headers.get("Last-Modified")
-        root = _parse_root(response, url)
+        root = _root(response, url)
         return root, (Validators(etag, modified, root[0]) if etag or modified else None)
 
     @property
@@ -191,14 +197,14 @@ class Master:
         page_url, api_url = f"{self.url}/simple/{normalized}/", f"{self.url}/pypi/{normalized}/json"
         with self._gate:
             if self.json_api_only:
-                return _parse_project(name, self._fresh(api_url, name, serial, None), self.url)
+                return _metadata(name, JSON_API, self._fresh(api_url, name, serial, None), self.url)
             if self.json_api and not self.pep691_only:
                 return self._both(name, serial, page_url, api_url)
             try:  # a 404 is PEP 503's "no such project": ProjectGone, as from the JSON API
-                return _parse_pep691(name, self._fresh(page_url, name, serial, SIMPLE_JSON), self.url)
+                return _metadata(name, PEP691_PAGE, self._fresh(page_url, name, serial, SIMPLE_JSON), self.url)
             except _NotPep691:
                 pass
-            metadata = _parse_project(name, self._fresh(api_url, name, serial, None), self.url)
+            metadata = _metadata(name, JSON_API, self._fresh(api_url, name, serial, None), self.url)
             logger.info("%s serves no PEP 691 JSON pages: reading its JSON API for the rest of the run", self.url)
             self.json_api_only = True
             return metadata
@@ -214,7 +220,7 @@ class Master:
             found = self._fresh(api_url, name, serial, None)
         except ProjectGone:
             try:
-                metadata = _parse_pep691(name, page.result(), self.url)
+                metadata = _metadata(name, PEP691_PAGE, page.result(), self.url)
             except _NotPep691:
                 raise ProjectGone(f"{name} no longer exists on the master") from None
             if not metadata.quarantined:
@@ -225,7 +231,7 @@ class Master:
             if not page.cancel():
                 page.exception()  # wait for it: nothing of this call outlives it
             raise
-        metadata = _parse_project(name, found, self.url)
+        metadata = _metadata(name, JSON_API, found, self.url)
         return with_page_extras(metadata, self._beside(page, page_url, name, metadata.serial))
 
     def _beside(self, page: Future[tuple[requests.Response, int]], url: str, name: str, serial: int
@@ -241,7 +247,7 @@ class Master:
                 found = self._fresh(url, name, serial, SIMPLE_JSON)
         except (ProjectGone, _NotPep691):
             return None
-        return _parse_pep691(name, found, self.url)
+        return _metadata(name, PEP691_PAGE, found, self.url)
 
     def _fresh(self, url: str, name: str, serial: int, accept: Optional[str]) -> tuple[requests.Response, int]:
         """GET ``url`` until its serial reaches ``serial``; a CDN's stale copy is PURGEd first."""
@@ -254,7 +260,7 @@ class Master:
                 raise ProjectGone(f"{name} no longer exists on the master")
             if accept and not response.headers.get("Content-Type", "").startswith(accept):
                 raise _NotPep691(f"{path} answered {response.headers.get('Content-Type')!r}, not {accept}")
-            served = _served_serial(response)
+            served = served_serial(response.headers, lambda: response.content, response.url)
             if served >= serial:
                 return response, served
             logger.debug("Expected PyPI serial %d for request %s but got %d", serial, url, served)
@@ -288,7 +294,7 @@ class Master:
                 cap = "[mirror] max-metadata-size"
                 body = b"".join(_body(response, watch, url, self.max_metadata_size, DOCUMENT_CHUNK, cap))
         try:
-            lines = _json(body)["info"]["requires_dist"]
+            lines = loads(body)["info"]["requires_dist"]
         except (ValueError, KeyError, TypeError):
             raise UpstreamUnavailable(f"{url} is not a JSON API release document") from None
         if lines is None:
@@ -384,7 +390,7 @@ class Master:
             except requests.RequestException as error:
                 if watch.expired:
                     raise TruncatedDownload(_late(method, url, watch)) from None
-                raise UpstreamUnavailable(f"{method} {url} failed: {_reason(error)}") from None
+                raise UpstreamUnavailable(f"{method} {url} failed: {one_line(error)}") from None
             try:
                 if response.status_code != 200 and response.status_code not in allow:
                     failure = NotFound if response.status_code == 404 else UpstreamUnavailable
@@ -423,7 +429,7 @@ def _body(response: requests.Response, watch: Watch, url: str, limit: int, chunk
             yield piece
     except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as error:
         late = watch.expired and _late("GET", url, watch)
-        raise TruncatedDownload(late or f"download of {url} broke off: {_reason(error)}") from None
+        raise TruncatedDownload(late or f"download of {url} broke off: {one_line(error)}") from None
     if watch.expired:  # a socket shut down may look like the end of a body without a length
         raise TruncatedDownload(_late("GET", url, watch))
 
@@ -456,11 +462,19 @@ def _file_body(response: requests.Response, watch: Watch, url: str, limit: int, 
             yield buffer[:count]
     except (http.client.HTTPException, OSError, ValueError) as error:
         late = watch.expired and _late("GET", url, watch)
-        raise TruncatedDownload(late or f"download of {url} broke off: {_reason(error)}") from None
+        raise TruncatedDownload(late or f"download of {url} broke off: {one_line(error)}") from None
     if watch.expired:  # a socket shut down may look like the end of a body without a length
         raise TruncatedDownload(_late("GET", url, watch))
     if source.isclosed():  # read to its end: the connection goes back to the pool, as urllib3 does
         raw.release_conn()
+
+
+def _root(response: requests.Response, url: str) -> tuple[int, dict[str, int]]:
+    """The PEP 691 root of ``response`` (answers.parse_root), the response closed after."""
+    try:
+        return parse_root(response.content, response.headers, url)
+    finally:
+        response.close()
 
 
 def _late(method: str, url: str, watch: Watch) -> str:
@@ -469,107 +483,9 @@ def _late(method: str, url: str, watch: Watch) -> str:
     )
 
 
-def _root_entry(pairs: list[tuple[str, int]], entry: dict[str, Any]) -> Any:
-    """A root project object goes to ``pairs`` as (name, serial) and leaves only None behind;
-    other objects (meta) stay dicts."""
-    if "name" in entry and "_last-serial" in entry:
-        name = entry["name"]
-        if not isinstance(name, str):
-            raise ValueError(f"project name {name!r} is not a string")
-        pairs.append((name, _as_serial(entry["_last-serial"])))
-        return None
-    return entry
-
-
-def _parse_root(response: requests.Response, url: str) -> tuple[int, dict[str, int]]:
-    """(the master's serial, {name: _last-serial}) of a PEP 691 JSON root.
-
-    PyPI's root is ~30 MB for 740,000 projects: each project object becomes a pair as soon as it
-    is parsed (no 740,000 dicts alive at once), and the cyclic GC, which would walk the growing
-    heap again and again while nothing parsed can be a cycle, is paused meanwhile.
-    """
-    pairs: list[tuple[str, int]] = []
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        document = _json(response.content, object_hook=functools.partial(_root_entry, pairs))
-        if not isinstance(document["projects"], list) or len(document["projects"]) != len(pairs):
-            raise ValueError("a project entry without name and _last-serial")
-        projects = dict(pairs)
-        header = _header_serial(response)
-        serial = _as_serial(document["meta"]["_last-serial"]) if header is None else header
-    except (ValueError, KeyError, TypeError) as error:
-        raise UpstreamUnavailable(f"malformed PEP 691 root at {url}: {_reason(error)}") from None
-    finally:
-        if collecting:
-            gc.enable()
-        response.close()
-    return max(serial, max(projects.values(), default=0)), projects
-
-
-def _reason(error: Exception) -> str:
-    """The error on one short line: requests nests urllib3's messages into long reprs."""
-    text = " ".join(str(error).split())
-    return text if len(text) < 300 else text[:300] + "..."
-
-
-def _json(text: bytes, **kwargs: Any) -> Any:
-    """json.loads, with a document nested too deeply for the parser as a ValueError."""
-    try:
-        return json.loads(text, **kwargs)
-    except RecursionError:
-        raise ValueError("the document is nested too deeply") from None
-
-
-def _as_serial(value: Any) -> int:
-    """A serial from the master; one beyond MAX_SERIAL would freeze change detection for good."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SERIAL:
-        raise UpstreamUnavailable(f"the master sent {value!r} where a serial belongs")
-    return value
-
-
-def _header_serial(response: requests.Response) -> Optional[int]:
-    """``X-PyPI-Last-Serial`` when it is a number (checked by _as_serial), else None."""
-    header = response.headers.get("X-PyPI-Last-Serial", "").strip()
-    if not (header.isascii() and header.isdigit()):
-        return None
-    if len(header) > 20:  # int() of thousands of digits is slow, and no serial has them
-        shown = header if len(header) <= 40 else header[:40] + "..."
-        raise UpstreamUnavailable(f"the master sent {shown} where a serial belongs")
-    return _as_serial(int(header))
-
-
-def _served_serial(response: requests.Response) -> int:
-    """``X-PyPI-Last-Serial``, else the body's own serial (a static web server sends no header)."""
-    header = _header_serial(response)
-    if header is not None:
-        return header
-    try:
-        body = _json(response.content)
-        value = body["last_serial"] if "last_serial" in body else body["meta"]["_last-serial"]
-    except (ValueError, KeyError, TypeError):
-        raise UpstreamUnavailable(f"{response.url} has no serial (no X-PyPI-Last-Serial, none in the body)") from None
-    return _as_serial(value)
-
-
-def _parse_project(name: str, found: tuple[requests.Response, int], master: str) -> ProjectMetadata:
-    """The JSON API answer (``/pypi/{name}/json``) as a frozen value, or one upstream error; its
-    URLs are relative to where it was finally served from (after redirects)."""
+def _metadata(
+    name: str, form: tuple[Parser, str], found: tuple[requests.Response, int], master: str
+) -> ProjectMetadata:
+    """The document of ``found`` (an answer and its serial) as answers.parse_project reads it."""
     response, serial = found
-    try:
-        return parse_json_api(name, _json(response.content), serial, response.url, master)
-    except UnsafePath as error:
-        raise UpstreamUnavailable(f"JSON metadata for {name}: {error}") from None
-    except (ValueError, KeyError, TypeError, AttributeError) as error:
-        raise UpstreamUnavailable(f"malformed JSON metadata for {name}: {error}") from None
-
-
-def _parse_pep691(name: str, found: tuple[requests.Response, int], master: str) -> ProjectMetadata:
-    """A PEP 691 project page as a frozen value, or one upstream error."""
-    response, serial = found
-    try:
-        return parse_pep691(name, _json(response.content), serial, response.url, master)
-    except UnsafePath as error:
-        raise UpstreamUnavailable(f"PEP 691 page for {name}: {error}") from None
-    except (ValueError, KeyError, TypeError, AttributeError) as error:
-        raise UpstreamUnavailable(f"malformed PEP 691 page for {name}: {error}") from None
+    return parse_project(name, form, response.content, response.url, serial, master)

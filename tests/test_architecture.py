@@ -23,7 +23,7 @@ PURE = {"bandersnatch.pages.layout", "bandersnatch.pages.links", "bandersnatch.p
         "bandersnatch.pages.blockmerge", "bandersnatch.model", "bandersnatch.upstream", "bandersnatch.subset.filters",
         "bandersnatch.subset.cooldown", "bandersnatch.pages.status_page", "bandersnatch.metrics",
         "bandersnatch.serving", "bandersnatch.subset.environments", "bandersnatch.subset.sdist",
-        "bandersnatch.foreign_pages"}  # fmt: skip
+        "bandersnatch.foreign_pages", "bandersnatch.answers"}  # fmt: skip
 
 
 def module_name(path: Path) -> str:
