@@ -6,7 +6,10 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import threading
+import time
 from pathlib import Path
+from typing import Iterator, Optional
 
 import pytest
 
@@ -148,3 +151,45 @@ def test_page_copies_are_copied_where_the_filesystem_cannot_link(
     assert html.read_bytes() == v1.read_bytes() == b"page"
     assert html.stat().st_ino != v1.stat().st_ino
     assert sorted(path.name for path in html.parent.iterdir()) == ["index.html", "index.v1_html"]
+
+
+def test_two_writers_of_one_path_never_publish_unverified_bytes(storage: Storage) -> None:
+    """A hostile master can have two pages name one path in the same run. The second writer waits
+    for the first: it cannot remove the first's temporary file, and the first cannot rename the
+    second's, half written and unverified, into place."""
+    relative = "packages/ab/cd/shared-1.0.tar.gz"
+    second_started, first_done = threading.Event(), threading.Event()
+    outcomes: dict[str, object] = {}
+
+    def good_chunks() -> Iterator[bytes]:
+        yield DATA[:100]
+        second_started.wait(0.5)  # with one writer at a time, the second has not started
+        yield DATA[100:]
+
+    def bad_chunks() -> Iterator[bytes]:
+        yield b"e" * 2000
+        second_started.set()
+        first_done.wait(5)
+        yield b"v" * 1000  # as long as the promise, another hash
+
+    def write(name: str, chunks: Iterator[bytes], done: Optional[threading.Event]) -> None:
+        try:
+            outcomes[name] = storage.write_verified(relative, chunks, SHA, len(DATA))
+        except DigestMismatch as error:
+            outcomes[name] = error
+        finally:
+            if done is not None:
+                done.set()
+
+    first = threading.Thread(target=write, args=("good", good_chunks(), first_done))
+    first.start()
+    time.sleep(0.05)  # the good writer has its temporary file
+    second = threading.Thread(target=write, args=("bad", bad_chunks(), None))
+    second.start()
+    first.join(10)
+    second.join(10)
+    assert outcomes["good"] == len(DATA)
+    assert isinstance(outcomes["bad"], DigestMismatch)
+    published = storage.web / relative
+    assert published.read_bytes() == DATA
+    assert os.listdir(published.parent) == [published.name]

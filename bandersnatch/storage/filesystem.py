@@ -2,7 +2,9 @@
 
 Files are written to a temporary sibling (a dot-name in the same folder, so the rename is atomic)
 and renamed into place. The temporary name is fixed per target: a killed run leaves at most one
-per file, and the run that redoes the project removes it and creates it afresh.
+per file, and the run that redoes the project removes it and creates it afresh. Two threads never
+write one path at once (the second waits): a temporary sibling found at creation is then always a
+killed run's, and no writer can rename another's unverified bytes into place or remove its file.
 
 Everything is published world-readable (nginx runs as another user). The process's umask is read
 when the storage opens: under the usual 022 or 002, a new file or folder already has its mode, and
@@ -20,6 +22,7 @@ import hashlib
 import os
 import shutil
 import stat
+import threading
 from pathlib import Path
 from typing import IO, Callable, Iterable, Iterator, Optional, Sequence
 
@@ -103,6 +106,8 @@ class FilesystemStorage(Storage):
         self.web = self.root / "web"
         self._web_prefix = f"{self.web}/"
         self._set_modes = bool(process_umask() & (FILE_MODE | DIR_MODE))  # see the module's docs
+        self._writing: set[str] = set()  # paths whose temporary sibling a thread is writing
+        self._written = threading.Condition()
 
     @property
     def location(self) -> str:
@@ -155,10 +160,31 @@ class FilesystemStorage(Storage):
         return os.open(temp, flags, FILE_MODE)
 
     @contextlib.contextmanager
+    def _sole_writer(self, path: str) -> Iterator[None]:
+        """Wait until no other thread writes ``path``, then hold it. On PyPI two projects never
+        name one file, but a hostile master can have two pages name the same path in one run."""
+        with self._written:
+            while path in self._writing:
+                self._written.wait()
+            self._writing.add(path)
+        try:
+            yield
+        finally:
+            with self._written:
+                self._writing.discard(path)
+                self._written.notify_all()
+
+    @contextlib.contextmanager
     def _open_fd(self, path: str, durable: bool = False) -> Iterator[int]:
         """A raw descriptor on the temporary sibling, renamed over ``path`` when the ``with`` ends
         without an error (after an fsync when ``durable``); removed otherwise. No file object: its
         buffer, isatty ioctl, fstat and lseek are syscalls and copies a page or a file never needs."""
+        with self._sole_writer(path):
+            with self._fd_of_temp(path, durable) as fd:
+                yield fd
+
+    @contextlib.contextmanager
+    def _fd_of_temp(self, path: str, durable: bool) -> Iterator[int]:
         folder, _, name = path.rpartition("/")
         temp = f"{folder}/.{name}{TEMP_SUFFIX}"
         fd = self._create_temp(path, temp)
@@ -223,17 +249,22 @@ class FilesystemStorage(Storage):
         path = self.web_path(target)
         folder, _, name = path.rpartition("/")
         temp = f"{folder}/.{name}{TEMP_SUFFIX}"
-        try:
-            os.link(self.web_path(source), temp)
-        except OSError:  # EPERM, EXDEV, EMLINK, a leftover temporary sibling, a missing folder
-            super().copy_web(source, target)
+        with self._sole_writer(path):
+            try:
+                os.link(self.web_path(source), temp)
+            except OSError:  # EPERM, EXDEV, EMLINK, a leftover temporary sibling, a missing folder
+                linked = False
+            else:
+                linked = True
+                try:
+                    os.replace(temp, path)
+                except OSError:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(temp)
+                    raise
+        if not linked:
+            super().copy_web(source, target)  # written through _open_fd, which holds the path itself
             return
-        try:
-            os.replace(temp, path)
-        except OSError:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temp)
-            raise
         self._announce(target)
 
     # -- reading and checking ----------------------------------------------------------------
