@@ -11,8 +11,9 @@ of millions of files per cron run: counted by one walk when a run starts and the
 new mirror's walk is of an empty tree, never of the millions of files its first full sync then
 downloads; an upgraded mirror pays it once), then moved by the release files each run downloads
 and deletes. The operator commands that delete (``delete``, ``verify --delete``, ``import``) do
-not move it: remove ``runs.json``'s ``size`` (or the file) to have the next run count again. Projects are counted exactly by one
-listing of ``web/simple/`` after a run that changed something (watch.py).
+not move it: remove ``runs.json``'s ``size`` (or the file) to have the next run count again.
+Projects are counted exactly by one listing of ``web/simple/`` after a run that changed something
+(watch.py).
 """
 
 from __future__ import annotations

@@ -127,8 +127,9 @@ class Recorder(Storage):
         return written
 
     def remove_web_file(self, relative: str) -> None:
-        if is_file_path(relative) and self.inner.web_exists(relative):
-            self.tally.deleted(self.inner.web_size(relative) or 0, release=not relative.endswith(BESIDE))
+        size = self.inner.web_size(relative) if is_file_path(relative) else None  # one stat: None when absent
+        if size is not None:
+            self.tally.deleted(size, release=not relative.endswith(BESIDE))
         if not self.dry:
             self.inner.remove_web_file(relative)
 

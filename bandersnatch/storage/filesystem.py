@@ -89,6 +89,12 @@ def process_umask() -> int:
     return mask
 
 
+def _temp_of(path: str) -> str:
+    """The temporary sibling ``path`` is written to: a dot-name in its folder (see the module's docs)."""
+    folder, _, name = path.rpartition("/")
+    return f"{folder}/.{name}{TEMP_SUFFIX}"
+
+
 def _write_all(fd: int, chunk: bytes) -> int:
     """Write all of ``chunk`` (a short write, on a signal or a nearly full disk, is continued)."""
     done = os.write(fd, chunk)
@@ -185,8 +191,7 @@ class FilesystemStorage(Storage):
 
     @contextlib.contextmanager
     def _fd_of_temp(self, path: str, durable: bool) -> Iterator[int]:
-        folder, _, name = path.rpartition("/")
-        temp = f"{folder}/.{name}{TEMP_SUFFIX}"
+        temp = _temp_of(path)
         fd = self._create_temp(path, temp)
         published = False
         try:
@@ -247,8 +252,7 @@ class FilesystemStorage(Storage):
         missing: the copy makes it). Safe because nothing here ever changes a published file in
         place: every write is a new inode renamed over the name."""
         path = self.web_path(target)
-        folder, _, name = path.rpartition("/")
-        temp = f"{folder}/.{name}{TEMP_SUFFIX}"
+        temp = _temp_of(path)
         with self._sole_writer(path):
             try:
                 os.link(self.web_path(source), temp)
@@ -355,16 +359,15 @@ class FilesystemStorage(Storage):
     def remove_web_file(self, relative: str) -> None:
         """Also the folders it leaves empty, up to (not including) web/."""
         path = self.web_path(relative)
-        folder, _, name = path.rpartition("/")
         removed = False
-        for target in (path, f"{folder}/.{name}{TEMP_SUFFIX}"):
+        for target in (path, _temp_of(path)):
             try:
                 os.unlink(target)
                 removed = True
             except FileNotFoundError:
                 pass
         if removed:  # nothing removed, no folder emptied (a page format never written, say)
-            self._prune_empty(Path(folder))
+            self._prune_empty(Path(path).parent)
 
     def remove_web_tree(self, relative: str) -> None:
         path = Path(self.web_path(relative))
