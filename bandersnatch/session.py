@@ -130,6 +130,8 @@ class Pace:
         self._until = 0.0  # when the window that ran low ends
 
     def note(self, headers: Any) -> None:
+        if "RateLimit" not in headers and "RateLimit-Remaining" not in headers:
+            return  # no window announced (most masters): nothing to parse
         remaining, reset, limit = _ratelimit(headers)
         if remaining is None or reset is None:
             return

@@ -152,6 +152,20 @@ def test_the_pace_spreads_the_rest_of_a_low_window(remaining: int, reset: int, l
 
 
 @pytest.mark.parametrize(
+    "headers", [{"ratelimit-remaining": "0", "ratelimit-reset": "4"}, {"ratelimit": "r=0;t=4"}, {"Server": "x"}]
+)
+def test_the_pace_reads_the_headers_as_an_answer_spells_them(headers: dict[str, str]) -> None:
+    from urllib3 import HTTPHeaderDict
+
+    slept: list[float] = []
+    pace = _Pace(5.0, WaitTally(), slept.append)
+    pace.note(HTTPHeaderDict(headers))  # an answer's headers, as requests hands them on
+    pace.wait()
+    pace.wait()
+    assert slept == ([pytest.approx(4.0, abs=0.05)] if "Server" not in headers else [])
+
+
+@pytest.mark.parametrize(
     "line, message",
     [("contact = ops@example.org (me)", r"\[mirror\] contact = 'ops@example.org \(me\)': expected an e-mail address"),
      ("contact = a;b", r"\[mirror\] contact"), ("max-retry-after = -1", r"\[mirror\] max-retry-after")],
