@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 import requests
-from requests.models import PreparedRequest, Response
-from requests.utils import get_encoding_from_headers
 from urllib3.util.retry import Retry
 
 from . import __version__
@@ -180,47 +178,6 @@ def _ratelimit(headers: Any) -> tuple[Optional[int], Optional[float], Optional[i
     )  # fmt: skip
 
 
-class _MirrorAdapter(WatchedAdapter):
-    """requests' adapter without the per-request work a mirror never needs, through the hooks
-    requests documents for subclasses: about a sixth of the CPU of each small request.
-
-    - The connection pool of an origin is looked up once (requests rebuilds and normalizes its
-      pool key on every request) unless a proxy applies. No more pools are kept than urllib3
-      keeps, so a master naming many hosts cannot hold a connection open to each of them.
-    - The path is sent as is unless a proxy applies (requests parses the URL twice to find out).
-    - Answers keep urllib3's case-insensitive headers and set no cookies: the mirror sends none.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._pools: dict[tuple[str, Any, Any], Any] = {}
-
-    def get_connection_with_tls_context(
-        self, request: PreparedRequest, verify: Any, proxies: Optional[dict[str, str]] = None, cert: Any = None
-    ) -> Any:  # fmt: skip
-        if proxies:
-            return super().get_connection_with_tls_context(request, verify, proxies, cert)
-        url = request.url or ""
-        end = url.find("/", url.find("//") + 2)  # the end of scheme://host:port
-        key = (url if end < 0 else url[:end], verify, cert)
-        pool = self._pools.get(key)
-        if pool is None or pool.pool is None:  # urllib3 1.26 closes a pool it evicts
-            if len(self._pools) >= self._pool_connections:  # what urllib3 evicts is let go here too
-                self._pools.clear()
-            pool = self._pools[key] = super().get_connection_with_tls_context(request, verify, proxies, cert)
-        return pool
-
-    def request_url(self, request: PreparedRequest, proxies: Optional[dict[str, str]]) -> str:
-        return super().request_url(request, proxies) if proxies else request.path_url
-
-    def build_response(self, req: PreparedRequest, resp: Any) -> Response:
-        response = Response()
-        response.status_code, response.headers, response.raw = resp.status, resp.headers, resp
-        response.encoding, response.reason = get_encoding_from_headers(resp.headers), resp.reason
-        response.url, response.request, response.connection = req.url, req, self
-        return response
-
-
 def make_session(
     workers: int, master_url: str = "", backoff: float = 0.25, downloads: int = 0, *, contact: str = "",
     max_retry_after: float = MAX_RETRY_AFTER, waits: Optional[WaitTally] = None,
@@ -247,7 +204,7 @@ def make_session(
         raise_on_status=False,
     )
     retry.cap, retry.tally = max_retry_after, waits
-    adapter = _MirrorAdapter(max_retries=retry, pool_connections=4, pool_maxsize=2 * workers + downloads + 2)
+    adapter = WatchedAdapter(max_retries=retry, pool_connections=4, pool_maxsize=2 * workers + downloads + 2)
     session = requests.Session()
     session.headers["User-Agent"] = user_agent(contact)
     session.proxies = requests.utils.get_environ_proxies(master_url) if master_url else {}
