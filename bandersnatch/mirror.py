@@ -1,4 +1,5 @@
-"""The sync engine: what a run does, with the lock, the todo, the thread pool and the global index.
+"""The sync engine: what a run does, with the lock, the todo and the global index (its project
+threads are project_pool's).
 
 No project can hold the mirror back. A run syncs what changed since the last run *and* retries
 what is owed; a project that fails stays owed in ``todo`` with the serial it must reach, while the
@@ -13,18 +14,14 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import queue
-import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import (
     TYPE_CHECKING,
     Any,
     Callable,
     ContextManager,
     Iterable,
-    Iterator,
     Optional,
 )
 
@@ -39,13 +36,8 @@ from .model import normalize
 from .pages.index import refresh_index
 from .pages.layout import PROJECTS, Layout, check_name, project_folder
 from .plan import PLAN, NoBodies, PlanTally, Recorder
-from .project import (
-    ProjectResult,
-    SyncOptions,
-    pages_marker,
-    sync_options,
-    sync_project,
-)
+from .project import ProjectResult, pages_marker, sync_options
+from .project_pool import run_projects
 from .report import summary_line
 from .state import (
     DONE,
@@ -67,8 +59,6 @@ if TYPE_CHECKING:
 __all__ = ["Mirror", "RunSummary", "options_marker"]
 
 logger = logging.getLogger(__name__)
-
-JOURNAL_INTERVAL = 2.0  # seconds between durable journal batches (one sync() each)
 
 Progress = Callable[[int], ContextManager[Callable[[int], None]]]
 
@@ -449,58 +439,23 @@ class Mirror:
     def _execute(
         self, projects: dict[str, int], recheck: set[str], summary: RunSummary, scope: Optional[Scope]
     ) -> dict[str, int]:
-        """Sync ``projects`` in the pool; the ones still owed afterwards (failed, or never started
-        because stop-on-error halted the run)."""
+        """Sync ``projects`` in the pool (project_pool); the ones still owed afterwards (failed, or
+        never started because stop-on-error halted the run)."""
         transfers = Transfers(self.settings.download_workers)
         options = sync_options(
             self.settings, self.master, self.storage, scope=scope, transfers=transfers, deletions=self._deletions,
             gate=self._gate,
         )
-        rechecking = replace(options, verify_existing=True)
-        pending = dict(projects)
-        finished: list[str] = []
-        last_batch = time.monotonic()
-        halt = threading.Event()  # set by the failing worker itself, before its thread takes more work
-
-        def work(item: tuple[str, int]) -> Optional[ProjectResult]:
-            if halt.is_set():
-                return None
-            result = _sync_safely(item[0], item[1], rechecking if item[0] in recheck else options)
-            if not result.ok and self.settings.stop_on_error:
-                halt.set()
-            return result
-
-        # Projects waiting on their files must not keep the next ones from fetching metadata, so
-        # there is a project thread per download as well; the master lets only ``workers`` of them
-        # fetch metadata at once, the transfers only ``download-workers`` files.
-        threads = self.settings.workers + self.settings.download_workers
-        with (
-            transfers,
-            self.progress(len(projects)) as advance,
-            ThreadPoolExecutor(threads, thread_name_prefix="sync") as pool,
-        ):
-            for result in _bounded(pool, work, projects.items(), threads * 2, halt.is_set):
-                advance(1)
-                if result is None:
-                    continue
-                summary.add(result)
-                if result.ok:
-                    del pending[result.name]
-                    finished.append(f"{result.name} {result.serial}")
-                else:
-                    logger.error("%s", result.error)
-                if finished and time.monotonic() - last_batch > JOURNAL_INTERVAL:
-                    self._journal(finished)
-                    last_batch = time.monotonic()
-        self._journal(finished)
-        return pending
+        with transfers, self.progress(len(projects)) as advance:
+            return run_projects(
+                projects, options, recheck, threads=self.settings.workers + self.settings.download_workers,
+                stop_on_error=self.settings.stop_on_error, on_result=_counted(summary, advance), journal=self._journal,
+            )  # fmt: skip
 
     def _journal(self, finished: list[str]) -> None:
         """Mark projects done only once their files are on disk, so a power loss cannot skip them."""
-        if finished:
-            self.storage.flush_all()
-            self.storage.append_journal(DONE, finished)
-            finished.clear()
+        self.storage.flush_all()
+        self.storage.append_journal(DONE, finished)
 
     # -- the record --------------------------------------------------------------------------
 
@@ -574,49 +529,12 @@ def options_marker(settings: Settings) -> str:
     return f"{pages} subset={fingerprint(settings.subset)}{cooldown}"
 
 
-def _sync_safely(name: str, serial: int, options: SyncOptions) -> ProjectResult:
-    """A bug or an OS error in one project (disk full, permissions) fails that project, not the run."""
-    try:
-        return sync_project(name, serial, options)
-    except Exception as error:  # noqa: BLE001 - reported as the project's failure
-        logger.debug("Unexpected error syncing %s", name, exc_info=True)
-        return ProjectResult(name, serial, f"{name}: {type(error).__name__}: {error}")
+def _counted(summary: RunSummary, advance: Callable[[int], None]) -> Callable[[Optional[ProjectResult]], None]:
+    """Each project the pool is done with into the run's progress and, if it ran, its summary."""
 
+    def count(result: Optional[ProjectResult]) -> None:
+        advance(1)
+        if result is not None:
+            summary.add(result)
 
-_END = object()
-
-
-def _bounded(
-    pool: ThreadPoolExecutor,
-    function: Callable[[tuple[str, int]], Optional[ProjectResult]],
-    items: Iterable[tuple[str, int]],
-    window: int,
-    stop: Callable[[], bool],
-) -> Iterator[Optional[ProjectResult]]:
-    """Results of ``function`` over ``items`` as they finish, with at most ``window`` in flight.
-
-    Submitting 740,000 futures at once would cost gigabytes; a window keeps memory flat. Each
-    future reports itself to a queue when done: ``concurrent.futures.wait`` would lock and
-    unlock every running future on each completion, a fifth of the interpreter's time in a
-    sync of small projects.
-    """
-    pending = iter(items)
-    done: queue.SimpleQueue[Future[Optional[ProjectResult]]] = queue.SimpleQueue()
-    running: set[Future[Optional[ProjectResult]]] = set()
-    while True:
-        while len(running) < window and not stop():
-            item = next(pending, _END)
-            if item is _END:
-                break
-            future = pool.submit(function, item)  # type: ignore[arg-type]
-            running.add(future)
-            future.add_done_callback(done.put)
-        if stop():  # let what already started finish; drop what only waits in the queue
-            for future in [future for future in running if future.cancel()]:
-                running.discard(future)
-        if not running:
-            return
-        future = done.get()
-        if future in running:  # a cancelled one reports itself too, after leaving ``running``
-            running.discard(future)
-            yield future.result()
+    return count
