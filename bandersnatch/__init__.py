@@ -39,8 +39,9 @@ The code map. Data flows one way: ``main`` -> ``configuration`` -> ``mirror`` (o
   and ``[demand]`` (``demand``: the access logs read into demand.json, eviction chosen;
   ``demand_run``: one run's roots, evictions and scope).
 - ``storage/``: ``base`` (the contract), ``filesystem``, ``s3``: the only writers of the mirror.
-- ``commands/``: the operator commands (``verify``, ``delete``, ``bundle`` with its ``manifest``,
-  ``stats`` with ``accesslog``); they use the engine's public functions and never import each other.
+- ``commands/``: the operator commands (``verify``, ``delete``, ``bundle_export`` and ``bundle_import``
+  with the bundle format they share, ``manifest``, ``stats`` with ``accesslog``); they use the
+  engine's public functions and never import each other.
 
 ``tests/test_architecture.py`` keeps these rules: no import circle, only ``master`` (with ``deadlines`` and ``session``) talks HTTP,
 only ``storage`` writes, only ``main`` imports click, rendering is pure, commands stand alone.

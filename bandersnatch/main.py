@@ -35,7 +35,7 @@ from .state import StateFiles
 from .storage import Storage, open_storage
 
 if TYPE_CHECKING:
-    from .commands.bundle import Transfer
+    from .commands.manifest import Transfer
 
 # The operator commands import their modules when they run: a no-op cron `mirror` run is mostly
 # interpreter start-up and imports, and it needs none of them (bench scenario 2).
@@ -332,7 +332,7 @@ def _transfer_line(verb: str, bundle: Path, transfer: Transfer) -> str:
 def export(obj: dict[str, Any], since: Optional[int], bundle: Path) -> int:
     """Air gap: write everything changed since SERIAL to one file."""
     settings = _settings(obj["config"], write_default=False)
-    from .commands.bundle import export_bundle
+    from .commands.bundle_export import export_bundle
 
     transfer = export_bundle(open_storage(settings), settings, bundle, since)
     click.echo(_transfer_line("exported to", bundle, transfer))
@@ -347,7 +347,7 @@ def export(obj: dict[str, Any], since: Optional[int], bundle: Path) -> int:
 def import_(obj: dict[str, Any], allow_mass_deletion: bool, bundle: Path) -> int:
     """Air gap: check a bundle whole, then apply it to this mirror."""
     settings = _settings(obj["config"], write_default=False)
-    from .commands.bundle import import_bundle
+    from .commands.bundle_import import import_bundle
 
     transfer = import_bundle(open_storage(settings), settings, bundle, allow_mass_deletion=allow_mass_deletion)
     click.echo(_transfer_line("imported", bundle, transfer))

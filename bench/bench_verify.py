@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bandersnatch.commands.bundle import export_bundle
+from bandersnatch.commands.bundle_export import export_bundle
 from bandersnatch.commands.verify import verify_mirror
 from bandersnatch.configuration import Settings
 from bandersnatch.model import ReleaseFile

@@ -18,7 +18,7 @@ OS_WRITES = {"replace", "rename", "unlink", "remove", "rmdir", "rmtree", "makedi
 PATH_WRITES = {"write_text", "write_bytes", "mkdir", "unlink", "rmdir", "touch", "symlink_to", "chmod", "rename"}
 # The two writes outside storage/: the default config the first run writes (not in the mirror),
 # and the bundle an export writes where the operator asked (not in the mirror either).
-WRITERS_OUTSIDE_STORAGE = {"bandersnatch.main", "bandersnatch.commands.bundle"}
+WRITERS_OUTSIDE_STORAGE = {"bandersnatch.main", "bandersnatch.commands.bundle_export"}
 PURE = {"bandersnatch.pages.layout", "bandersnatch.pages.links", "bandersnatch.pages.html", "bandersnatch.pages.pep691",
         "bandersnatch.pages.blockmerge", "bandersnatch.model", "bandersnatch.upstream", "bandersnatch.subset.filters",
         "bandersnatch.subset.cooldown", "bandersnatch.pages.status_page", "bandersnatch.metrics",
@@ -129,5 +129,5 @@ def test_rendering_and_parsing_are_pure(module: str) -> None:
 @pytest.mark.parametrize("module", sorted(m for m in MODULES if m.startswith("bandersnatch.commands.")))
 def test_commands_never_import_each_other(module: str) -> None:
     others = {name for name in GRAPH[module] if name.startswith("bandersnatch.commands.")}
-    own_helpers = {"bandersnatch.commands.accesslog", "bandersnatch.commands.manifest"}  # parts of stats and bundle
+    own_helpers = {"bandersnatch.commands.accesslog", "bandersnatch.commands.manifest"}  # parts of stats; the bundle format
     assert not others - own_helpers, f"{module} imports {others}"

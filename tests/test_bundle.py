@@ -14,7 +14,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from bandersnatch.commands.bundle import MANIFEST_PER_MEMBER, MAX_MANIFEST, MAX_PAGE
+from bandersnatch.commands.bundle_import import MANIFEST_PER_MEMBER, MAX_MANIFEST, MAX_PAGE
 from bandersnatch.model import normalize
 from tests.conftest import MirrorSetup, assert_mirror_matches
 from tests.nginx import NOT_INSTALLED, nginx_binary, serving, world_readable_tempdir

@@ -7,7 +7,7 @@ by hand, so it is treated as hostile input: whatever is wrong is refused in one 
 bad value, never a traceback and never halfway through writing.
 
 The manifest is not signed: this checks that the bundle is well formed and (with the tar pass in
-bundle.py) that its bytes match the manifest, not who made it (README, "Air gap").
+bundle_import) that its bytes match the manifest, not who made it (README, "Air gap").
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from ..pages.layout import (
 __all__ = [
     "FORMAT",
     "MANIFEST",
+    "Transfer",
     "BundleRefused",
     "Manifest",
     "Member",
@@ -50,6 +51,18 @@ _PATH_PART = re.compile(r"[^\x00-\x1f\x7f/\\]+\Z")
 
 class BundleRefused(MirrorError):
     """The bundle is damaged, belongs to another mirror, or does not follow on from this one."""
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """What an export wrote or an import applied (the one line each command prints)."""
+
+    since: int
+    to: int
+    projects: int  # changed projects carried
+    members: int
+    bytes: int
+    deleted: int = 0
 
 
 @dataclass(frozen=True)
