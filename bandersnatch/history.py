@@ -10,25 +10,31 @@ The size of the mirror (release files under ``web/packages/`` and their bytes; t
 of millions of files per cron run: counted by one walk when a run starts and there is no total (a
 new mirror's walk is of an empty tree, never of the millions of files its first full sync then
 downloads; an upgraded mirror pays it once), then moved by the release files each run downloads
-and deletes. The operator commands that delete (``delete``, ``verify --delete``, ``import``) do
-not move it: remove ``runs.json``'s ``size`` (or the file) to have the next run count again.
+and deletes, and by those the operator commands add and remove (``delete``, ``verify --delete``,
+``import``: size_moved_by). A file changed by hand is not seen: remove ``runs.json``'s ``size``
+(or the file) to have the next run count again.
 Projects are counted exactly by one listing of ``web/simple/`` after a run that changed something
 (watch.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from dataclasses import asdict, dataclass, fields, replace
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 from .pages.layout import FILES, METADATA, PROVENANCE
+from .plan import PlanTally, Recorder
 
 if TYPE_CHECKING:
     from .storage import Storage
 
-__all__ = ["MAX_RUNS", "RUNS", "History", "MirrorSize", "RunPoint", "load_history", "starting_size", "save_history"]
+__all__ = [
+    "MAX_RUNS", "RUNS", "History", "MirrorSize", "RunPoint", "load_history", "save_history", "size_moved_by",
+    "starting_size",
+]  # fmt: skip
 
 logger = logging.getLogger(__name__)
 
@@ -140,3 +146,32 @@ def starting_size(storage: Storage) -> MirrorSize:
         total_files += 1
         total_bytes += storage.web_size(path) or 0
     return MirrorSize(total_files, total_bytes)
+
+
+@contextlib.contextmanager
+def size_moved_by(storage: Storage) -> Iterator[Storage]:
+    """The storage an operator command (``delete``, ``verify --delete``, ``import``) writes and
+    deletes through: the release files it adds and removes move the running total in runs.json
+    as a run's do (plan.Recorder sizes each), so the status page and the metrics after the next
+    run do not count what is gone. A mirror without a total keeps none: its next run counts it."""
+    tally = PlanTally()
+    try:
+        yield Recorder(storage, tally, dry=False)
+    finally:
+        added = MirrorSize(tally.release_files_written, tally.release_bytes_written)
+        removed = MirrorSize(tally.release_files_deleted, tally.release_bytes_deleted)
+        try:
+            _move_size(storage, added, removed)
+        except OSError as error:  # a full disk must not hide the command's own outcome
+            logger.warning("Cannot update %s: %s", storage.state_location(RUNS), error)
+
+
+def _move_size(storage: Storage, added: MirrorSize, removed: MirrorSize) -> None:
+    history = load_history(storage)
+    if history.size is None or added == removed == MirrorSize(0, 0):
+        return
+    size = MirrorSize(
+        max(history.size.files + added.files - removed.files, 0),
+        max(history.size.bytes + added.bytes - removed.bytes, 0),
+    )
+    save_history(storage, replace(history, size=size))

@@ -40,6 +40,8 @@ class PlanTally:
     delete_bytes: int = 0
     release_files_deleted: int = 0  # of them release files (not .metadata or .provenance): the mirror's size
     release_bytes_deleted: int = 0
+    release_files_written: int = 0  # release files among the downloads (operator commands' size change)
+    release_bytes_written: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def published(self, name: str, existed: Callable[[], bool]) -> None:
@@ -51,10 +53,13 @@ class PlanTally:
         with self._lock:
             self.existed.setdefault(name, found)
 
-    def downloaded(self, size: int) -> None:
+    def downloaded(self, size: int, release: bool = False) -> None:
         with self._lock:
             self.download_files += 1
             self.download_bytes += size
+            if release:
+                self.release_files_written += 1
+                self.release_bytes_written += size
 
     def deleted(self, size: int, release: bool) -> None:
         with self._lock:
@@ -123,7 +128,7 @@ class Recorder(Storage):
             written = counted or size or 0
         else:
             written = self.inner.write_verified(relative, chunks, sha256, size)
-        self.tally.downloaded(written)
+        self.tally.downloaded(written, release=is_file_path(relative) and not relative.endswith(BESIDE))
         return written
 
     def remove_web_file(self, relative: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -94,6 +95,18 @@ def mirrored_files(web: Path, beside: bool = False) -> set[str]:
     root = web / "packages"
     found = {str(path.relative_to(web)) for path in root.rglob("*") if path.is_file()} if root.exists() else set()
     return {path for path in found if path.endswith(BESIDE) == beside}
+
+
+def size_total(setup: MirrorSetup) -> tuple[int, int]:
+    """The mirror's running size total in runs.json: (release files, their bytes)."""
+    size = json.loads((setup.directory / "runs.json").read_text())["size"]
+    return size["files"], size["bytes"]
+
+
+def size_on_disk(web: Path) -> tuple[int, int]:
+    """What that total must say: the release files under web/packages/ and their bytes."""
+    files = mirrored_files(web)
+    return len(files), sum((web / path).stat().st_size for path in files)
 
 
 def master_tree(pypi: PyPIMaster) -> dict[str, dict[str, str]]:

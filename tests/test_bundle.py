@@ -16,7 +16,7 @@ import pytest
 
 from bandersnatch.commands.bundle_import import MANIFEST_PER_MEMBER, MAX_MANIFEST, MAX_PAGE
 from bandersnatch.model import normalize
-from tests.conftest import MirrorSetup, assert_mirror_matches
+from tests.conftest import MirrorSetup, assert_mirror_matches, size_on_disk, size_total
 from tests.nginx import NOT_INSTALLED, nginx_binary, serving, world_readable_tempdir
 from tests.pypi_master import PyPIMaster, generate_corpus
 
@@ -109,6 +109,21 @@ def test_an_incremental_bundle_carries_the_changes_and_deletions(
     assert_mirror_matches(offline.web, pypi)
     assert offline.status() == pypi.serial
     ok(offline.run("verify", "--hash"))
+
+
+def test_an_import_moves_the_size_total_by_the_files_it_adds_and_removes(
+    pypi: PyPIMaster, mirror: MirrorSetup, offline: MirrorSetup, exported: Path, tmp_path: Path
+) -> None:
+    files, size = size_on_disk(offline.web)  # an offline mirror with a total (a run once counted it)
+    (offline.directory / "runs.json").write_text(json.dumps({"size": {"files": files, "bytes": size}, "runs": []}))
+    names = sorted(pypi.projects())
+    pypi.add_release(names[5], "9.0")
+    pypi.remove_project(names[7])
+    ok(mirror.run())
+    bundle = tmp_path / "second.tar"
+    ok(mirror.run("export", str(bundle)))
+    ok(offline.run("import", str(bundle)))
+    assert size_total(offline) == size_on_disk(offline.web) != (files, size)
 
 
 def test_replayed_out_of_order_foreign_and_damaged_bundles_are_refused(

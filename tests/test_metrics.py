@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from bandersnatch.history import History, MirrorSize, RunPoint
 from bandersnatch.metrics import metrics, render_metrics
 from bandersnatch.report import MirrorStatus
 from bandersnatch.state import LastRun, OwedProject
-from tests.conftest import MirrorSetup, mirrored_files
+from tests.conftest import MirrorSetup, mirrored_files, size_on_disk, size_total
 from tests.pypi_master import PyPIMaster, generate_corpus
 
 parser = pytest.importorskip("prometheus_client.parser", reason="prometheus-client is in the test extra")
@@ -125,6 +126,26 @@ def test_the_size_moves_down_by_what_a_run_deletes(pypi: PyPIMaster, watched: Mi
     assert not any(path.endswith(gone) for path in files)
     assert value(samples, "bandersnatch_files") == len(files)
     assert value(samples, "bandersnatch_bytes") == sum((watched.web / path).stat().st_size for path in files)
+
+
+def test_the_operator_commands_that_delete_move_the_size(pypi: PyPIMaster, watched: MirrorSetup) -> None:
+    """``delete`` takes a project's release files out of the total, and ``verify --delete`` the
+    orphans left when a project's pages went by hand; the next run reports what is on disk."""
+    generate_corpus(pypi, 4, seed=9)
+    assert watched.run().returncode == 0
+    before = size_total(watched)
+    result = watched.run("delete", "needs-py38")
+    assert result.returncode == 0, result.stderr
+    assert size_total(watched) == size_on_disk(watched.web) != before
+    kept = mirrored_files(watched.web)
+    shutil.rmtree(watched.web / "simple" / "unicode-demo")  # its files are orphans now
+    watched.run("verify", "--delete")
+    assert kept - mirrored_files(watched.web)  # its files went
+    assert size_total(watched) == size_on_disk(watched.web)
+    result = watched.run()
+    assert result.returncode == 0, result.stderr
+    samples, _ = parsed((watched.directory / "metrics/bandersnatch.prom").read_text())
+    assert (value(samples, "bandersnatch_files"), value(samples, "bandersnatch_bytes")) == size_on_disk(watched.web)
 
 
 def test_the_size_is_counted_before_a_run_never_after_a_first_sync(pypi: PyPIMaster, watched: MirrorSetup) -> None:

@@ -21,6 +21,7 @@ from typing import IO, Iterator, Mapping, Optional
 from ..configuration import Settings
 from ..deletion_guard import check_projects
 from ..errors import UnsafePath
+from ..history import size_moved_by
 from ..model import PublishedFile
 from ..pages.html import read_project_html
 from ..pages.index import refresh_index
@@ -75,11 +76,12 @@ def import_bundle(storage: Storage, settings: Settings, bundle: Path, allow_mass
         check_projects(len(deleted), len(storage.list_web_dirs(PROJECTS)), settings.max_deletions, allow_mass_deletion)
         _record_pending(storage, links, changed)
         handle.seek(0)
-        written = _apply(storage, bundle, handle, manifest.members)
-        for name in deleted:
-            remove_project(name, storage, links)
-        refresh_index(storage, Layout.from_settings(settings), changed + deleted)
-        _remove_pending(storage, links, changed)
+        with size_moved_by(storage) as counted:
+            written = _apply(counted, bundle, handle, manifest.members)
+            for name in deleted:
+                remove_project(name, counted, links)
+            refresh_index(counted, Layout.from_settings(settings), changed + deleted)
+            _remove_pending(counted, links, changed)
         storage.write_state(GENERATION_FILE, GENERATION + "\n")
         storage.write_state(ORIGIN, manifest.mirror + "\n")
         storage.write_state(STATUS, f"{manifest.to}\n")

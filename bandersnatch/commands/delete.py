@@ -10,6 +10,7 @@ from typing import Iterable
 
 from ..configuration import Settings
 from ..errors import MirrorError
+from ..history import size_moved_by
 from ..model import normalize
 from ..pages.index import refresh_index
 from ..pages.layout import PROJECTS, Layout, check_name
@@ -43,8 +44,8 @@ def delete_projects(settings: Settings, storage: Storage, names: Iterable[str], 
         logger.info("%s project %s", "Would delete" if dry_run else "Deleting", key)
     if dry_run:
         return keys
-    with storage.lock():
+    with storage.lock(), size_moved_by(storage) as counted:
         for key in keys:
-            remove_project(key, storage, layout.links)
-        refresh_index(storage, layout, keys)
+            remove_project(key, counted, layout.links)
+        refresh_index(counted, layout, keys)
     return keys

@@ -22,6 +22,7 @@ from typing import Callable, ContextManager, Iterable, Iterator, Optional
 
 from ..configuration import Settings
 from ..deletion_guard import MassDeletion, check_orphans
+from ..history import size_moved_by
 from ..pages.html import parse_index_line
 from ..pages.index import refresh_index
 from ..pages.layout import (
@@ -253,9 +254,10 @@ def repair(
     layout = Layout.from_settings(settings)
     failures = resync(projects) if projects else []
     claimed = {item.path for name in projects for item in _files(storage, layout, name)}
-    for path in orphans:
-        if path not in claimed:  # a page re-fetched above may have claimed it again
-            storage.remove_web_file(path)
+    with size_moved_by(storage) as counted:
+        for path in orphans:
+            if path not in claimed:  # a page re-fetched above may have claimed it again
+                counted.remove_web_file(path)
     if unindexed:
         refresh_index(storage, layout, unindexed)
     return failures
