@@ -16,7 +16,8 @@ The code map. Data flows one way: ``main`` -> ``configuration`` -> ``mirror`` (o
   master (conditional page requests, the mirror's own run counter, files placed by sha256);
   ``foreign_pages`` reads its root and pages (HTML with html.parser, or PEP 691 JSON): pure.
 - ``mirror``: one run: plan, the journal, the report; ``project_pool`` its project threads (a
-  window in flight, finished ones journaled in batches, stop-on-error); ``state`` owns the state files;
+  window in flight, finished ones journaled in batches, stop-on-error); ``run_summary`` what a run
+  gathers from them (summary, last-run record, names accepted); ``state`` owns the state files;
   ``report`` says where the mirror stands; ``downloads`` is the run's transfer pool;
   ``deletion_guard`` is the one policy on how much a command may delete; ``plan`` counts what a
   run does (plan.json) and stands in for storage and master in ``mirror --dry-run``.

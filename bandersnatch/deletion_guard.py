@@ -20,6 +20,7 @@ import threading
 from typing import Optional
 
 from .errors import MirrorError
+from .model import normalize
 
 __all__ = [
     "DEFAULT_FLOOR",
@@ -27,6 +28,7 @@ __all__ = [
     "DeletionBudget",
     "MassDeletion",
     "check_orphans",
+    "check_run",
     "check_projects",
     "file_limit",
     "project_limit",
@@ -113,3 +115,17 @@ class DeletionBudget:
                 self.taken = count
                 return None
             return f"Not deleting {name}: " + _refusal(count, self.total, self.setting)
+
+
+def check_run(planned: dict[str, int], local: set[str], setting: Optional[int], deleting: bool, allow: bool
+              ) -> DeletionBudget:  # fmt: skip
+    """A ``mirror`` run's budget, after refusing the whole run, before anything is written, when its
+    plan already deletes more than the limit: the projects ``planned`` with serial 0 are the ones
+    only the mirror (its ``local`` normalized names) still has (a full sync's local-only projects,
+    or those the PEP 691 root no longer lists), which the master is then asked about and deletes
+    with a 404. A master that suddenly lists a handful of projects stops here. Deletions found
+    during the run (404s for changelog entries) are counted against the same limit by the budget."""
+    gone = [name for name, serial in planned.items() if serial == 0 and normalize(name) in local]
+    if gone and deleting:
+        check_projects(len(gone), len(local), setting, allow)
+    return DeletionBudget(len(local), setting, allow)

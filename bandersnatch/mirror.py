@@ -15,36 +15,34 @@ import contextlib
 import json
 import logging
 import time
-from dataclasses import dataclass, field
 from typing import (
     TYPE_CHECKING,
     Any,
     Callable,
     ContextManager,
-    Iterable,
     Optional,
 )
 
 from .changes import ChangeSource
 from .configuration import Settings
-from .deletion_guard import DeletionBudget, MassDeletion, check_projects
+from .deletion_guard import DeletionBudget, MassDeletion, check_run
 from .downloads import Transfers
 from .errors import MirrorError, UpstreamUnavailable
 from .history import MirrorSize, starting_size
 from .master import Master
 from .model import normalize
 from .pages.index import refresh_index
-from .pages.layout import PROJECTS, Layout, check_name, project_folder
+from .pages.layout import PROJECTS, Layout, project_folder
 from .plan import PLAN, NoBodies, PlanTally, Recorder
-from .project import ProjectResult, pages_marker, sync_options
+from .project import pages_marker, sync_options
 from .project_pool import run_projects
 from .report import summary_line
+from .run_summary import RunSummary, accepted, counted, fill_record
 from .state import (
     DONE,
     LAST_RUN,
     TODO,
     LastRun,
-    OwedProject,
     Plan,
     StateFiles,
     utc_stamp,
@@ -61,41 +59,6 @@ __all__ = ["Mirror", "RunSummary", "options_marker"]
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[int], ContextManager[Callable[[int], None]]]
-
-
-@dataclass
-class RunSummary:
-    """The outcome of one run, from every project's result; the CLI picks the exit status from it."""
-
-    synced: int = 0
-    files: int = 0
-    bytes: int = 0
-    deleted: int = 0
-    failed: list[ProjectResult] = field(default_factory=list)
-    refused: list[str] = field(default_factory=list)
-    owed: dict[str, int] = field(default_factory=dict)
-    serial: Optional[int] = None
-    plan: Optional[dict[str, Any]] = None  # SPEC 14: what the run did (or, dry, would do); plan.json
-
-    @property
-    def ok(self) -> bool:
-        return not self.owed and not self.refused
-
-    def add(self, result: ProjectResult) -> None:
-        self.files += result.files
-        self.bytes += result.bytes
-        if result.ok:
-            self.synced += 1
-            self.deleted += result.deleted
-        else:
-            self.failed.append(result)
-
-
-def _still_owed(todo: Optional[Plan], done: set[tuple[str, int]]) -> dict[str, int]:
-    """The todo's projects that its journal does not mark as finished at their serial."""
-    if todo is None:
-        return {}
-    return {name: serial for name, serial in todo.projects.items() if (name, serial) not in done}
 
 
 def _no_progress(total: int) -> ContextManager[Callable[[int], None]]:
@@ -230,7 +193,7 @@ class Mirror:
         re-hashing every file they have, and refresh their index entries. The caller holds the
         lock: ``sync NAME`` and ``verify --repair`` both come through here."""
         summary = RunSummary()
-        work = self._accepted(((name, 0) for name in names), summary)
+        work = accepted(((name, 0) for name in names), summary)
         known = {name for name in work if self.storage.web_exists(project_folder(name))}
         self._start_cooldown()
         scope = self._scope(work)
@@ -263,7 +226,7 @@ class Mirror:
         status = self.state.status() if current else None
         todo = self.state.todo() if current else None
         summary.serial = status
-        owed = _still_owed(todo, self.state.done() if todo else set())
+        owed = todo.still_owed(self.state.done()) if todo else {}
         summary.owed = owed  # until the run says otherwise
         base = todo.target if todo else status
         if base is None:
@@ -304,7 +267,7 @@ class Mirror:
             from .subset.refilter_run import refiltered_work
 
             asked += refiltered_work(self._refilter, scope, self.storage, self.changes.all_projects).items()
-        work = self._scoped(self._accepted(asked, summary), scope)
+        work = self._scoped(accepted(asked, summary), scope)
         if not work:
             if todo is not None or target != status or self._refilter is not None:
                 self._finish(target, {}, summary)  # only refused names changed, or the todo is done
@@ -343,18 +306,11 @@ class Mirror:
             end_cooldown(self._gate, self.storage)
 
     def _guard_deletions(self, projects: dict[str, int]) -> None:
-        """Refuse the whole run, before anything is written, when the plan already deletes more
-        projects than ``[mirror] max-deletions`` allows: the projects planned with serial 0 are the
-        ones only the mirror still has (a full sync's local-only projects, or those the PEP 691
-        root no longer lists), which the master is then asked about and deletes with a 404. A
-        master that suddenly lists a handful of projects stops here. Deletions found during the run
-        (404s for changelog entries) are counted against the same limit by the run's budget."""
-        local = set(self.storage.list_web_dirs("simple"))
-        gone = [name for name, serial in projects.items() if serial == 0 and normalize(name) in local]
-        allow = self._allow_mass_deletion
-        if gone and self.settings.delete_packages:
-            check_projects(len(gone), len(local), self.settings.max_deletions, allow)
-        self._deletions = DeletionBudget(len(local), self.settings.max_deletions, allow)
+        """deletion_guard.check_run: refused whole, or the run's budget."""
+        local = set(self.storage.list_web_dirs(PROJECTS))
+        self._deletions = check_run(
+            projects, local, self.settings.max_deletions, self.settings.delete_packages, self._allow_mass_deletion
+        )
 
     def _scope(self, changed: dict[str, int]) -> Optional[Scope]:
         """The filters and the dependency closure for this run; None when none are configured
@@ -413,20 +369,6 @@ class Mirror:
             listed = {normalize(name) for name in projects}
             projects.update((name, 0) for name in local if name not in listed)
 
-    def _accepted(self, projects: Iterable[tuple[str, int]], summary: RunSummary) -> dict[str, int]:
-        """Valid names only, one entry per project with the highest serial asked: two spellings of
-        one name must never be synced by two workers at once."""
-        accepted: dict[str, tuple[str, int]] = {}
-        for name, serial in projects:
-            try:
-                key = normalize(check_name(name))
-            except MirrorError as error:
-                logger.error("%s", error)
-                summary.refused.append(name)
-                continue
-            accepted[key] = (name, max(serial, accepted.get(key, (name, 0))[1]))
-        return dict(accepted.values())
-
     def _finish(self, target: int, owed: dict[str, int], summary: RunSummary) -> None:
         self.state.finish(target, owed, self._marker())
         self._remember_filters()
@@ -449,7 +391,7 @@ class Mirror:
         with transfers, self.progress(len(projects)) as advance:
             return run_projects(
                 projects, options, recheck, threads=self.settings.workers + self.settings.download_workers,
-                stop_on_error=self.settings.stop_on_error, on_result=_counted(summary, advance), journal=self._journal,
+                stop_on_error=self.settings.stop_on_error, on_result=counted(summary, advance), journal=self._journal,
             )  # fmt: skip
 
     def _journal(self, finished: list[str]) -> None:
@@ -470,30 +412,8 @@ class Mirror:
             logger.info("%s", summary_line(record))
 
     def _fill(self, record: LastRun, summary: RunSummary) -> LastRun:
-        """The run's counts and owed projects; an owed project keeps the time it first failed and
-        counts attempts across runs, so an operator sees how long it has been stuck."""
-        previous = {entry.project: entry for entry in (self.state.last_run() or LastRun("")).owed}
-        errors = {result.name: result.error for result in summary.failed}
-        now = utc_stamp(self.clock())
-        owed = []
-        for name, serial in summary.owed.items():
-            before = previous.get(name)
-            error = errors.get(name)
-            owed.append(OwedProject(
-                project=name,
-                serial=serial,
-                error=error or (before.error if before else None),
-                first_failure=(before.first_failure if before else None) or (now if error else None),
-                attempts=(before.attempts if before else 0) + (name in errors),
-            ))  # fmt: skip
-        record.finished = now
-        if self._demand is not None:
-            record.evicted = list(self._demand.evicted)
-        record.serial, record.owed = summary.serial, owed
-        record.synced, record.files, record.bytes, record.deleted = (
-            summary.synced, summary.files, summary.bytes, summary.deleted
-        )  # fmt: skip
-        return record
+        evicted = list(self._demand.evicted) if self._demand is not None else None
+        return fill_record(record, summary, self.state.last_run(), utc_stamp(self.clock()), evicted)
 
     def _watch(self, record: LastRun, started: float, size_before: Optional[MirrorSize], tally: PlanTally) -> None:
         """The history, the status page and the metrics file (watch.after_run), after every run.
@@ -527,14 +447,3 @@ def options_marker(settings: Settings) -> str:
     from .subset.scope import fingerprint
 
     return f"{pages} subset={fingerprint(settings.subset)}{cooldown}"
-
-
-def _counted(summary: RunSummary, advance: Callable[[int], None]) -> Callable[[Optional[ProjectResult]], None]:
-    """Each project the pool is done with into the run's progress and, if it ran, its summary."""
-
-    def count(result: Optional[ProjectResult]) -> None:
-        advance(1)
-        if result is not None:
-            summary.add(result)
-
-    return count

@@ -50,6 +50,10 @@ class Plan:
     target: int
     projects: dict[str, int]
 
+    def still_owed(self, done: set[tuple[str, int]]) -> dict[str, int]:
+        """The projects that the journal (``done``) does not mark as finished at their serial."""
+        return {name: serial for name, serial in self.projects.items() if (name, serial) not in done}
+
 
 def format_todo(plan: Plan) -> str:
     return f"{plan.target}\n" + "".join(f"{name} {serial}\n" for name, serial in plan.projects.items())

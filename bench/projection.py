@@ -118,8 +118,7 @@ def project_lines(results: Sequence[Result]) -> list[str]:
 # --------------------------------------------------------------------------- memory at PyPI's scale
 def plan_memory(projects: int = 740_000) -> float:
     """Peak RSS (MiB) of planning a full sync of ``projects`` as the engine does, in this process."""
-    from bandersnatch.mirror import Mirror as Engine
-    from bandersnatch.mirror import RunSummary
+    from bandersnatch.run_summary import RunSummary, accepted
     from bandersnatch.state import Plan, StateFiles
     from bandersnatch.storage import FilesystemStorage
 
@@ -127,8 +126,7 @@ def plan_memory(projects: int = 740_000) -> float:
     body = xmlrpc.client.dumps(({name: i + 1 for i, name in enumerate(names)},), methodresponse=True)
     listed = {str(name): serial for name, serial in xmlrpc.client.loads(body)[0][0].items()}
     del body
-    # The engine's own check and normalization of every name (it uses nothing of the instance).
-    work = Engine._accepted(None, listed.items(), RunSummary())  # type: ignore[arg-type]
+    work = accepted(listed.items(), RunSummary())  # the engine's own check and normalization of every name
     with tempfile.TemporaryDirectory() as folder:
         StateFiles(FilesystemStorage(Path(folder))).start(Plan(max(work.values()), work), full=True, options="-")
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

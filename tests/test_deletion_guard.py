@@ -14,6 +14,7 @@ from bandersnatch.deletion_guard import (
     MassDeletion,
     check_orphans,
     check_projects,
+    check_run,
     file_limit,
     project_limit,
 )
@@ -151,3 +152,14 @@ def test_a_bad_max_deletions_is_one_line(tmp_path: Path, value: str) -> None:
     path.write_text(CONFIG + f"max-deletions = {value}\n")
     with pytest.raises(ConfigError, match=r"max-deletions = .*expected a whole number of projects"):
         load_settings(path)
+
+
+def test_a_run_planning_to_delete_past_the_limit_is_refused_whole() -> None:
+    """Only serial-0 projects the mirror has count as planned deletions; a budget otherwise."""
+    local = {f"p{i}" for i in range(200)}
+    planned = {**{f"P{i}": 0 for i in range(150)}, "new": 0, "p199": 5}  # 150 of ours, one unknown
+    with pytest.raises(MassDeletion, match="150"):
+        check_run(planned, local, None, deleting=True, allow=False)
+    assert check_run(planned, local, None, deleting=False, allow=False).limit == 100  # delete-packages = false
+    budget = check_run(planned, local, None, deleting=True, allow=True)
+    assert budget.total == 200 and budget.take("x") is None
