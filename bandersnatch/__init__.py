@@ -8,9 +8,9 @@ The code map. Data flows one way: ``main`` -> ``configuration`` -> ``mirror`` (o
 - ``configuration``: the INI file, read and checked into one frozen Settings (``config_values``:
   the converters it shares with ``subset.config``).
 - ``master``: every request to the upstream (XML-RPC, JSON, files), bounded in bytes and time
-  (``deadlines``), through the run's one polite ``session`` (User-Agent, retries, Retry-After,
-  RateLimit pacing); ``answers`` reads its answers (serials, the root, a project's documents)
-  and ``upstream`` their JSON into values; ``urls`` decides what a URL from a master may be.
+  (``deadlines``; ``bodies`` reads answers within them), through the run's one polite ``session``
+  (User-Agent, retries, Retry-After, RateLimit pacing); ``answers`` reads its answers (serials,
+  the root, a project's documents) and ``upstream`` their JSON into values; ``urls`` decides what a URL from a master may be.
 - ``changes``: where a run learns what changed (the XML-RPC changelog, or a PEP 691 root).
 - ``foreign``: ``api-method = index``, a foreign PEP 503/691 index as the run's change source and
   master (conditional page requests, the mirror's own run counter, files placed by sha256);
@@ -39,12 +39,13 @@ The code map. Data flows one way: ``main`` -> ``configuration`` -> ``mirror`` (o
   policy (``cooldown``: pure, time given; ``cooldown_run``: one run's gate and cooldown.json)
   and ``[demand]`` (``demand``: the access logs read into demand.json, eviction chosen;
   ``demand_run``: one run's roots, evictions and scope).
-- ``storage/``: ``base`` (the contract), ``filesystem``, ``s3``: the only writers of the mirror.
+- ``storage/``: ``base`` (the contract), ``filesystem`` (with ``oscalls``: syncfs, writeback, the
+  umask), ``s3``: the only writers of the mirror.
 - ``commands/``: the operator commands (``verify``, ``delete``, ``bundle_export`` and ``bundle_import``
   with the bundle format they share, ``manifest``, ``stats`` with ``accesslog``); they use the
   engine's public functions and never import each other.
 
-``tests/test_architecture.py`` keeps these rules: no import circle, only ``master`` (with ``deadlines`` and ``session``) talks HTTP,
+``tests/test_architecture.py`` keeps these rules: no import circle, only ``master`` (with ``deadlines``, ``bodies`` and ``session``) talks HTTP,
 only ``storage`` writes, only ``main`` imports click, rendering is pure, commands stand alone.
 """
 

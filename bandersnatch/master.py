@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import http.client
 import logging
 import threading
 import time
@@ -20,7 +19,6 @@ from urllib.parse import quote, urlsplit
 from xml.parsers.expat import ExpatError
 
 import requests
-import urllib3
 from requests.structures import CaseInsensitiveDict
 
 from .answers import (
@@ -34,6 +32,7 @@ from .answers import (
     parse_root,
     served_serial,
 )
+from .bodies import file_body, late, read_body
 from .deadlines import Expired, Watch, Watchdog
 from .errors import (
     NotFound,
@@ -51,7 +50,6 @@ __all__ = ["CHANGELOG_PAGE_SIZE", "DEFAULT_MAX_METADATA_SIZE", "SIMPLE_JSON", "D
 logger = logging.getLogger(__name__)
 
 CHANGELOG_PAGE_SIZE = 50_000  # PyPI returns at most this many changelog rows per call
-DOWNLOAD_CHUNK = 1 << 20  # large reads: per-chunk overhead dominates small ones
 STALE_RETRIES = 3
 SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"  # PEP 691
 DEFAULT_MAX_METADATA_SIZE = 16 << 20  # [mirror] max-metadata-size: a .metadata or provenance is a few KB
@@ -292,7 +290,7 @@ class Master:
                 if response.status_code == 404:
                     return None
                 cap = "[mirror] max-metadata-size"
-                body = b"".join(_body(response, watch, url, self.max_metadata_size, DOCUMENT_CHUNK, cap))
+                body = b"".join(read_body(response, watch, url, self.max_metadata_size, DOCUMENT_CHUNK, cap))
         try:
             lines = loads(body)["info"]["requires_dist"]
         except (ValueError, KeyError, TypeError):
@@ -355,14 +353,14 @@ class Master:
         else:
             limit, what = MAX_UNDECLARED, "the most a file without a declared size may have"
         with self._open("GET", url, (), size or 0) as (response, watch):
-            yield _file_body(response, watch, url, limit, what)
+            yield file_body(response, watch, url, limit, what)
 
     def fetch_small(self, url: str) -> bytes:
         """A small object (a PEP 658 .metadata, a PEP 740 provenance) whole; refused past
         ``max_metadata_size`` bytes."""
         with self._open("GET", url, (), 0) as (response, watch):
             cap = "[mirror] max-metadata-size"
-            return b"".join(_body(response, watch, url, self.max_metadata_size, DOCUMENT_CHUNK, cap))
+            return b"".join(read_body(response, watch, url, self.max_metadata_size, DOCUMENT_CHUNK, cap))
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -372,7 +370,7 @@ class Master:
         """A whole document (an XML-RPC answer, JSON, a page), read under its deadline and
         MAX_DOCUMENT; ``response.content`` and ``.json()`` then read from memory."""
         with self._open(method, url, allow, 0, **kwargs) as (response, watch):
-            response._content = b"".join(_body(response, watch, url, MAX_DOCUMENT, DOCUMENT_CHUNK, "a document's"))
+            response._content = b"".join(read_body(response, watch, url, MAX_DOCUMENT, DOCUMENT_CHUNK, "a document's"))
         return response
 
     @contextlib.contextmanager
@@ -386,10 +384,10 @@ class Master:
                 response = self._send(method, url, **kwargs)
                 self._pace.note(response.headers)
             except Expired:
-                raise TruncatedDownload(_late(method, url, watch)) from None
+                raise TruncatedDownload(late(method, url, watch)) from None
             except requests.RequestException as error:
                 if watch.expired:
-                    raise TruncatedDownload(_late(method, url, watch)) from None
+                    raise TruncatedDownload(late(method, url, watch)) from None
                 raise UpstreamUnavailable(f"{method} {url} failed: {one_line(error)}") from None
             try:
                 if response.status_code != 200 and response.status_code not in allow:
@@ -415,72 +413,12 @@ class Master:
         return session.send(request, timeout=self.timeout, stream=True, proxies=session.proxies, verify=session.verify)
 
 
-def _body(response: requests.Response, watch: Watch, url: str, limit: int, chunk: int, what: str) -> Iterator[bytes]:
-    """The body in pieces of at most ``chunk`` bytes, stopped as soon as it passes ``limit``, at
-    its deadline, or when it breaks off. urllib3 (>= 2.6) inflates gzip only as far as asked, so a
-    compressed bomb is bounded like any other body."""
-    received = 0
-    try:
-        while piece := response.raw.read(min(chunk, limit - received + 1), decode_content=True):
-            received += len(piece)
-            watch.received = received
-            if received > limit:
-                raise UpstreamUnavailable(f"{url} sent more than {what} ({limit} bytes); stopped at {received}")
-            yield piece
-    except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as error:
-        late = watch.expired and _late("GET", url, watch)
-        raise TruncatedDownload(late or f"download of {url} broke off: {one_line(error)}") from None
-    if watch.expired:  # a socket shut down may look like the end of a body without a length
-        raise TruncatedDownload(_late("GET", url, watch))
-
-
-_THREAD = threading.local()  # .buffer: the thread's download buffer (_file_body)
-
-
-def _file_body(response: requests.Response, watch: Watch, url: str, limit: int, what: str) -> Iterator[bytes]:
-    """A file's body as views of one reused DOWNLOAD_CHUNK buffer, read by ``readinto`` straight
-    from http.client: no allocation, no copy and a handful of bytecodes per MiB (hashlib and the
-    write release the GIL for the rest), so many downloads at once hardly contend for the GIL and
-    no page of a fresh buffer is faulted in per chunk. A body with a Content-Encoding, or a
-    response that is not http.client's (test doubles), goes through urllib3 (``_body``)."""
-    raw = response.raw
-    source = getattr(raw, "_original_response", None)
-    encoding = response.headers.get("Content-Encoding", "").strip().lower()
-    if encoding not in ("", "identity") or not isinstance(source, http.client.HTTPResponse):
-        yield from _body(response, watch, url, limit, DOWNLOAD_CHUNK, what)
-        return
-    buffer = getattr(_THREAD, "buffer", None)
-    if buffer is None:  # one per download thread, for its life: not even an allocation per file
-        buffer = _THREAD.buffer = memoryview(bytearray(DOWNLOAD_CHUNK))
-    received = 0
-    try:
-        while count := source.readinto(buffer[: min(DOWNLOAD_CHUNK, limit - received + 1)]):
-            received += count
-            watch.received = received
-            if received > limit:
-                raise UpstreamUnavailable(f"{url} sent more than {what} ({limit} bytes); stopped at {received}")
-            yield buffer[:count]
-    except (http.client.HTTPException, OSError, ValueError) as error:
-        late = watch.expired and _late("GET", url, watch)
-        raise TruncatedDownload(late or f"download of {url} broke off: {one_line(error)}") from None
-    if watch.expired:  # a socket shut down may look like the end of a body without a length
-        raise TruncatedDownload(_late("GET", url, watch))
-    if source.isclosed():  # read to its end: the connection goes back to the pool, as urllib3 does
-        raw.release_conn()
-
-
 def _root(response: requests.Response, url: str) -> tuple[int, dict[str, int]]:
     """The PEP 691 root of ``response`` (answers.parse_root), the response closed after."""
     try:
         return parse_root(response.content, response.headers, url)
     finally:
         response.close()
-
-
-def _late(method: str, url: str, watch: Watch) -> str:
-    return (
-        f"{method} {url} passed its deadline of {watch.seconds:.0f} s ({watch.received} bytes in); stopped"
-    )
 
 
 def _metadata(

@@ -11,7 +11,7 @@ from typing import Iterator
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "bandersnatch"
-NETWORK = {"bandersnatch.master", "bandersnatch.deadlines", "bandersnatch.session"}  # deadlines: master's watchdog on its sockets
+NETWORK = {"bandersnatch.master", "bandersnatch.deadlines", "bandersnatch.session", "bandersnatch.bodies"}  # its edge
 HTTP = {"requests", "urllib3", "xmlrpc", "http", "socket", "urllib.request", "boto3", "botocore"}
 OS_WRITES = {"replace", "rename", "unlink", "remove", "rmdir", "rmtree", "makedirs", "mkdir", "chmod", "truncate",
              "move", "copy", "copyfile", "symlink", "link"}  # os.* and shutil.*

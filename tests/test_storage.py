@@ -15,7 +15,7 @@ import pytest
 
 from bandersnatch.errors import DigestMismatch, TruncatedDownload, UnsafePath
 from bandersnatch.storage import FilesystemStorage, Storage, safe_relative
-from bandersnatch.storage.filesystem import process_umask
+from bandersnatch.storage.oscalls import process_umask
 
 DATA = b"x" * 3000
 SHA = hashlib.sha256(DATA).hexdigest()

@@ -17,17 +17,17 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import functools
 import hashlib
 import os
 import shutil
 import stat
 import threading
 from pathlib import Path
-from typing import IO, Callable, Iterable, Iterator, Optional, Sequence
+from typing import IO, Iterable, Iterator, Optional, Sequence
 
 from ..errors import LockHeld, MirrorError
 from .base import HASH_CHUNK, Storage, check_digest, safe_relative
+from .oscalls import WRITEBACK_FROM, libc_syncfs, process_umask, start_writeback, write_all
 
 __all__ = ["FilesystemStorage"]
 
@@ -36,71 +36,10 @@ DIR_MODE = 0o755
 TEMP_SUFFIX = ".tmp"
 
 
-WRITEBACK_FROM = 1 << 20  # files this large start their writeback as soon as they are written
-
-
-@functools.lru_cache(maxsize=1)
-def _sync_file_range() -> Optional[Callable[[int, int, int, int], int]]:
-    """The C library's sync_file_range (Linux), or None."""
-    import ctypes
-
-    try:
-        function = getattr(ctypes.CDLL(None, use_errno=True), "sync_file_range", None)
-    except OSError:
-        return None
-    if function is not None:
-        function.argtypes = (ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong, ctypes.c_uint)
-    return function
-
-
-def _start_writeback(fd: int) -> None:
-    """Ask the kernel to start writing the file's dirty pages now, without waiting for them
-    (SYNC_FILE_RANGE_WRITE): the disk then works while the next files download, and the run's
-    syncfs before it records progress finds little left to do. Durability still comes from
-    that syncfs; this only moves the work earlier."""
-    function = _sync_file_range()
-    if function is not None:
-        function(fd, 0, 0, 2)  # SYNC_FILE_RANGE_WRITE; a failure only means no head start
-
-
-@functools.lru_cache(maxsize=1)
-def _syncfs() -> Optional[Callable[[int], int]]:
-    """The C library's syncfs, loaded on first use (a no-op run never needs ctypes)."""
-    import ctypes
-
-    try:
-        return getattr(ctypes.CDLL(None, use_errno=True), "syncfs", None)
-    except OSError:
-        return None
-
-
-def process_umask() -> int:
-    """The process's umask, read without changing it (Linux's /proc/self/status); elsewhere by
-    setting it and back, before any worker thread creates a file."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def _temp_of(path: str) -> str:
     """The temporary sibling ``path`` is written to: a dot-name in its folder (see the module's docs)."""
     folder, _, name = path.rpartition("/")
     return f"{folder}/.{name}{TEMP_SUFFIX}"
-
-
-def _write_all(fd: int, chunk: bytes) -> int:
-    """Write all of ``chunk`` (a short write, on a signal or a nearly full disk, is continued)."""
-    done = os.write(fd, chunk)
-    while done < len(chunk):
-        done += os.write(fd, memoryview(chunk)[done:])
-    return done
 
 
 class FilesystemStorage(Storage):
@@ -218,7 +157,7 @@ class FilesystemStorage(Storage):
     def write_web(self, relative: str, chunks: Iterable[bytes]) -> None:
         with self._open_fd(self.web_path(relative)) as fd:
             for chunk in chunks:
-                _write_all(fd, chunk)
+                write_all(fd, chunk)
         self._announce(relative)
 
     def write_verified(self, relative: str, chunks: Iterable[bytes], sha256: str, size: Optional[int]) -> int:
@@ -231,10 +170,10 @@ class FilesystemStorage(Storage):
         with self._open_fd(self.web_path(relative)) as fd:
             for chunk in chunks:
                 digest.update(chunk)
-                written += _write_all(fd, chunk)
+                written += write_all(fd, chunk)
             check_digest(relative, digest.hexdigest(), written, sha256, size)
             if written >= WRITEBACK_FROM:
-                _start_writeback(fd)
+                start_writeback(fd)
         self._announce(relative)
         return written
 
@@ -421,7 +360,7 @@ class FilesystemStorage(Storage):
         services); os.sync() where the C library lacks it."""
         fd = os.open(self.root, os.O_RDONLY)
         try:
-            syncfs = _syncfs()
+            syncfs = libc_syncfs()
             if syncfs is None or syncfs(fd) != 0:
                 os.sync()
         finally:
